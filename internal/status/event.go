@@ -1,0 +1,85 @@
+package status
+
+import (
+	"context"
+	"time"
+)
+
+// Event types the core emits. They name NATS subjects
+// (statusflow.events.<instance>.<type>), webhook filters and CloudEvents
+// `type` values, so they never change once shipped.
+const (
+	// EventStatusPublished: a status reached WhatsApp (or the sandbox).
+	EventStatusPublished = "status.published"
+	// EventStatusFailed: a publish command failed; data carries the error status.
+	EventStatusFailed = "status.failed"
+	// EventStatusDeleted: a status was revoked or deleted for me.
+	EventStatusDeleted = "status.deleted"
+	// EventInstanceState: an instance's connection state changed.
+	EventInstanceState = "instance.state"
+)
+
+// EventTypes lists every event type, for schemas, filters and docs.
+func EventTypes() []string {
+	return []string{EventStatusPublished, EventStatusFailed, EventStatusDeleted, EventInstanceState}
+}
+
+// Event is something that happened, fanned out to the store, NATS and
+// webhooks. Data is a JSON-marshalable value described by
+// schemas/event.<type>.json.
+type Event struct {
+	ID          string    `json:"id"`
+	Type        string    `json:"type"`
+	Instance    string    `json:"instance"`
+	Time        time.Time `json:"time"`
+	TraceParent string    `json:"traceparent,omitempty"`
+	Origin      Origin    `json:"origin"`
+	Data        any       `json:"data"`
+}
+
+// EventSink receives the core's events. Emit must not block on slow
+// consumers for long; a failed Emit is logged, it never fails the command.
+type EventSink interface {
+	Emit(ctx context.Context, ev Event) error
+}
+
+// EventSinkFunc adapts a function to [EventSink].
+type EventSinkFunc func(ctx context.Context, ev Event) error
+
+// Emit implements [EventSink].
+func (f EventSinkFunc) Emit(ctx context.Context, ev Event) error { return f(ctx, ev) }
+
+// PublishedData is the data of a status.published event.
+type PublishedData struct {
+	MessageID   string    `json:"messageId"`
+	MessageType string    `json:"messageType"`
+	Chat        Chat      `json:"chat"`
+	Timestamp   time.Time `json:"timestamp"`
+	Source      string    `json:"source,omitempty"`
+	TraceID     string    `json:"traceId"`
+}
+
+// FailedData is the data of a status.failed event.
+type FailedData struct {
+	MessageID   string `json:"messageId,omitempty"`
+	MessageType string `json:"messageType,omitempty"`
+	Source      string `json:"source,omitempty"`
+	TraceID     string `json:"traceId"`
+	Status      string `json:"status"`
+	Message     string `json:"message"`
+}
+
+// DeletedData is the data of a status.deleted event.
+type DeletedData struct {
+	MessageID  string    `json:"messageId"`
+	DeleteType string    `json:"deleteType"`
+	Timestamp  time.Time `json:"timestamp"`
+	TraceID    string    `json:"traceId"`
+}
+
+// InstanceStateData is the data of an instance.state event.
+type InstanceStateData struct {
+	State  string `json:"state"`
+	JID    string `json:"numberJid,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}

@@ -1,0 +1,287 @@
+package status
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+
+	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/tracing"
+	"github.com/statusflow/statusflow/internal/whatsapp"
+)
+
+// sessions finds the open session of an instance.
+type sessions interface {
+	Session(ctx context.Context, instance string) (whatsapp.Session, error)
+}
+
+// statusStore keeps published statuses so they can be deleted and traced.
+type statusStore interface {
+	StatusInsert(ctx context.Context, st *store.Status) error
+	StatusGet(ctx context.Context, instance, messageID string) (*store.Status, error)
+	StatusMarkRevoked(ctx context.Context, instance, messageID string, at time.Time) error
+	StatusDelete(ctx context.Context, instance, messageID string) error
+}
+
+// mediaPreparer turns a media URL into a file WhatsApp takes.
+type mediaPreparer interface {
+	Prepare(ctx context.Context, req MediaRequest) (*PreparedMedia, error)
+}
+
+// Idempotency runs a command at most once per (instance, key): Do calls run
+// for the first request and returns the stored result for later ones with the
+// same body hash; a different hash is [ErrIdempotencyKeyReused].
+type Idempotency interface {
+	Do(ctx context.Context, instance, key, requestHash string, run func(ctx context.Context) (*Result, error)) (*Result, error)
+}
+
+// Service is the status-publishing core. Every front door ends here.
+type Service struct {
+	sessions    sessions
+	store       statusStore
+	media       mediaPreparer
+	events      EventSink
+	idempotency Idempotency
+	log         *slog.Logger
+	now         func() time.Time
+}
+
+// NewService returns the core. media may be nil until the media pipeline is
+// configured (media statuses then fail with media_validation_failed);
+// idempotency may be nil (keys are then ignored).
+func NewService(sess sessions, st statusStore, media mediaPreparer, events EventSink, idem Idempotency, log *slog.Logger) *Service {
+	if events == nil {
+		events = EventSinkFunc(func(context.Context, Event) error { return nil })
+	}
+	return &Service{sessions: sess, store: st, media: media, events: events, idempotency: idem, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Execute runs a command of any kind.
+func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
+	tc, ok := tracing.Parse(cmd.TraceParent)
+	if !ok {
+		tc = tracing.New()
+		cmd.TraceParent = tc.String()
+	}
+	ctx = tracing.With(ctx, tc)
+	run := func(ctx context.Context) (*Result, error) {
+		switch a := cmd.Args.(type) {
+		case PublishArgs:
+			return s.publish(ctx, cmd, a, tc)
+		case *PublishArgs:
+			return s.publish(ctx, cmd, *a, tc)
+		case DeleteArgs:
+			return s.delete(ctx, cmd, a, tc)
+		case *DeleteArgs:
+			return s.delete(ctx, cmd, *a, tc)
+		}
+		return nil, Errorf(CodeInvalid, "unknown command kind")
+	}
+	if cmd.IdempotencyKey == "" || s.idempotency == nil {
+		return run(ctx)
+	}
+	return s.idempotency.Do(ctx, cmd.Instance, cmd.IdempotencyKey, RequestHash(cmd), run)
+}
+
+// RequestHash identifies a command's content for idempotency: the kind, the
+// instance and the args, not the origin or trace (a retried request carries a
+// new execution id or trace).
+func RequestHash(cmd Command) string {
+	b, _ := json.Marshal(struct {
+		Kind     string `json:"k"`
+		Instance string `json:"i"`
+		Args     Args   `json:"a"`
+	}{cmd.Args.Kind(), cmd.Instance, cmd.Args})
+	return uuid.NewSHA1(uuid.NameSpaceOID, b).String()
+}
+
+// NewMessageID returns an id in the format WhatsApp Web uses (3EB0 + 18 hex digits).
+func NewMessageID() string {
+	b := make([]byte, 9)
+	rand.Read(b)
+	return "3EB0" + strings.ToUpper(hex.EncodeToString(b))
+}
+
+func (s *Service) session(ctx context.Context, instance string) (whatsapp.Session, error) {
+	sess, err := s.sessions.Session(ctx, instance)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInstanceNotFound
+	}
+	if err != nil {
+		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	if sess.State() != whatsapp.StateConnected {
+		return nil, ErrDisconnected
+	}
+	return sess, nil
+}
+
+func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tracing.Context) (*Result, error) {
+	id := cmd.MessageID
+	if id == "" {
+		id = NewMessageID()
+	}
+	source := a.Source
+	if source == "" {
+		source = cmd.Origin.Source
+	}
+	log := s.log.With("instance", cmd.Instance, "traceId", tc.TraceID, "messageId", id, "type", a.Type)
+	res, err := s.publishOnce(ctx, cmd, a, id, source, tc)
+	if err != nil {
+		e := AsError(err)
+		log.Warn("status failed", "status", e.Code, "err", err)
+		if !errors.Is(err, ErrInstanceNotFound) {
+			s.emit(ctx, Event{Type: EventStatusFailed, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+				Data: FailedData{MessageID: id, MessageType: a.Type, Source: source, TraceID: tc.TraceID, Status: string(e.Code), Message: e.Message}})
+		}
+		return nil, e
+	}
+	log.Info("status published")
+	return res, nil
+}
+
+func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, id, source string, tc tracing.Context) (*Result, error) {
+	sess, err := s.session(ctx, cmd.Instance)
+	if err != nil {
+		return nil, err
+	}
+	var msg *waE2E.Message
+	switch a.Type {
+	case TypeText:
+		msg, err = whatsapp.BuildText(whatsapp.TextStatus{Text: a.Message, BackgroundColor: a.BackgroundColor, Font: a.Font})
+		if err != nil {
+			return nil, Errorf(CodeInvalid, "%s", err)
+		}
+	case TypeImage, TypeVideo, TypeAudio:
+		msg, err = s.buildMedia(ctx, sess, a)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, Errorf(CodeInvalid, "Type must be one of: text, image, video, audio")
+	}
+	ts, err := sess.SendStatus(ctx, id, msg)
+	if err != nil {
+		if errors.Is(err, whatsapp.ErrNotConnected) {
+			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+		}
+		return nil, &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
+	}
+	if ts.IsZero() {
+		ts = s.now()
+	}
+	ts = ts.UTC()
+	origin, _ := json.Marshal(cmd.Origin)
+	if err := s.store.StatusInsert(ctx, &store.Status{Instance: cmd.Instance, MessageID: id, Type: a.Type, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}); err != nil {
+		// The status is out; losing its record only costs the ability to delete it.
+		s.log.Error("record published status", "instance", cmd.Instance, "messageId", id, "err", err)
+	}
+	res := &Result{MessageID: id, MessageType: a.Type, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID}
+	if !cmd.Origin.IsZero() {
+		o := cmd.Origin
+		res.Origin = &o
+	}
+	s.emit(ctx, Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: PublishedData{MessageID: id, MessageType: a.Type, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}})
+	return res, nil
+}
+
+func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a PublishArgs) (*waE2E.Message, error) {
+	if s.media == nil {
+		return nil, Errorf(CodeMediaValidationFailed, "media statuses are not available: the media pipeline is not configured")
+	}
+	pm, err := s.media.Prepare(ctx, MediaRequest{Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: a.Voice(), Duration: a.Duration, Waveform: a.Waveform})
+	if err != nil {
+		return nil, AsError(err)
+	}
+	defer pm.Cleanup()
+	f, err := pm.Open()
+	if err != nil {
+		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	defer f.Close()
+	up, err := sess.Upload(ctx, f, pm.Size, whatsapp.MediaKind(pm.Type))
+	if err != nil {
+		if errors.Is(err, whatsapp.ErrNotConnected) {
+			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+		}
+		return nil, Wrap(CodeMediaUploadFailed, "Failed to upload media to WhatsApp", err)
+	}
+	msg, err := whatsapp.BuildMedia(whatsapp.MediaStatus{
+		Kind: whatsapp.MediaKind(pm.Type), Caption: a.Message, Mimetype: pm.Mimetype, Upload: up,
+		Width: pm.Width, Height: pm.Height, Seconds: pm.Seconds, Thumbnail: pm.Thumbnail,
+		PTT: pm.Voice, Waveform: pm.Waveform, BackgroundColor: a.BackgroundColor,
+	})
+	if err != nil {
+		return nil, Errorf(CodeInvalid, "%s", err)
+	}
+	return msg, nil
+}
+
+func (s *Service) delete(ctx context.Context, cmd Command, a DeleteArgs, tc tracing.Context) (*Result, error) {
+	sess, err := s.session(ctx, cmd.Instance)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.store.StatusGet(ctx, cmd.Instance, a.MessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrMessageNotFound
+	}
+	if err != nil {
+		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	res := &Result{MessageID: a.MessageID, MessageType: st.Type, Chat: Chat{JID: StatusBroadcastJID}, Source: st.Source, TraceID: tc.TraceID}
+	if a.DeleteForEveryone {
+		ts, err := sess.RevokeStatus(ctx, a.MessageID)
+		if err != nil {
+			if errors.Is(err, whatsapp.ErrNotConnected) {
+				return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+			}
+			return nil, &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
+		}
+		if ts.IsZero() {
+			ts = s.now()
+		}
+		res.Timestamp, res.DeleteType = ts.UTC(), "revoke"
+		if err := s.store.StatusMarkRevoked(ctx, cmd.Instance, a.MessageID, res.Timestamp); err != nil {
+			s.log.Error("record revoke", "instance", cmd.Instance, "messageId", a.MessageID, "err", err)
+		}
+	} else {
+		// "Delete for me" on one's own status only forgets it here: WhatsApp
+		// keeps showing it to contacts until it expires.
+		if err := s.store.StatusDelete(ctx, cmd.Instance, a.MessageID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, Wrap(CodeInternal, "Internal error", err)
+		}
+		res.Timestamp, res.DeleteType = s.now(), "delete_for_me"
+	}
+	s.emit(ctx, Event{Type: EventStatusDeleted, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: DeletedData{MessageID: a.MessageID, DeleteType: res.DeleteType, Timestamp: res.Timestamp, TraceID: tc.TraceID}})
+	return res, nil
+}
+
+// EmitInstanceState reports an instance's state change as an event.
+func (s *Service) EmitInstanceState(ctx context.Context, c whatsapp.StateChange) {
+	s.emit(ctx, Event{Type: EventInstanceState, Instance: c.Instance, TraceParent: tracing.New().String(),
+		Origin: Origin{Platform: "statusflow"}, Data: InstanceStateData{State: string(c.State), JID: c.JID, Reason: c.Reason}})
+}
+
+func (s *Service) emit(ctx context.Context, ev Event) {
+	if ev.ID == "" {
+		ev.ID = uuid.NewString()
+	}
+	if ev.Time.IsZero() {
+		ev.Time = s.now()
+	}
+	if err := s.events.Emit(context.WithoutCancel(ctx), ev); err != nil {
+		s.log.Error("emit event", "type", ev.Type, "instance", ev.Instance, "err", fmt.Sprint(err))
+	}
+}

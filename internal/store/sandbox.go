@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// SandboxStatus is what the sandbox engine recorded instead of sending.
+type SandboxStatus struct {
+	Instance      string
+	MessageID     string
+	Type          string
+	Message       string // the waE2E.Message as protojson
+	MediaMimetype string
+	MediaBytes    int64
+	MediaSHA256   string // hex
+	Revoked       bool
+	CreatedAt     time.Time
+}
+
+// SandboxStatusInsert records a message the sandbox would have sent.
+func (s *Store) SandboxStatusInsert(ctx context.Context, st *SandboxStatus) error {
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		st.Instance, st.MessageID, st.Type, st.Message, st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// SandboxStatusMarkRevoked marks a recorded status revoked; [ErrNotFound] when unknown.
+func (s *Store) SandboxStatusMarkRevoked(ctx context.Context, instance, messageID string) error {
+	return s.execOne(ctx, `UPDATE sandbox_statuses SET revoked = TRUE WHERE instance = $1 AND message_id = $2`, instance, messageID)
+}
+
+// SandboxStatusList returns an instance's recorded statuses, newest first.
+func (s *Store) SandboxStatusList(ctx context.Context, instance string, limit int) ([]*SandboxStatus, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at FROM sandbox_statuses WHERE instance = $1 ORDER BY created_at DESC, message_id DESC LIMIT $2`, instance, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*SandboxStatus
+	for rows.Next() {
+		var st SandboxStatus
+		var created int64
+		if err := rows.Scan(&st.Instance, &st.MessageID, &st.Type, &st.Message, &st.MediaMimetype, &st.MediaBytes, &st.MediaSHA256, &st.Revoked, &created); err != nil {
+			return nil, err
+		}
+		st.CreatedAt = fromMillis(created)
+		out = append(out, &st)
+	}
+	return out, rows.Err()
+}
+
+// SandboxStatusCount counts an instance's recorded statuses (tests and benchmarks).
+func (s *Store) SandboxStatusCount(ctx context.Context, instance string) (int, error) {
+	var n int
+	err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM sandbox_statuses WHERE instance = $1`, instance).Scan(&n)
+	return n, err
+}

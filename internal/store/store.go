@@ -1,0 +1,191 @@
+// Package store keeps statusflow's data in SQLite (the embedded default) or
+// PostgreSQL. One set of portable SQL serves both; whatsmeow's own sqlstore
+// tables live in the same database.
+//
+// Methods follow river's driver naming, NounVerb(ctx, params), so related
+// calls sort together.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// Dialect names the SQL flavour, as whatsmeow's sqlstore expects it.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// ErrNotFound is returned by Get methods when no row matches.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned by Insert methods when a unique key is taken.
+var ErrConflict = errors.New("store: already exists")
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the database handle shared by every package's repository methods.
+type Store struct {
+	DB      *sql.DB
+	Dialect Dialect
+}
+
+// Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
+// file `statusflow.db` in dataDir — and applies pending migrations.
+func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
+	var (
+		db      *sql.DB
+		dialect Dialect
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		dialect = Postgres
+		db, err = sql.Open("pgx", databaseURL)
+		if err == nil {
+			db.SetMaxOpenConns(20)
+		}
+	default:
+		dialect = SQLite
+		path := databaseURL
+		if path == "" {
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("STATUSFLOW_DATA_DIR %q: %w", dataDir, err)
+			}
+			path = filepath.Join(dataDir, "statusflow.db")
+		}
+		path = strings.TrimPrefix(strings.TrimPrefix(path, "sqlite://"), "file:")
+		db, err = sql.Open("sqlite", sqliteDSN(path))
+		if err == nil {
+			// One writer at a time is SQLite's model; a small pool lets readers
+			// run beside it under WAL, and busy_timeout makes writers queue.
+			db.SetMaxOpenConns(8)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	s := &Store{DB: db, Dialect: dialect}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.DB.Close() }
+
+// Ping checks the database answers, for readiness.
+func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
+
+// migrate applies the embedded migrations not yet recorded, each in its own
+// transaction, in file-name order.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS statusflow_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		var n int
+		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM statusflow_migrations WHERE name = $1`, base).Scan(&n); err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := s.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for _, stmt := range splitStatements(string(body)) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %s: %w\n%s", base, err, stmt)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO statusflow_migrations (name, applied_at) VALUES ($1, $2)`, base, time.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// splitStatements splits a migration on semicolons at line ends, dropping
+// comment-only lines. Migrations keep to that shape.
+func splitStatements(sqlText string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(sqlText, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// isUniqueViolation reports whether err is a unique-key violation on either database.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "duplicate key value")
+}
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

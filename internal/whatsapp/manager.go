@@ -1,0 +1,176 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/statusflow/statusflow/internal/store"
+)
+
+// ErrUnknownEngine is returned by Create for an engine name no engine has.
+var ErrUnknownEngine = errors.New("unknown engine")
+
+// managerStore is what the Manager needs from the store.
+type managerStore interface {
+	InstanceInsert(ctx context.Context, in *store.Instance) error
+	InstanceGetByName(ctx context.Context, name string) (*store.Instance, error)
+	InstanceList(ctx context.Context) ([]*store.Instance, error)
+	InstanceSetDevice(ctx context.Context, name, jid string) error
+	InstanceSetState(ctx context.Context, name, state string) error
+	InstanceDelete(ctx context.Context, name string) error
+}
+
+// Manager owns the open session of every instance: it opens them at start
+// (stored whatsmeow sessions reconnect by themselves), creates and deletes
+// instances, and records state changes.
+type Manager struct {
+	store   managerStore
+	engines map[string]Engine
+	log     *slog.Logger
+	// OnState, when set, is called after every recorded state change (the
+	// events fan-out turns it into an instance.state event).
+	OnState func(StateChange)
+
+	mu       sync.Mutex
+	sessions map[string]Session
+}
+
+// NewManager returns a manager for the given engines.
+func NewManager(st managerStore, log *slog.Logger, engines ...Engine) *Manager {
+	m := &Manager{store: st, engines: map[string]Engine{}, log: log, sessions: map[string]Session{}}
+	for _, e := range engines {
+		m.engines[e.Name()] = e
+	}
+	return m
+}
+
+// HasEngine reports whether an engine of that name is configured.
+func (m *Manager) HasEngine(name string) bool { _, ok := m.engines[name]; return ok }
+
+// Start opens a session for every stored instance.
+func (m *Manager) Start(ctx context.Context) error {
+	list, err := m.store.InstanceList(ctx)
+	if err != nil {
+		return fmt.Errorf("list instances: %w", err)
+	}
+	for _, in := range list {
+		if _, err := m.open(ctx, in); err != nil {
+			m.log.Error("instance did not open", "instance", in.Name, "engine", in.Engine, "err", err)
+		}
+	}
+	return nil
+}
+
+// Stop closes every session without unlinking. A second Stop is harmless.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, s := range m.sessions {
+		s.Close()
+		delete(m.sessions, name)
+	}
+}
+
+// Create stores a new instance and opens its session. [store.ErrConflict] when the name is taken.
+func (m *Manager) Create(ctx context.Context, name, engine, tokenHash string) (*store.Instance, Session, error) {
+	if _, ok := m.engines[engine]; !ok {
+		return nil, nil, ErrUnknownEngine
+	}
+	in := &store.Instance{Name: name, Engine: engine, TokenHash: tokenHash, State: string(StateDisconnected), CreatedAt: time.Now().UTC()}
+	if err := m.store.InstanceInsert(ctx, in); err != nil {
+		return nil, nil, err
+	}
+	s, err := m.open(ctx, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	in.State = string(s.State())
+	return in, s, nil
+}
+
+// Session returns the open session of an instance, opening it if needed;
+// [store.ErrNotFound] for unknown instances.
+func (m *Manager) Session(ctx context.Context, name string) (Session, error) {
+	m.mu.Lock()
+	s, ok := m.sessions[name]
+	m.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	in, err := m.store.InstanceGetByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return m.open(ctx, in)
+}
+
+// Delete logs the instance out, closes its session and removes it.
+func (m *Manager) Delete(ctx context.Context, name string) error {
+	if _, err := m.store.InstanceGetByName(ctx, name); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	s, ok := m.sessions[name]
+	delete(m.sessions, name)
+	m.mu.Unlock()
+	if ok {
+		if err := s.Logout(ctx); err != nil && !errors.Is(err, ErrNotPaired) {
+			m.log.Warn("logout before delete failed; removing anyway", "instance", name, "err", err)
+		}
+		s.Close()
+	}
+	return m.store.InstanceDelete(ctx, name)
+}
+
+func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.sessions[in.Name]; ok {
+		return s, nil
+	}
+	e, ok := m.engines[in.Engine]
+	if !ok {
+		return nil, fmt.Errorf("instance %s: %w %q", in.Name, ErrUnknownEngine, in.Engine)
+	}
+	name := in.Name
+	s, err := e.Open(ctx, OpenParams{
+		Instance:  name,
+		DeviceJID: in.DeviceJID,
+		Hooks: Hooks{
+			OnState:  m.recordState,
+			OnPaired: func(instance, jid string) { m.recordDevice(instance, jid) },
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.sessions[name] = s
+	return s, nil
+}
+
+func (m *Manager) recordState(c StateChange) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.store.InstanceSetState(ctx, c.Instance, string(c.State)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.log.Error("record instance state", "instance", c.Instance, "err", err)
+	}
+	if c.State == StateLoggedOut {
+		m.recordDevice(c.Instance, "")
+	}
+	m.log.Info("instance state", "instance", c.Instance, "state", c.State, "reason", c.Reason)
+	if m.OnState != nil {
+		m.OnState(c)
+	}
+}
+
+func (m *Manager) recordDevice(instance, jid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.store.InstanceSetDevice(ctx, instance, jid); err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.log.Error("record linked device", "instance", instance, "err", err)
+	}
+}

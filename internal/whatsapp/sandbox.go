@@ -1,0 +1,267 @@
+package whatsapp
+
+import (
+	"bufio"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"golang.org/x/crypto/hkdf"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/statusflow/statusflow/internal/store"
+)
+
+// sandboxStore is where the sandbox records what it would have sent.
+type sandboxStore interface {
+	SandboxStatusInsert(ctx context.Context, st *store.SandboxStatus) error
+	SandboxStatusMarkRevoked(ctx context.Context, instance, messageID string) error
+}
+
+// Sandbox is an engine that never touches WhatsApp. Its sessions are
+// connected at once, compute what an upload would record (WhatsApp's media
+// encryption, run for real), build the exact message the whatsmeow engine
+// would send, and record it for GET /api/sandbox/:instance/statuses.
+type Sandbox struct {
+	store sandboxStore
+	now   func() time.Time
+}
+
+// NewSandbox returns the sandbox engine.
+func NewSandbox(st sandboxStore) *Sandbox {
+	return &Sandbox{store: st, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Name implements [Engine].
+func (*Sandbox) Name() string { return EngineSandbox }
+
+// Open implements [Engine]. The session reports connected straight away.
+func (e *Sandbox) Open(ctx context.Context, p OpenParams) (Session, error) {
+	s := &sandboxSession{engine: e, instance: p.Instance, hooks: p.Hooks, state: StateConnected}
+	s.report(StateConnected, "sandbox session opened")
+	return s, nil
+}
+
+type sandboxSession struct {
+	engine   *Sandbox
+	instance string
+	hooks    Hooks
+
+	mu    sync.Mutex
+	state State
+}
+
+func (s *sandboxSession) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// JID is a fixed placeholder: the sandbox has no phone.
+func (s *sandboxSession) JID() string {
+	if s.State() == StateLoggedOut {
+		return ""
+	}
+	return "0@sandbox"
+}
+
+func (s *sandboxSession) report(st State, reason string) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+	if s.hooks.OnState != nil {
+		s.hooks.OnState(StateChange{Instance: s.instance, State: st, JID: s.JID(), Reason: reason, At: s.engine.now()})
+	}
+}
+
+func (s *sandboxSession) Connect(ctx context.Context, phone string) (*Pairing, error) {
+	if s.State() != StateConnected {
+		s.report(StateConnected, "sandbox connected")
+	}
+	return &Pairing{State: StateConnected}, nil
+}
+
+func (s *sandboxSession) Reconnect(ctx context.Context) error {
+	s.report(StateConnected, "sandbox reconnected")
+	return nil
+}
+
+func (s *sandboxSession) Logout(ctx context.Context) error {
+	s.report(StateLoggedOut, "logged out")
+	return nil
+}
+
+func (s *sandboxSession) Close() error { return nil }
+
+// Upload runs WhatsApp's media encryption over the bytes (streamed, never
+// held whole) and returns what a real upload would record. The direct path
+// is invented: nothing is stored anywhere.
+func (s *sandboxSession) Upload(ctx context.Context, r io.ReadSeeker, size int64, kind MediaKind) (*Upload, error) {
+	if s.State() != StateConnected {
+		return nil, ErrNotConnected
+	}
+	return EncryptMedia(r, kind)
+}
+
+// appInfo is the HKDF info string WhatsApp uses per media kind.
+func appInfo(kind MediaKind) string {
+	switch kind {
+	case MediaImage:
+		return "WhatsApp Image Keys"
+	case MediaVideo:
+		return "WhatsApp Video Keys"
+	case MediaAudio:
+		return "WhatsApp Audio Keys"
+	}
+	return "WhatsApp Document Keys"
+}
+
+// EncryptMedia computes the upload fields of WhatsApp's media encryption:
+// a random 32-byte media key expanded with HKDF-SHA256 into IV, AES-256-CBC
+// key and HMAC key; the file is CBC-encrypted with PKCS#7 padding and a
+// 10-byte HMAC-SHA256 tag appended. It streams r and discards the ciphertext,
+// keeping only its hash.
+func EncryptMedia(r io.Reader, kind MediaKind) (*Upload, error) {
+	mediaKey := make([]byte, 32)
+	if _, err := rand.Read(mediaKey); err != nil {
+		return nil, err
+	}
+	expanded := make([]byte, 112)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, mediaKey, nil, []byte(appInfo(kind))), expanded); err != nil {
+		return nil, err
+	}
+	iv, cipherKey, macKey := expanded[:16], expanded[16:48], expanded[48:80]
+	block, err := aes.NewCipher(cipherKey)
+	if err != nil {
+		return nil, err
+	}
+	enc := cipher.NewCBCEncrypter(block, iv)
+	plainHash, encHash := sha256.New(), sha256.New()
+	mac := hmac.New(sha256.New, macKey)
+	mac.Write(iv)
+	out := io.MultiWriter(encHash, mac)
+
+	br := bufio.NewReaderSize(r, 64*1024)
+	buf := make([]byte, 64*1024)
+	var total uint64
+	var pending []byte
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			plainHash.Write(buf[:n])
+			total += uint64(n)
+			pending = append(pending, buf[:n]...)
+			full := len(pending) / aes.BlockSize * aes.BlockSize
+			// Keep the last partial block (or a whole one) for padding.
+			if full == len(pending) && full > 0 {
+				full -= aes.BlockSize
+			}
+			if full > 0 {
+				ct := make([]byte, full)
+				enc.CryptBlocks(ct, pending[:full])
+				out.Write(ct)
+				pending = append(pending[:0], pending[full:]...)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read media: %w", err)
+		}
+	}
+	pad := aes.BlockSize - len(pending)%aes.BlockSize
+	for i := 0; i < pad; i++ {
+		pending = append(pending, byte(pad))
+	}
+	ct := make([]byte, len(pending))
+	enc.CryptBlocks(ct, pending)
+	out.Write(ct)
+	tag := mac.Sum(nil)[:10]
+	encHash.Write(tag)
+
+	fileSHA := plainHash.Sum(nil)
+	directPath := "/v/t62.7118-24/sandbox/" + hex.EncodeToString(fileSHA[:12]) + ".enc"
+	return &Upload{
+		URL:           "https://mmg.whatsapp.net" + directPath,
+		DirectPath:    directPath,
+		MediaKey:      mediaKey,
+		FileEncSHA256: encHash.Sum(nil),
+		FileSHA256:    fileSHA,
+		FileLength:    total,
+	}, nil
+}
+
+
+func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.Message) (time.Time, error) {
+	if s.State() != StateConnected {
+		return time.Time{}, ErrNotConnected
+	}
+	body, err := protojson.Marshal(msg)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := s.engine.now()
+	rec := &store.SandboxStatus{Instance: s.instance, MessageID: id, Type: messageType(msg), Message: string(body), CreatedAt: now}
+	if m := mediaOf(msg); m != nil {
+		rec.MediaMimetype, rec.MediaBytes, rec.MediaSHA256 = m.mimetype, int64(m.length), hex.EncodeToString(m.sha256)
+	}
+	if err := s.engine.store.SandboxStatusInsert(ctx, rec); err != nil {
+		return time.Time{}, err
+	}
+	return now, nil
+}
+
+func (s *sandboxSession) RevokeStatus(ctx context.Context, id string) (time.Time, error) {
+	if s.State() != StateConnected {
+		return time.Time{}, ErrNotConnected
+	}
+	if err := s.engine.store.SandboxStatusMarkRevoked(ctx, s.instance, id); err != nil {
+		return time.Time{}, err
+	}
+	return s.engine.now(), nil
+}
+
+func messageType(m *waE2E.Message) string {
+	switch {
+	case m.GetImageMessage() != nil:
+		return "image"
+	case m.GetVideoMessage() != nil:
+		return "video"
+	case m.GetAudioMessage() != nil:
+		return "audio"
+	}
+	return "text"
+}
+
+type mediaFields struct {
+	mimetype string
+	length   uint64
+	sha256   []byte
+}
+
+func mediaOf(m *waE2E.Message) *mediaFields {
+	switch {
+	case m.GetImageMessage() != nil:
+		x := m.GetImageMessage()
+		return &mediaFields{x.GetMimetype(), x.GetFileLength(), x.GetFileSHA256()}
+	case m.GetVideoMessage() != nil:
+		x := m.GetVideoMessage()
+		return &mediaFields{x.GetMimetype(), x.GetFileLength(), x.GetFileSHA256()}
+	case m.GetAudioMessage() != nil:
+		x := m.GetAudioMessage()
+		return &mediaFields{x.GetMimetype(), x.GetFileLength(), x.GetFileSHA256()}
+	}
+	return nil
+}
+

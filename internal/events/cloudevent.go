@@ -1,0 +1,54 @@
+// Package events turns the core's events into CloudEvents 1.0 JSON, stores
+// them in the event log and fans them out (NATS, webhook outbox).
+package events
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/statusflow/statusflow/internal/status"
+)
+
+// CloudEvent is the CloudEvents 1.0 structured JSON form of an event. The
+// `traceparent` extension carries the W3C trace context, and `origin` says
+// which platform, workflow and execution asked for it.
+type CloudEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	DataSchema      string          `json:"dataschema,omitempty"`
+	TraceParent     string          `json:"traceparent,omitempty"`
+	Instance        string          `json:"instance"`
+	Origin          status.Origin   `json:"origin"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// SchemaBase is the `$id` prefix of our JSON Schemas.
+const SchemaBase = "https://statusflow.dev/schemas/"
+
+// ToCloudEvent converts a core event. The `source` is the instance's URI
+// reference, the `type` the event type itself (status.published, …).
+func ToCloudEvent(ev status.Event) (*CloudEvent, error) {
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &CloudEvent{
+		SpecVersion:     "1.0",
+		ID:              ev.ID,
+		Source:          "/statusflow/instances/" + ev.Instance,
+		Type:            ev.Type,
+		Subject:         ev.Instance,
+		Time:            ev.Time.UTC(),
+		DataContentType: "application/json",
+		DataSchema:      SchemaBase + "event." + ev.Type + ".json",
+		TraceParent:     ev.TraceParent,
+		Instance:        ev.Instance,
+		Origin:          ev.Origin,
+		Data:            data,
+	}, nil
+}

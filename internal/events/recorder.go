@@ -1,0 +1,127 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/tracing"
+)
+
+// TxHook writes work that must exist if and only if the event does (the
+// webhook outbox), inside the transaction that stores the event.
+type TxHook func(ctx context.Context, tx *sql.Tx, ev *CloudEvent, body []byte) error
+
+// Publisher sends a stored event onwards (NATS). Failures are logged: the
+// event is already in the log and the outbox.
+type Publisher interface {
+	PublishEvent(ctx context.Context, ev *CloudEvent, body []byte) error
+}
+
+// Recorder is the core's [status.EventSink]: it stores each event in the
+// event log (with the TxHooks' rows in the same transaction), then hands it
+// to the publishers.
+type Recorder struct {
+	store *store.Store
+	log   *slog.Logger
+
+	mu         sync.RWMutex
+	hooks      []TxHook
+	publishers []Publisher
+	notify     []func()
+}
+
+// NewRecorder returns a recorder on the store.
+func NewRecorder(st *store.Store, log *slog.Logger) *Recorder {
+	return &Recorder{store: st, log: log}
+}
+
+// AddTxHook adds work written in the event's transaction.
+func (r *Recorder) AddTxHook(h TxHook) {
+	r.mu.Lock()
+	r.hooks = append(r.hooks, h)
+	r.mu.Unlock()
+}
+
+// AddPublisher adds a destination called after the event is committed.
+func (r *Recorder) AddPublisher(p Publisher) {
+	r.mu.Lock()
+	r.publishers = append(r.publishers, p)
+	r.mu.Unlock()
+}
+
+// OnCommit adds a callback run after each committed event (e.g. to wake the
+// outbox worker).
+func (r *Recorder) OnCommit(f func()) {
+	r.mu.Lock()
+	r.notify = append(r.notify, f)
+	r.mu.Unlock()
+}
+
+// Emit implements [status.EventSink].
+func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
+	ce, err := ToCloudEvent(ev)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(ce)
+	if err != nil {
+		return err
+	}
+	traceID := ""
+	if tc, ok := tracing.Parse(ev.TraceParent); ok {
+		traceID = tc.TraceID
+	}
+	row := &store.Event{ID: ce.ID, Instance: ev.Instance, Type: ev.Type, TraceID: traceID, Source: sourceOf(ev), Platform: ev.Origin.Platform, Time: ce.Time, Body: string(body)}
+
+	r.mu.RLock()
+	hooks, pubs, notify := r.hooks, r.publishers, r.notify
+	r.mu.RUnlock()
+
+	tx, err := r.store.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record event: %w", err)
+	}
+	defer tx.Rollback()
+	if err := r.store.EventInsertTx(ctx, tx, row); err != nil {
+		return fmt.Errorf("record event: %w", err)
+	}
+	for _, h := range hooks {
+		if err := h(ctx, tx, ce, body); err != nil {
+			return fmt.Errorf("record event: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record event: %w", err)
+	}
+	for _, f := range notify {
+		f()
+	}
+	for _, p := range pubs {
+		if err := p.PublishEvent(ctx, ce, body); err != nil {
+			r.log.Error("publish event", "type", ce.Type, "instance", ce.Instance, "traceId", traceID, "err", err)
+		}
+	}
+	return nil
+}
+
+// sourceOf is the origin tag of an event: the status's `source` when the data
+// has one, else the origin's.
+func sourceOf(ev status.Event) string {
+	switch d := ev.Data.(type) {
+	case status.PublishedData:
+		if d.Source != "" {
+			return d.Source
+		}
+	case status.FailedData:
+		if d.Source != "" {
+			return d.Source
+		}
+	}
+	return ev.Origin.Source
+}

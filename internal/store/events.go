@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Event is a stored event; Body is its CloudEvents JSON.
+type Event struct {
+	ID       string
+	Seq      int64
+	Instance string
+	Type     string
+	TraceID  string
+	Source   string
+	Platform string
+	Time     time.Time
+	Body     string
+}
+
+// EventInsertTx stores an event inside tx, so that work written in the same
+// transaction (webhook outbox rows) exists if and only if the event does.
+// Seq orders events for cursor paging; it is the insert time in microseconds
+// made unique per instance.
+func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error {
+	if ev.Seq == 0 {
+		var last sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM events WHERE instance = $1`, ev.Instance).Scan(&last); err != nil {
+			return err
+		}
+		ev.Seq = time.Now().UnixMicro()
+		if last.Valid && last.Int64 >= ev.Seq {
+			ev.Seq = last.Int64 + 1
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, seq, instance, type, trace_id, source, platform, time, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		ev.ID, ev.Seq, ev.Instance, ev.Type, ev.TraceID, ev.Source, ev.Platform, millis(ev.Time), ev.Body)
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// EventListParams filters EventList. Zero fields do not filter.
+type EventListParams struct {
+	Instance string
+	TraceID  string
+	Type     string
+	Source   string
+	Platform string
+	Since    time.Time
+	// AfterSeq is the cursor: only events with a greater seq.
+	AfterSeq int64
+	Limit    int
+}
+
+// EventList returns events oldest first, filtered by params.
+func (s *Store) EventList(ctx context.Context, p *EventListParams) ([]*Event, error) {
+	q := `SELECT id, seq, instance, type, trace_id, source, platform, time, body FROM events WHERE instance = $1 AND seq > $2`
+	args := []any{p.Instance, p.AfterSeq}
+	add := func(col string, v any) {
+		args = append(args, v)
+		q += " AND " + col + " $" + itoa(len(args))
+	}
+	if p.TraceID != "" {
+		add("trace_id =", p.TraceID)
+	}
+	if p.Type != "" {
+		add("type =", p.Type)
+	}
+	if p.Source != "" {
+		add("source =", p.Source)
+	}
+	if p.Platform != "" {
+		add("platform =", p.Platform)
+	}
+	if !p.Since.IsZero() {
+		add("time >=", millis(p.Since))
+	}
+	limit := p.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	args = append(args, limit)
+	q += " ORDER BY seq LIMIT $" + itoa(len(args))
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		var e Event
+		var t int64
+		if err := rows.Scan(&e.ID, &e.Seq, &e.Instance, &e.Type, &e.TraceID, &e.Source, &e.Platform, &t, &e.Body); err != nil {
+			return nil, err
+		}
+		e.Time = fromMillis(t)
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+func itoa(n int) string {
+	const digits = "0123456789"
+	if n < 10 {
+		return digits[n : n+1]
+	}
+	return itoa(n/10) + digits[n%10:n%10+1]
+}

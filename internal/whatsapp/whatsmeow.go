@@ -186,8 +186,10 @@ type whatsmeowSession struct {
 	changed chan struct{}
 	// dialing is true while the reconnect loop runs.
 	dialing bool
-	// pairing is true while a QR channel is being consumed.
-	pairing bool
+	// pairCancel ends the running QR pairing, whose consumer closes
+	// pairDone when it returns; both nil when no pairing runs.
+	pairCancel context.CancelFunc
+	pairDone   chan struct{}
 }
 
 func newWhatsmeowSession(e *Whatsmeow, p OpenParams) *whatsmeowSession {
@@ -241,8 +243,7 @@ func (s *whatsmeowSession) JID() string {
 	return s.jid
 }
 
-// report records a state change and tells the hooks about it. Repeating the
-// current state with the same reason is not reported again.
+// report records a state change and tells the hooks about it.
 func (s *whatsmeowSession) report(st State, reason string) {
 	s.mu.Lock()
 	if s.closed {
@@ -441,7 +442,6 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 	s.mu.Lock()
 	linked := s.jid != ""
 	closed := s.closed
-	pairing := s.pairing
 	s.mu.Unlock()
 	if closed {
 		return nil, ErrNotConnected
@@ -453,18 +453,22 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 		s.startReconnect()
 		return &Pairing{State: s.State()}, nil
 	}
+	// A pairing already under way starts over with a fresh QR channel.
+	s.stopPairing()
 	cli := s.client()
-	if pairing {
-		// Start over with a fresh QR channel.
-		cli.Disconnect()
-		s.waitPairingDone(ctx)
-	}
-	qr, err := cli.GetQRChannel(s.ctx)
+	pairCtx, pairCancel := context.WithCancel(s.ctx)
+	qr, err := cli.GetQRChannel(pairCtx)
 	if err != nil {
+		pairCancel()
 		return nil, fmt.Errorf("QR channel: %w", err)
 	}
+	fail := func(err error) (*Pairing, error) {
+		pairCancel()
+		cli.Disconnect()
+		return nil, err
+	}
 	if err := cli.ConnectContext(s.ctx); err != nil {
-		return nil, fmt.Errorf("%w: dial WhatsApp: %v", ErrNotConnected, err)
+		return fail(fmt.Errorf("%w: dial WhatsApp: %v", ErrNotConnected, err))
 	}
 	wait, cancel := context.WithTimeout(ctx, s.engine.pairTimeout)
 	defer cancel()
@@ -472,14 +476,12 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 	select {
 	case first = <-qr:
 	case <-wait.Done():
-		cli.Disconnect()
-		return nil, fmt.Errorf("%w: no QR code from WhatsApp: %v", ErrNotConnected, wait.Err())
+		return fail(fmt.Errorf("%w: no QR code from WhatsApp: %v", ErrNotConnected, wait.Err()))
 	}
 	if first.Event != whatsmeow.QRChannelEventCode {
-		cli.Disconnect()
-		return nil, fmt.Errorf("%w: pairing: %s", ErrNotConnected, qrItemReason(first))
+		return fail(fmt.Errorf("%w: %s", ErrNotConnected, qrItemReason(first)))
 	}
-	s.consumeQR(qr)
+	s.consumeQR(pairCtx, pairCancel, qr)
 	p := &Pairing{State: StateConnecting}
 	if phone == "" {
 		p.QRCode = first.Code
@@ -488,6 +490,7 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 	}
 	code, err := cli.PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, PairClientDisplayName)
 	if err != nil {
+		s.stopPairing()
 		cli.Disconnect()
 		return nil, fmt.Errorf("pair phone: %w", err)
 	}
@@ -496,20 +499,29 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 	return p, nil
 }
 
-// consumeQR reads the rest of a QR channel in the background.
-func (s *whatsmeowSession) consumeQR(qr <-chan whatsmeow.QRChannelItem) {
+// consumeQR reads the rest of a QR channel in the background until it
+// closes or pairCtx ends.
+func (s *whatsmeowSession) consumeQR(pairCtx context.Context, pairCancel context.CancelFunc, qr <-chan whatsmeow.QRChannelItem) {
+	done := make(chan struct{})
 	s.mu.Lock()
-	s.pairing = true
+	s.pairCancel, s.pairDone = pairCancel, done
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			s.pairing = false
-			s.mu.Unlock()
-		}()
-		for item := range qr {
+		defer close(done)
+		defer pairCancel()
+		for {
+			var item whatsmeow.QRChannelItem
+			var ok bool
+			select {
+			case item, ok = <-qr:
+			case <-pairCtx.Done():
+				return
+			}
+			if !ok {
+				return
+			}
 			switch item.Event {
 			case whatsmeow.QRChannelEventCode:
 				s.report(StateConnecting, "QR code refreshed")
@@ -522,22 +534,19 @@ func (s *whatsmeowSession) consumeQR(qr <-chan whatsmeow.QRChannelItem) {
 	}()
 }
 
-// waitPairingDone waits briefly for a running QR consumer to finish.
-func (s *whatsmeowSession) waitPairingDone(ctx context.Context) {
-	for {
-		s.mu.Lock()
-		pairing, ch := s.pairing, s.changed
-		s.mu.Unlock()
-		if !pairing {
-			return
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
+// stopPairing ends a running QR pairing and waits for its consumer.
+func (s *whatsmeowSession) stopPairing() {
+	s.mu.Lock()
+	cancel, done := s.pairCancel, s.pairDone
+	s.pairCancel, s.pairDone = nil, nil
+	cli := s.cli
+	s.mu.Unlock()
+	if cancel == nil {
+		return
 	}
+	cancel()
+	<-done
+	cli.Disconnect()
 }
 
 func qrItemReason(item whatsmeow.QRChannelItem) string {
@@ -676,7 +685,11 @@ func (s *whatsmeowSession) Upload(ctx context.Context, r io.ReadSeeker, size int
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("rewind media: %w", err)
 	}
-	resp, err := cli.UploadReader(ctx, io.LimitReader(r, size), nil, mt)
+	var body io.Reader = r
+	if size > 0 {
+		body = io.LimitReader(r, size)
+	}
+	resp, err := cli.UploadReader(ctx, body, nil, mt)
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: %w", kind, notConnected(err))
 	}

@@ -1,0 +1,131 @@
+// Package auth checks statusflow's tokens (API.md §2) for every front door:
+// HTTP headers, NATS trigger headers and the execute path share it.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+
+	"github.com/statusflow/statusflow/internal/store"
+)
+
+// Errors, with the literal messages of API.md §2.
+var (
+	// ErrMissingToken: no token was sent.
+	ErrMissingToken = errors.New("Missing token")
+	// ErrInvalidToken: the token is unknown, or an instance token was used
+	// where only the account token is accepted.
+	ErrInvalidToken = errors.New("Invalid token")
+	// ErrWrongInstance: an instance token was used on another instance.
+	ErrWrongInstance = errors.New("Instance token does not match this instance")
+)
+
+// Principal is who a token belongs to.
+type Principal struct {
+	// Account is true for the TokenAccount.
+	Account bool
+	// Instance is the instance of a TokenInstance.
+	Instance string
+}
+
+// CanUse reports whether the principal may act on the instance.
+func (p Principal) CanUse(instance string) error {
+	if p.Account || p.Instance == instance {
+		return nil
+	}
+	return ErrWrongInstance
+}
+
+// HashToken is how tokens are stored: SHA-256, hex. Tokens are 256-bit random
+// values, so a fast hash is enough; there is nothing to brute-force.
+func HashToken(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+// NewToken returns a fresh random token with a readable prefix
+// ("sfa_" for the account, "sfi_" for instances).
+func NewToken(prefix string) string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+type tokenStore interface {
+	InstanceGetByTokenHash(ctx context.Context, hash string) (*store.Instance, error)
+}
+
+// Authenticator resolves tokens.
+type Authenticator struct {
+	accountHash string
+	store       tokenStore
+}
+
+// New returns an authenticator for the account token's hash.
+func New(accountHash string, st tokenStore) *Authenticator {
+	return &Authenticator{accountHash: accountHash, store: st}
+}
+
+// AccountHash is the TokenAccount's hash.
+func (a *Authenticator) AccountHash() string { return a.accountHash }
+
+// Authenticate resolves a token: the account's hash is compared in constant
+// time; instance tokens are found by their hash (the lookup key is the hash,
+// never the token) and the stored hash compared in constant time again.
+func (a *Authenticator) Authenticate(ctx context.Context, tok string) (Principal, error) {
+	if tok == "" {
+		return Principal{}, ErrMissingToken
+	}
+	h := HashToken(tok)
+	if subtle.ConstantTimeCompare([]byte(h), []byte(a.accountHash)) == 1 {
+		return Principal{Account: true}, nil
+	}
+	in, err := a.store.InstanceGetByTokenHash(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return Principal{}, ErrInvalidToken
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(in.TokenHash), []byte(h)) != 1 {
+		return Principal{}, ErrInvalidToken
+	}
+	return Principal{Instance: in.Name}, nil
+}
+
+// settingAccountTokenHash is where the generated TokenAccount's hash is kept.
+const settingAccountTokenHash = "account_token_sha256"
+
+type settingsStore interface {
+	SettingGet(ctx context.Context, key string) (string, error)
+	SettingInsert(ctx context.Context, key, value string) error
+}
+
+// AccountTokenHash returns the hash of the TokenAccount. A configured token
+// wins. Otherwise the first start generates one, logs it once (the only time
+// it is ever shown, as API.md §1 asks) and keeps only its hash; later starts
+// reuse the hash.
+func AccountTokenHash(ctx context.Context, st settingsStore, configured string, log *slog.Logger) (string, error) {
+	if configured != "" {
+		return HashToken(configured), nil
+	}
+	if h, err := st.SettingGet(ctx, settingAccountTokenHash); err == nil {
+		return h, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	tok := NewToken("sfa_")
+	if err := st.SettingInsert(ctx, settingAccountTokenHash, HashToken(tok)); errors.Is(err, store.ErrConflict) {
+		return st.SettingGet(ctx, settingAccountTokenHash) // another process won the race
+	} else if err != nil {
+		return "", err
+	}
+	log.Warn("generated the account token; it is shown only this once, keep it (or set STATUSFLOW_ACCOUNT_TOKEN)", "accountToken", tok)
+	return HashToken(tok), nil
+}

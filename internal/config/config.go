@@ -1,0 +1,122 @@
+// Package config reads statusflow's settings from the environment (API.md §1),
+// with a command-line flag of the same name mirroring each. No other package
+// reads the environment.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Config is every setting, with the documented defaults.
+type Config struct {
+	// Addr is the HTTP listen address. Defaults to ":8080".
+	Addr string
+	// DataDir is where the embedded defaults keep their files. Defaults to "./data".
+	DataDir string
+	// DatabaseURL selects PostgreSQL with a postgres:// URL. Defaults to a
+	// SQLite file in DataDir.
+	DatabaseURL string
+	// NATSURL connects to an existing NATS server or cluster. Defaults to
+	// empty: an embedded server with JetStream in DataDir.
+	NATSURL string
+	// NATSListen is where the embedded server listens. Defaults to
+	// "127.0.0.1:4222"; a free port is chosen when that one is taken.
+	NATSListen string
+	// NATSPrefix is the first token of every subject. Defaults to "statusflow".
+	NATSPrefix string
+	// AccountToken is the TokenAccount. Defaults to empty: one is generated on
+	// first start, logged once, and only its hash kept.
+	AccountToken string
+	// RateLimit is requests per minute per token. Defaults to 100.
+	RateLimit int
+	// MediaAllowPrivate lets media URLs resolve to private addresses. Defaults to false.
+	MediaAllowPrivate bool
+	// MediaMaxBytes is the largest media file accepted. Defaults to 16777216.
+	MediaMaxBytes int64
+	// WebhookAllowPrivate lets webhook URLs resolve to private addresses. Defaults to false.
+	WebhookAllowPrivate bool
+	// LogFormat is "json", "text" or "" (json, or text on a terminal).
+	LogFormat string
+}
+
+// Defaults.
+const (
+	AddrDefault          = ":8080"
+	DataDirDefault       = "./data"
+	NATSListenDefault    = "127.0.0.1:4222"
+	NATSPrefixDefault    = "statusflow"
+	RateLimitDefault     = 100
+	MediaMaxBytesDefault = 16 << 20
+)
+
+type setting struct {
+	name, usage, def string
+	set              func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"STATUSFLOW_ADDR", "HTTP listen address", AddrDefault, func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"STATUSFLOW_DATA_DIR", "where the embedded defaults keep their files", DataDirDefault, func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"STATUSFLOW_DATABASE_URL", "postgres://… selects PostgreSQL (default: SQLite in the data dir)", "", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	{"STATUSFLOW_NATS_URL", "nats://… uses an existing server (default: embedded)", "", func(c *Config, v string) error { c.NATSURL = v; return nil }},
+	{"STATUSFLOW_NATS_LISTEN", "where the embedded NATS server listens", NATSListenDefault, func(c *Config, v string) error { c.NATSListen = v; return nil }},
+	{"STATUSFLOW_NATS_PREFIX", "first token of every NATS subject", NATSPrefixDefault, func(c *Config, v string) error { c.NATSPrefix = v; return nil }},
+	{"STATUSFLOW_ACCOUNT_TOKEN", "the TokenAccount (default: generated once)", "", func(c *Config, v string) error { c.AccountToken = v; return nil }},
+	{"STATUSFLOW_RATE_LIMIT", "requests per minute per token", strconv.Itoa(RateLimitDefault), func(c *Config, v string) (err error) { c.RateLimit, err = strconv.Atoi(v); return }},
+	{"STATUSFLOW_MEDIA_ALLOW_PRIVATE", "let media URLs resolve to private addresses", "false", func(c *Config, v string) (err error) { c.MediaAllowPrivate, err = strconv.ParseBool(v); return }},
+	{"STATUSFLOW_MEDIA_MAX_BYTES", "largest media file accepted", strconv.Itoa(MediaMaxBytesDefault), func(c *Config, v string) (err error) { c.MediaMaxBytes, err = strconv.ParseInt(v, 10, 64); return }},
+	{"STATUSFLOW_WEBHOOK_ALLOW_PRIVATE", "let webhook URLs resolve to private addresses", "false", func(c *Config, v string) (err error) { c.WebhookAllowPrivate, err = strconv.ParseBool(v); return }},
+	{"STATUSFLOW_LOG_FORMAT", "json or text (default: json, text on a terminal)", "", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+}
+
+// Load reads the environment, then the flags in args (same names, e.g.
+// -STATUSFLOW_ADDR=:9090), over the defaults.
+func Load(args []string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := &Config{}
+	fs := flag.NewFlagSet("statusflow", flag.ContinueOnError)
+	values := map[string]*string{}
+	for _, s := range settings {
+		v := s.def
+		if e := getenv(s.name); e != "" {
+			v = e
+		}
+		values[s.name] = fs.String(s.name, v, s.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	for _, s := range settings {
+		if err := s.set(c, strings.TrimSpace(*values[s.name])); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings; errors name the environment variable.
+func (c *Config) Validate() error {
+	if c.RateLimit <= 0 {
+		return fmt.Errorf("STATUSFLOW_RATE_LIMIT must be a positive number of requests per minute")
+	}
+	if c.MediaMaxBytes <= 0 {
+		return fmt.Errorf("STATUSFLOW_MEDIA_MAX_BYTES must be positive")
+	}
+	if c.NATSPrefix == "" || strings.ContainsAny(c.NATSPrefix, ". *>\t") {
+		return fmt.Errorf("STATUSFLOW_NATS_PREFIX must be one subject token")
+	}
+	if c.NATSURL != "" && !strings.Contains(c.NATSURL, "://") {
+		return fmt.Errorf("STATUSFLOW_NATS_URL must be a nats:// URL")
+	}
+	if c.DatabaseURL != "" && strings.Contains(c.DatabaseURL, "://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite://") {
+		return fmt.Errorf("STATUSFLOW_DATABASE_URL must be a postgres:// URL or a SQLite file path")
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"image"
+	_ "image/jpeg" // DecodeConfig of our own JPEG output
+	"math"
+	"os"
+	"strconv"
+
+	"github.com/statusflow/statusflow/internal/status"
+)
+
+// Output settings. Opus at these rates is what WhatsApp's own clients send;
+// video is capped at 1280 px on its long side (statuses are shown full
+// screen on phones, WhatsApp recompresses anything larger) and images at
+// 2560 px.
+const (
+	opusVoiceBitrate = "32k"
+	opusAudioBitrate = "64k"
+	maxVideoSide     = "1280"
+	maxImageSide     = "2560"
+	thumbSide        = "96"
+	maxThumbBytes    = 64 << 10
+)
+
+// Mimetypes of the prepared files.
+const (
+	MimeOpus = "audio/ogg; codecs=opus"
+	MimeMP4  = "video/mp4"
+	MimeJPEG = "image/jpeg"
+)
+
+// audio converts to Ogg Opus, mono, 48 kHz, unless the input is already mono
+// Opus in Ogg (then the stream is copied). In the same FFmpeg run, the decoded
+// audio is also piped to us as 8 kHz PCM: the waveform and the exact duration
+// come from it, with no second decode and no ffprobe run.
+func (w *work) audio(ctx context.Context) (*status.PreparedMedia, error) {
+	out := w.path("out.ogg")
+	args := w.input()
+	args = append(args, "-map", "0:a:0", "-map_metadata", "-1", "-vn", "-sn", "-dn")
+	if w.format.mime == "audio/ogg" && opusChannels(w.header) == 1 {
+		args = append(args, "-c:a", "copy")
+	} else {
+		bitrate, app := opusAudioBitrate, "audio"
+		if w.req.Voice {
+			bitrate, app = opusVoiceBitrate, "voip"
+		}
+		args = append(args, "-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", bitrate, "-vbr", "on", "-application", app)
+	}
+	args = append(args, "-f", "ogg", "file:"+out,
+		"-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", strconv.Itoa(waveformRate), "-c:a", "pcm_s16le", "-f", "s16le", "pipe:1")
+	wf := newWaveformWriter(waveformRate)
+	if err := w.p.run(ctx, w.p.ffmpeg, args, wf); err != nil {
+		return nil, status.Wrap(status.CodeAudioConversionFailed, "ffmpeg could not convert the audio: "+w.reason(err), err)
+	}
+	if wf.samples == 0 {
+		return nil, status.Errorf(status.CodeAudioConversionFailed, "ffmpeg could not convert the audio: no audio was decoded")
+	}
+	pm := &status.PreparedMedia{Mimetype: MimeOpus, Path: out, Voice: w.req.Voice}
+	secs := wf.seconds(waveformRate)
+	if w.req.Duration != nil && *w.req.Duration > 0 {
+		secs = *w.req.Duration
+	}
+	pm.Seconds = roundSeconds(secs)
+	if w.req.Voice {
+		if len(w.req.Waveform) > 0 {
+			given, err := waveformFrom(w.req.Waveform)
+			if err != nil {
+				return nil, err
+			}
+			pm.Waveform = given
+		} else {
+			pm.Waveform = wf.waveform()
+		}
+	}
+	return pm, nil
+}
+
+func waveformFrom(v []int) ([]byte, error) {
+	if len(v) != WaveformLen {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "waveform must have %d values, got %d", WaveformLen, len(v))
+	}
+	out := make([]byte, WaveformLen)
+	for i, x := range v {
+		if x < 0 || x > 100 {
+			return nil, status.Errorf(status.CodeMediaValidationFailed, "waveform values must be 0–100, got %d", x)
+		}
+		out[i] = byte(x)
+	}
+	return out, nil
+}
+
+// roundSeconds rounds to whole seconds, at least 1 for any audible length.
+func roundSeconds(s float64) uint32 {
+	if s <= 0 || math.IsNaN(s) {
+		return 0
+	}
+	return uint32(max(math.Round(s), 1))
+}
+
+// video delivers MP4 (H.264/AAC, faststart), trimmed to [MaxVideoSeconds].
+// An H.264 (4:2:0) video with AAC or no audio is only remuxed (stream copy,
+// trimmed if needed); anything else is re-encoded. The JPEG thumbnail comes
+// from the same FFmpeg run.
+func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
+	in, err := w.p.probeFile(ctx, w.format.demuxer, w.in)
+	if err != nil {
+		return nil, status.Wrap(status.CodeMediaValidationFailed, "the video could not be read: "+w.reason(err), err)
+	}
+	v := in.stream("video")
+	if v == nil {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "the file has no video stream")
+	}
+	a := in.stream("audio")
+	dur := in.duration()
+	if dur <= 0 {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "the video has no duration (it may be truncated)")
+	}
+	copyOK := v.CodecName == "h264" && (v.PixFmt == "yuv420p" || v.PixFmt == "yuvj420p") && (a == nil || a.CodecName == "aac")
+
+	out, thumb := w.path("out.mp4"), w.path("thumb.jpg")
+	args := w.input()
+	args = append(args, "-map", "0:v:0")
+	if a != nil {
+		args = append(args, "-map", "0:a:0")
+	}
+	args = append(args, "-map_metadata", "-1", "-sn", "-dn")
+	if copyOK {
+		args = append(args, "-c", "copy")
+	} else {
+		args = append(args,
+			"-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-profile:v", "high",
+			"-vf", "scale=w=min(iw\\,"+maxVideoSide+"):h=min(ih\\,"+maxVideoSide+"):force_original_aspect_ratio=decrease:force_divisible_by=2")
+		if a != nil {
+			args = append(args, "-c:a", "aac", "-b:a", "128k", "-ac", "2")
+		}
+	}
+	if dur > MaxVideoSeconds {
+		args = append(args, "-t", strconv.Itoa(MaxVideoSeconds))
+	}
+	args = append(args, "-movflags", "+faststart", "-f", "mp4", "file:"+out)
+	// Thumbnail: one frame at 1 s (0 for very short videos; first frames are
+	// often black fades), fitted in a 96 px box.
+	at := "1"
+	if dur < 2 {
+		at = "0"
+	}
+	args = append(args, "-map", "0:v:0", "-ss", at, "-frames:v", "1",
+		"-vf", "scale=w="+thumbSide+":h="+thumbSide+":force_original_aspect_ratio=decrease",
+		"-c:v", "mjpeg", "-q:v", "6", "-f", "image2", "file:"+thumb)
+	if err := w.p.run(ctx, w.p.ffmpeg, args, nil); err != nil {
+		return nil, status.Wrap(status.CodeMediaValidationFailed, "the video could not be converted: "+w.reason(err), err)
+	}
+	res, err := w.p.probeFile(ctx, "mov", out)
+	if err != nil {
+		return nil, status.Wrap(status.CodeMediaValidationFailed, "the converted video could not be read: "+w.reason(err), err)
+	}
+	ov := res.stream("video")
+	if ov == nil {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "the converted video has no video stream")
+	}
+	width, height := ov.displaySize()
+	pm := &status.PreparedMedia{Mimetype: MimeMP4, Path: out, Width: uint32(width), Height: uint32(height),
+		Seconds: min(roundSeconds(res.duration()), MaxVideoSeconds)}
+	pm.Thumbnail = readThumb(thumb)
+	return pm, nil
+}
+
+// image delivers a JPEG: EXIF orientation applied (FFmpeg's own handling is
+// switched off with -noautorotate so it cannot apply it twice), transparency
+// flattened onto white, at most 2560 px on the long side, metadata dropped
+// (no GPS position leaks), plus the thumbnail, all in one FFmpeg run.
+func (w *work) image(ctx context.Context) (*status.PreparedMedia, error) {
+	out, thumb := w.path("out.jpg"), w.path("thumb.jpg")
+	chain := "[0:v]"
+	if w.format.mime == "image/jpeg" {
+		if f := orientationFilter(w.jpegOrientation()); f != "" {
+			chain += f + ","
+		}
+	}
+	chain += "scale=w=min(iw\\," + maxImageSide + "):h=min(ih\\," + maxImageSide + "):force_original_aspect_ratio=decrease"
+	graph := chain + "[img]"
+	if w.format.mime != "image/jpeg" {
+		// Formats with alpha: draw over an opaque white canvas of the same size.
+		graph += ";color=c=white[bg];[bg][img]scale2ref[bg2][img2];[bg2][img2]overlay=shortest=1:format=auto[flat]"
+		graph += ";[flat]split=2[o][t]"
+	} else {
+		graph += ";[img]split=2[o][t]"
+	}
+	graph += ";[t]scale=w=" + thumbSide + ":h=" + thumbSide + ":force_original_aspect_ratio=decrease[th]"
+	args := w.input("-noautorotate")
+	args = append(args, "-xerror", "-filter_complex", graph,
+		"-map", "[o]", "-frames:v", "1", "-map_metadata", "-1", "-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p", "-f", "image2", "file:"+out,
+		"-map", "[th]", "-frames:v", "1", "-map_metadata", "-1", "-c:v", "mjpeg", "-q:v", "6", "-pix_fmt", "yuvj420p", "-f", "image2", "file:"+thumb)
+	if err := w.p.run(ctx, w.p.ffmpeg, args, nil); err != nil {
+		return nil, status.Wrap(status.CodeMediaValidationFailed, "the image could not be decoded: "+w.reason(err), err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "the image could not be decoded: no picture was produced")
+	}
+	cfg, _, err := image.DecodeConfig(f)
+	f.Close()
+	if err != nil {
+		return nil, status.Wrap(status.CodeMediaValidationFailed, "the image could not be decoded: the converted JPEG is unreadable", err)
+	}
+	return &status.PreparedMedia{Mimetype: MimeJPEG, Path: out, Width: uint32(cfg.Width), Height: uint32(cfg.Height),
+		Thumbnail: readThumb(thumb)}, nil
+}
+
+// jpegOrientation reads the EXIF orientation from the first 64 KiB of the
+// input (an APP1 segment is at most that long).
+func (w *work) jpegOrientation() int {
+	f, err := os.Open(w.in)
+	if err != nil {
+		return 1
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	n, _ := f.ReadAt(buf, 0)
+	return jpegOrientation(buf[:n])
+}
+
+// readThumb returns the thumbnail's bytes, or nil when FFmpeg produced none
+// or an implausibly large one (a status without a thumbnail still plays).
+func readThumb(path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 || len(b) > maxThumbBytes || !bytes.HasPrefix(b, []byte{0xFF, 0xD8}) {
+		return nil
+	}
+	return b
+}

@@ -1,0 +1,301 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/statusflow/statusflow/internal/status"
+)
+
+// Pipeline prepares media statuses: it fetches, sniffs, validates and
+// converts media so that WhatsApp clients can play it. It is safe for
+// concurrent use. Create it with [New].
+type Pipeline struct {
+	cfg      Config
+	log      *slog.Logger
+	client   *http.Client
+	sem      chan struct{} // one token per running ffmpeg/ffprobe process
+	ffmpeg   string
+	ffprobe  string
+	notReady error // why media cannot be prepared (missing tools); nil when ready
+}
+
+// New returns a pipeline. It fails only on an invalid config: missing ffmpeg
+// or ffprobe binaries (or an FFmpeg build without the encoders we need) are
+// recorded, not fatal, so the server still starts; [Pipeline.Ready] then
+// reports them and Prepare fails with a clear media_validation_failed. log may
+// be nil.
+func New(cfg Config, log *slog.Logger) (*Pipeline, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pipeline{
+		cfg:    cfg,
+		log:    log,
+		client: NewGuardedClient(cfg.guardConfig()),
+		sem:    make(chan struct{}, cfg.MaxProcesses),
+	}
+	var missing []error
+	if path, err := exec.LookPath(cfg.FFmpegPath); err != nil {
+		missing = append(missing, fmt.Errorf("ffmpeg was not found (%q): install FFmpeg (Debian package ffmpeg)", cfg.FFmpegPath))
+	} else {
+		p.ffmpeg = path
+	}
+	if path, err := exec.LookPath(cfg.FFprobePath); err != nil {
+		missing = append(missing, fmt.Errorf("ffprobe was not found (%q): install FFmpeg (Debian package ffmpeg)", cfg.FFprobePath))
+	} else {
+		p.ffprobe = path
+	}
+	if p.ffmpeg != "" {
+		if err := p.checkEncoders(); err != nil {
+			missing = append(missing, err)
+		}
+	}
+	p.notReady = errors.Join(missing...)
+	if p.notReady != nil {
+		log.Warn("media statuses are unavailable", "reason", p.notReady.Error())
+	}
+	return p, nil
+}
+
+// requiredEncoders are the FFmpeg encoders the pipeline uses.
+var requiredEncoders = []string{"libopus", "libx264", "aac", "mjpeg", "pcm_s16le"}
+
+// checkEncoders asks FFmpeg once, at start, whether it has every encoder we
+// use, so a minimal build is reported by Ready instead of failing per request.
+func (p *Pipeline) checkEncoders() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := &limitedBuffer{max: 4 << 20}
+	if err := p.run(ctx, p.ffmpeg, []string{"-hide_banner", "-encoders"}, out); err != nil {
+		return fmt.Errorf("ffmpeg at %s does not run: %w", p.ffmpeg, err)
+	}
+	have := map[string]bool{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			have[f[1]] = true
+		}
+	}
+	var lack []string
+	for _, e := range requiredEncoders {
+		if !have[e] {
+			lack = append(lack, e)
+		}
+	}
+	if len(lack) > 0 {
+		return fmt.Errorf("ffmpeg at %s lacks the encoders %s", p.ffmpeg, strings.Join(lack, ", "))
+	}
+	return nil
+}
+
+// Ready returns nil when media can be prepared, or an error that says in
+// words what is missing (for /readyz).
+func (p *Pipeline) Ready() error {
+	if p.notReady != nil {
+		return fmt.Errorf("media pipeline: %w", p.notReady)
+	}
+	return nil
+}
+
+// Close releases idle download connections. The pipeline stays usable.
+func (p *Pipeline) Close() { p.client.CloseIdleConnections() }
+
+// Prepare fetches req.URL and turns it into a file WhatsApp takes for
+// req.Type. The result must be released with Cleanup; on error nothing is
+// left on disk. Errors are *status.Error:
+//
+//   - media_download_failed, "Failed to download media from URL": a bad or
+//     refused URL (scheme, private address), a network error, an HTTP error
+//     status, too many redirects, a download slower than DownloadTimeout.
+//   - media_validation_failed: too large, empty, undecodable, a declared
+//     mimeType the bytes contradict, a file of another kind than req.Type.
+//   - unsupported_media_type: the bytes are of a type req.Type does not take.
+//   - audio_conversion_failed: FFmpeg could not convert the audio; the message
+//     carries FFmpeg's reason.
+func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *status.PreparedMedia, err error) {
+	switch req.Type {
+	case "image", "video", "audio":
+	default:
+		return nil, status.Errorf(status.CodeInvalid, "Type must be one of: text, image, video, audio")
+	}
+	if p.notReady != nil {
+		return nil, status.Wrap(status.CodeMediaValidationFailed,
+			"media statuses are not available on this server: FFmpeg is not installed or incomplete", p.notReady)
+	}
+	if err := CheckURL(req.URL); err != nil {
+		return nil, downloadFailed(err)
+	}
+	dir, err := os.MkdirTemp(p.cfg.TempDir, "statusflow-media-")
+	if err != nil {
+		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+	}
+	// Every way out of here except success removes the directory, a panic too.
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(dir)
+		}
+	}()
+	w := &work{p: p, dir: dir, in: filepath.Join(dir, "in"), req: req}
+	header, err := p.download(ctx, req.URL, w.in)
+	if err != nil {
+		return nil, err
+	}
+	w.header = header
+	detected, f := sniff(header)
+	w.format = f
+	if req.MimeType != "" && !declaredMatches(req.MimeType, detected, f) {
+		return nil, status.Errorf(status.CodeMediaValidationFailed,
+			"the declared mimeType %s does not match the file, which is %s", req.MimeType, detected)
+	}
+	if f == nil {
+		return nil, status.Errorf(status.CodeUnsupportedMediaType,
+			"the file is %s; type %s accepts %s", detected, req.Type, accepted(req.Type))
+	}
+	if f.kind != req.Type {
+		return nil, status.Errorf(status.CodeMediaValidationFailed,
+			"the file is %s (%s), not %s; type %s accepts %s", an(f.kind), detected, an(req.Type), req.Type, accepted(req.Type))
+	}
+	switch req.Type {
+	case "audio":
+		pm, err = w.audio(ctx)
+	case "video":
+		pm, err = w.video(ctx)
+	default:
+		pm, err = w.image(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(w.in) // the upload only needs the output; free the disk now
+	fi, err := os.Stat(pm.Path)
+	if err != nil {
+		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+	}
+	pm.Size = fi.Size()
+	pm.Type = req.Type
+	pm.Remove = func() { os.RemoveAll(dir) }
+	done = true
+	return pm, nil
+}
+
+func an(kind string) string {
+	if kind == "image" || kind == "audio" {
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+func downloadFailed(err error) *status.Error {
+	return status.Wrap(status.CodeMediaDownloadFailed, "Failed to download media from URL", err)
+}
+
+// download streams url into path, never holding the body in memory, and
+// returns the first bytes for sniffing. The size cap is enforced on the bytes
+// actually read (Content-Length is only an early refusal), so a server that
+// lies about it, or sends a compressed bomb, stops at MaxBytes+1.
+func (p *Pipeline) download(ctx context.Context, url, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DownloadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, downloadFailed(err)
+	}
+	req.Header.Set("User-Agent", "statusflow-media/1")
+	req.Header.Set("Accept", "image/*, video/*, audio/*, */*;q=0.5")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, downloadFailed(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, downloadFailed(fmt.Errorf("HTTP status %s", resp.Status))
+	}
+	if resp.ContentLength > p.cfg.MaxBytes {
+		return nil, tooLarge(p.cfg.MaxBytes)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+	}
+	defer f.Close()
+	head := &headWriter{max: sniffLen}
+	n, err := io.Copy(io.MultiWriter(f, head), io.LimitReader(resp.Body, p.cfg.MaxBytes+1))
+	if n > p.cfg.MaxBytes {
+		return nil, tooLarge(p.cfg.MaxBytes)
+	}
+	if err != nil {
+		return nil, downloadFailed(err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+	}
+	if n == 0 {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "the media file is empty")
+	}
+	return head.buf, nil
+}
+
+func tooLarge(limit int64) *status.Error {
+	return status.Errorf(status.CodeMediaValidationFailed, "the media file is larger than the limit of %d bytes", limit)
+}
+
+// headWriter keeps the first max bytes written to it.
+type headWriter struct {
+	max int
+	buf []byte
+}
+
+func (h *headWriter) Write(b []byte) (int, error) {
+	if room := h.max - len(h.buf); room > 0 {
+		h.buf = append(h.buf, b[:min(room, len(b))]...)
+	}
+	return len(b), nil
+}
+
+// work is one Prepare call's state: its private temp directory and input.
+type work struct {
+	p      *Pipeline
+	dir    string
+	in     string
+	header []byte
+	format *format
+	req    status.MediaRequest
+}
+
+func (w *work) path(name string) string { return filepath.Join(w.dir, name) }
+
+// input returns the input arguments: local files only, demuxer forced.
+func (w *work) input(extra ...string) []string {
+	args := append(append([]string{}, ffmpegPrelude...), inputGuard...)
+	args = append(args, extra...)
+	return append(args, "-f", w.format.demuxer, "-i", "file:"+w.in)
+}
+
+// reason turns a tool error into a user-facing reason, with our temp paths
+// replaced by what they are.
+func (w *work) reason(err error) string {
+	var re *runError
+	msg := err.Error()
+	if errors.As(err, &re) {
+		msg = re.reason
+	}
+	msg = strings.ReplaceAll(msg, "file:"+w.in, "input")
+	msg = strings.ReplaceAll(msg, w.in, "input")
+	msg = strings.ReplaceAll(msg, "file:"+w.dir+string(filepath.Separator), "")
+	msg = strings.ReplaceAll(msg, w.dir+string(filepath.Separator), "")
+	return msg
+}

@@ -1,0 +1,25 @@
+package nodes
+
+import (
+	"encoding/json"
+
+	"github.com/statusflow/statusflow/internal/status"
+)
+
+// ExecuteRequest is one execution of a node, whichever front door it came
+// through (POST /api/nodes/:id/execute, a NATS trigger, an inbound webhook,
+// or an async Send Status).
+type ExecuteRequest struct {
+	// Instance is the instance the node acts on.
+	Instance string `json:"instance"`
+	// Input is the node's input, validated against its input schema.
+	Input json.RawMessage `json:"input"`
+	// Origin says who asked.
+	Origin status.Origin `json:"origin"`
+	// TraceParent continues the caller's trace.
+	TraceParent string `json:"traceparent,omitempty"`
+	// IdempotencyKey makes the execution run at most once per instance.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// MessageID pre-assigns the message id (async publishing).
+	MessageID string `json:"messageId,omitempty"`
+}

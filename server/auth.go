@@ -1,0 +1,80 @@
+package server
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/statusflow/statusflow/internal/auth"
+)
+
+// Auth says which tokens a route accepts.
+type Auth int
+
+const (
+	// AuthNone: no token needed (node descriptors, schemas, health).
+	AuthNone Auth = iota
+	// AuthAccount: the TokenAccount only; a TokenInstance gets 401 Invalid token.
+	AuthAccount
+	// AuthInstance: the TokenAccount, or the TokenInstance of the :instance in the path.
+	AuthInstance
+	// AuthAny: the TokenAccount or any TokenInstance (the handler scopes what it shows).
+	AuthAny
+)
+
+const localPrincipal = "principal"
+
+// PrincipalOf returns the authenticated caller of a request.
+func PrincipalOf(c *fiber.Ctx) auth.Principal {
+	p, _ := c.Locals(localPrincipal).(auth.Principal)
+	return p
+}
+
+// tokenFrom reads the token from the `token` header, `Authorization: Bearer`,
+// or `?token=`, in that order.
+func tokenFrom(c *fiber.Ctx) string {
+	if t := c.Get("token"); t != "" {
+		return strings.TrimSpace(t)
+	}
+	if a := c.Get(fiber.HeaderAuthorization); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return c.Query("token")
+}
+
+// authError maps the auth package's errors to their HTTP answers.
+func authError(err error) error {
+	switch {
+	case errors.Is(err, auth.ErrMissingToken), errors.Is(err, auth.ErrInvalidToken):
+		return newError(fiber.StatusUnauthorized, err.Error())
+	case errors.Is(err, auth.ErrWrongInstance):
+		return newError(fiber.StatusForbidden, err.Error())
+	}
+	return err
+}
+
+// requireAuth returns the middleware for a route's Auth.
+func (s *Server) requireAuth(a Auth) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if a == AuthNone {
+			return c.Next()
+		}
+		p, err := s.auth.Authenticate(c.UserContext(), tokenFrom(c))
+		if err != nil {
+			return authError(err)
+		}
+		switch a {
+		case AuthAccount:
+			if !p.Account {
+				return authError(auth.ErrInvalidToken)
+			}
+		case AuthInstance:
+			if err := p.CanUse(c.Params("instance")); err != nil {
+				return authError(err)
+			}
+		}
+		c.Locals(localPrincipal, p)
+		return c.Next()
+	}
+}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/statusflow/statusflow/internal/store"
+)
+
+// sandboxStatuses is GET /api/sandbox/:instance/statuses: what a sandbox
+// instance would have sent, newest first.
+func (s *Server) sandboxStatuses(c *fiber.Ctx) error {
+	in, _, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	if in.Engine != "sandbox" {
+		return newError(fiber.StatusBadRequest, "Instance is not a sandbox instance")
+	}
+	limit := c.QueryInt("limit", 100)
+	list, err := s.deps.Store.SandboxStatusList(c.UserContext(), in.Name, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]fiber.Map, 0, len(list))
+	for _, r := range list {
+		out = append(out, s.sandboxView(c.UserContext(), r))
+	}
+	return OK(c, itoa(len(out))+" statuses found", fiber.Map{"statuses": out})
+}
+
+func (s *Server) sandboxView(ctx context.Context, r *store.SandboxStatus) fiber.Map {
+	v := fiber.Map{
+		"messageId": r.MessageID, "type": r.Type, "revoked": r.Revoked,
+		"createdAt": r.CreatedAt.Format(time.RFC3339Nano), "message": json.RawMessage(r.Message),
+		"source": "", "traceId": "",
+	}
+	if st, err := s.deps.Store.StatusGet(ctx, r.Instance, r.MessageID); err == nil {
+		v["source"], v["traceId"] = st.Source, st.TraceID
+	}
+	if r.MediaMimetype != "" {
+		v["media"] = fiber.Map{"mimetype": r.MediaMimetype, "bytes": r.MediaBytes, "sha256": r.MediaSHA256}
+	}
+	return v
+}
+
+// schema is GET /schemas/:name — the embedded schema whose $id ends in that name.
+func (s *Server) schema(c *fiber.Ctx) error {
+	name := strings.TrimSuffix(c.Params("name"), ".json")
+	raw := s.deps.Validator.Raw(name)
+	if raw == nil {
+		return newError(fiber.StatusNotFound, "Schema not found")
+	}
+	c.Set(fiber.HeaderContentType, "application/schema+json")
+	return c.Send(raw)
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return OK(c, "alive", nil)
+}
+
+// readyz runs every readiness check and says in words what is wrong.
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
+	defer cancel()
+	names := make([]string, 0, len(s.deps.Checks))
+	for n := range s.deps.Checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	checks := fiber.Map{}
+	var problems []string
+	for _, n := range names {
+		if err := s.deps.Checks[n](ctx); err != nil {
+			checks[n] = fiber.Map{"ok": false, "error": err.Error()}
+			problems = append(problems, n+": "+err.Error())
+		} else {
+			checks[n] = fiber.Map{"ok": true}
+		}
+	}
+	instances := fiber.Map{}
+	if list, err := s.deps.Store.InstanceList(ctx); err == nil {
+		for _, in := range list {
+			state := in.State
+			if sess, err := s.deps.Manager.Session(ctx, in.Name); err == nil {
+				state = string(sess.State())
+			}
+			instances[in.Name] = state
+		}
+	}
+	if len(problems) > 0 {
+		c.Status(fiber.StatusServiceUnavailable)
+		return c.JSON(fiber.Map{"success": false, "message": "not ready: " + strings.Join(problems, "; "), "checks": checks, "instances": instances,
+			"error": fiber.Map{"message": "not ready: " + strings.Join(problems, "; ")}, "traceId": traceOf(c).TraceID})
+	}
+	return OK(c, "ready", fiber.Map{"checks": checks, "instances": instances})
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

@@ -1,0 +1,182 @@
+// Package server is statusflow's HTTP front door: a Fiber app with the
+// routes of API.md, token auth, per-token rate limits, trace context and the
+// success/error envelopes. Handlers decode and validate with schemas/, build
+// a status.Command and map the core's errors with one table (envelope.go).
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/statusflow/statusflow/internal/auth"
+	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/whatsapp"
+	"github.com/statusflow/statusflow/nodes"
+	"github.com/statusflow/statusflow/schemas"
+)
+
+// Config is the server's policy.
+type Config struct {
+	// RateLimit is requests per minute per token. Defaults to 100.
+	RateLimit int
+	// CreateRateLimit is instance creations per minute per token. Defaults to 20.
+	CreateRateLimit int
+	// BodyLimit is the largest request body in bytes. Defaults to 1 MiB:
+	// media travel by URL, never in the body.
+	BodyLimit int
+}
+
+// WithDefaults returns a copy with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.RateLimit <= 0 {
+		c.RateLimit = 100
+	}
+	if c.CreateRateLimit <= 0 {
+		c.CreateRateLimit = 20
+	}
+	if c.BodyLimit <= 0 {
+		c.BodyLimit = 1 << 20
+	}
+	return c
+}
+
+// Deps are the parts the handlers call.
+type Deps struct {
+	Store     *store.Store
+	Manager   *whatsapp.Manager
+	Service   *status.Service
+	Validator *schemas.Validator
+	Log       *slog.Logger
+	// Auth resolves tokens.
+	Auth *auth.Authenticator
+	// Enqueuer, when set, takes `Prefer: respond-async` commands (the NATS
+	// trigger stream); without it the header is ignored.
+	Enqueuer Enqueuer
+	// Checks are readiness checks by name (database, nats, ffmpeg, …); nil
+	// error means ready.
+	Checks map[string]func(ctx context.Context) error
+}
+
+// Enqueuer queues a node execution to run asynchronously and durably; the
+// outcome follows as an event.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, nodeID string, req nodes.ExecuteRequest) error
+}
+
+// Route describes one endpoint; the route table feeds the OpenAPI document.
+type Route struct {
+	Method  string
+	Path    string // Fiber syntax, e.g. /api/message/status/:instance
+	Auth    Auth
+	Summary string
+	Tag     string
+	// Request and Response name schemas in schemas/ ("" when none).
+	Request  string
+	Response string
+}
+
+// Server is the HTTP front door.
+type Server struct {
+	app         *fiber.App
+	deps        Deps
+	cfg         Config
+	log         *slog.Logger
+	auth        *auth.Authenticator
+	limiter     *limiter
+	creations   *limiter
+	routes      []Route
+}
+
+// New builds the app and registers the core routes. Other front doors
+// (nodes, webhooks, events) add theirs with [Server.Handle].
+func New(deps Deps, cfg Config) *Server {
+	cfg = cfg.WithDefaults()
+	s := &Server{deps: deps, cfg: cfg, log: deps.Log, auth: deps.Auth,
+		limiter: newLimiter(cfg.RateLimit), creations: newLimiter(cfg.CreateRateLimit)}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "statusflow",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		ReadTimeout:           60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.app.Use(traceMiddleware)
+	s.app.Use(recover.New())
+	s.app.Use(rateLimit(s.limiter, ""))
+	s.registerCore()
+	return s
+}
+
+// App returns the Fiber app (tests use App().Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Shutdown stops accepting and waits for in-flight requests.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// Handle registers a route with its auth middleware and records it for the
+// OpenAPI document.
+func (s *Server) Handle(r Route, handlers ...fiber.Handler) {
+	s.routes = append(s.routes, r)
+	hs := append([]fiber.Handler{s.requireAuth(r.Auth)}, handlers...)
+	s.app.Add(r.Method, r.Path, hs...)
+}
+
+// Routes returns the route table, sorted by path then method.
+func (s *Server) Routes() []Route {
+	out := append([]Route(nil), s.routes...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+// Validator returns the schema validator, for front doors registered from other packages.
+func (s *Server) Validator() *schemas.Validator { return s.deps.Validator }
+
+// Fail returns err for Fiber's error handler to answer in the envelope; it
+// lets other packages' handlers share the mapping table.
+func Fail(err error) error { return err }
+
+// OK answers 200 with the success envelope: success, message and fields.
+func OK(c *fiber.Ctx, message string, fields fiber.Map) error {
+	return reply(c, fiber.StatusOK, message, fields)
+}
+
+func reply(c *fiber.Ctx, code int, message string, fields fiber.Map) error {
+	body := fiber.Map{"success": true, "message": message}
+	for k, v := range fields {
+		body[k] = v
+	}
+	return c.Status(code).JSON(body)
+}
+
+func (s *Server) registerCore() {
+	s.Handle(Route{Method: "POST", Path: "/api/instance/new", Auth: AuthAccount, Tag: "instances", Summary: "Create an instance", Request: schemas.InstanceCreate},
+		rateLimit(s.creations, "create:"), s.createInstance)
+	s.Handle(Route{Method: "GET", Path: "/api/instance/list", Auth: AuthAny, Tag: "instances", Summary: "List instances"}, s.listInstances)
+	s.Handle(Route{Method: "GET", Path: "/api/instance/connect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Link a device: QR code or pairing code"}, s.connectInstance)
+	s.Handle(Route{Method: "POST", Path: "/api/instance/reconnect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Resume a stored session"}, s.reconnectInstance)
+	s.Handle(Route{Method: "DELETE", Path: "/api/instance/logout/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Unlink the device, keep the instance"}, s.logoutInstance)
+	s.Handle(Route{Method: "DELETE", Path: "/api/instance/delete/:instance", Auth: AuthAccount, Tag: "instances", Summary: "Remove an instance and its session"}, s.deleteInstance)
+
+	s.Handle(Route{Method: "POST", Path: "/api/message/status/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Publish a status", Request: schemas.PublishInput, Response: schemas.PublishOutput}, s.sendStatus)
+	s.Handle(Route{Method: "DELETE", Path: "/api/chat/delete/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Delete a status", Request: schemas.DeleteInput, Response: schemas.DeleteOutput}, s.deleteStatus)
+	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/statuses", Auth: AuthInstance, Tag: "sandbox", Summary: "What a sandbox instance would have sent, newest first"}, s.sandboxStatuses)
+
+	s.Handle(Route{Method: "GET", Path: "/schemas/:name", Auth: AuthNone, Tag: "meta", Summary: "A JSON Schema by file name"}, s.schema)
+	s.Handle(Route{Method: "GET", Path: "/healthz", Auth: AuthNone, Tag: "meta", Summary: "Liveness"}, s.healthz)
+	s.Handle(Route{Method: "GET", Path: "/readyz", Auth: AuthNone, Tag: "meta", Summary: "Readiness, with what is wrong in words"}, s.readyz)
+}

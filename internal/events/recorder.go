@@ -83,20 +83,18 @@ func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
 	hooks, pubs, notify := r.hooks, r.publishers, r.notify
 	r.mu.RUnlock()
 
-	tx, err := r.store.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record event: %w", err)
-	}
-	defer tx.Rollback()
-	if err := r.store.EventInsertTx(ctx, tx, row); err != nil {
-		return fmt.Errorf("record event: %w", err)
-	}
-	for _, h := range hooks {
-		if err := h(ctx, tx, ce, body); err != nil {
-			return fmt.Errorf("record event: %w", err)
+	err = r.store.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := r.store.EventInsertTx(ctx, tx, row); err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		for _, h := range hooks {
+			if err := h(ctx, tx, ce, body); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
 	for _, f := range notify {

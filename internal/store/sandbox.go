@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -20,7 +21,12 @@ type SandboxStatus struct {
 
 // SandboxStatusInsert records a message the sandbox would have sent.
 func (s *Store) SandboxStatusInsert(ctx context.Context, st *SandboxStatus) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.SandboxStatusInsertTx(ctx, tx, st) })
+}
+
+// SandboxStatusInsertTx is SandboxStatusInsert inside tx.
+func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		st.Instance, st.MessageID, st.Type, st.Message, st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict

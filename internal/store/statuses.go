@@ -25,12 +25,14 @@ func (s *Store) StatusInsert(ctx context.Context, st *Status) error {
 	if origin == "" {
 		origin = "{}"
 	}
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt))
-	if isUniqueViolation(err) {
-		return ErrConflict
-	}
-	return err
+	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt))
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return err
+	})
 }
 
 // StatusGet returns a status by instance and message id, or [ErrNotFound].

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -45,6 +46,9 @@ var migrations embed.FS
 type Store struct {
 	DB      *sql.DB
 	Dialect Dialect
+
+	writer
+	stopOnce sync.Once
 }
 
 // Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
@@ -87,6 +91,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	s := &Store{DB: db, Dialect: dialect}
+	s.writerStop = make(chan struct{})
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -104,7 +109,10 @@ func sqliteDSN(path string) string {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
+func (s *Store) Close() error {
+	s.stopWriter()
+	return s.DB.Close()
+}
 
 // Ping checks the database answers, for readiness.
 func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }

@@ -202,7 +202,6 @@ func EncryptMedia(r io.Reader, kind MediaKind) (*Upload, error) {
 	}, nil
 }
 
-
 func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.Message) (time.Time, error) {
 	if s.State() != StateConnected {
 		return time.Time{}, ErrNotConnected
@@ -264,4 +263,3 @@ func mediaOf(m *waE2E.Message) *mediaFields {
 	}
 	return nil
 }
-

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	signallog "go.mau.fi/libsignal/logger"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -66,6 +67,7 @@ func NewWhatsmeow(st *store.Store, log *slog.Logger) (*Whatsmeow, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	setupSignalLogger(log)
 	wl := newSlogWALogger(log.With("engine", EngineWhatsmeow))
 	c := sqlstore.NewWithDB(st.DB, string(st.Dialect), wl.Sub("Database"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -153,7 +155,6 @@ type waClient interface {
 	UploadReader(ctx context.Context, plaintext io.Reader, tempFile io.ReadWriteSeeker, appInfo whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
 	SendMessage(ctx context.Context, to types.JID, message *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
 	BuildRevoke(chat, sender types.JID, id types.MessageID) *waE2E.Message
-	RemoveEventHandlers()
 }
 
 var _ waClient = (*whatsmeow.Client)(nil)
@@ -363,15 +364,18 @@ func (s *whatsmeowSession) contactsSynced() bool {
 }
 
 // resetDevice gives the session a fresh, unlinked device and client, after
-// the old device was removed. The old client is disconnected.
+// the old device was removed. The old client is disconnected; its late
+// events are dropped (see [Whatsmeow.newClient]).
+//
+// NOTE: this runs inside whatsmeow's event dispatch, which holds the old
+// client's handler lock, so the old client is only touched from a goroutine.
 func (s *whatsmeowSession) resetDevice() {
 	s.mu.Lock()
 	old := s.cli
 	closed := s.closed
 	s.mu.Unlock()
 	if old != nil {
-		old.RemoveEventHandlers()
-		go old.Disconnect() // may be called from the old client's own event handler
+		go old.Disconnect()
 	}
 	if closed {
 		return
@@ -409,7 +413,13 @@ func (s *whatsmeowSession) startReconnect() {
 				case <-t.C:
 				}
 			}
-			cli := s.client()
+			s.mu.Lock()
+			cli, linked := s.cli, s.jid != ""
+			s.mu.Unlock()
+			if !linked {
+				// Logged out meanwhile: an unlinked device would dial for a QR code.
+				return
+			}
 			err := cli.ConnectContext(s.ctx)
 			if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 				return
@@ -447,10 +457,12 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 		return nil, ErrNotConnected
 	}
 	if linked {
-		if st := s.State(); st == StateConnected {
+		switch s.State() {
+		case StateConnected:
 			return &Pairing{State: StateConnected}, nil
+		case StateDisconnected:
+			s.startReconnect()
 		}
-		s.startReconnect()
 		return &Pairing{State: s.State()}, nil
 	}
 	// A pairing already under way starts over with a fresh QR channel.
@@ -504,6 +516,11 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 func (s *whatsmeowSession) consumeQR(pairCtx context.Context, pairCancel context.CancelFunc, qr <-chan whatsmeow.QRChannelItem) {
 	done := make(chan struct{})
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		pairCancel()
+		return
+	}
 	s.pairCancel, s.pairDone = pairCancel, done
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -563,17 +580,16 @@ func qrItemReason(item whatsmeow.QRChannelItem) string {
 	return "pairing ended: " + item.Event
 }
 
-// Reconnect implements [Session]: a linked session starts dialling in the
-// background (a no-op when connected or already dialling); [ErrNotPaired]
-// when no device is linked.
+// Reconnect implements [Session]: a disconnected linked session starts
+// dialling in the background; it is a no-op when the session is connected or
+// already connecting. [ErrNotPaired] when no device is linked.
 func (s *whatsmeowSession) Reconnect(ctx context.Context) error {
 	if s.JID() == "" {
 		return ErrNotPaired
 	}
-	if s.State() == StateConnected {
-		return nil
+	if s.State() == StateDisconnected {
+		s.startReconnect()
 	}
-	s.startReconnect()
 	return nil
 }
 
@@ -587,6 +603,8 @@ func (s *whatsmeowSession) Logout(ctx context.Context) error {
 	cli, dev, linked := s.cli, s.dev, s.jid != ""
 	s.mu.Unlock()
 	if !linked {
+		// Abandon a pairing under way, if any.
+		s.stopPairing()
 		cli.Disconnect()
 		return ErrNotPaired
 	}
@@ -624,25 +642,27 @@ func (s *whatsmeowSession) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	cli.Disconnect()
-	cli.RemoveEventHandlers()
 	s.wg.Wait()
 	return nil
 }
 
 // ready waits until the session is connected (logged in and contacts
 // synced). It returns at once with [ErrNotConnected] when the session is
-// disconnected or logged out, and after the engine's sync timeout when a
+// unlinked, disconnected or logged out (the error also matches
+// [ErrNotPaired] when unlinked), and after the engine's sync timeout when a
 // connecting session does not get there; ctx's error when ctx ends first.
 func (s *whatsmeowSession) ready(ctx context.Context) (waClient, error) {
 	timeout := time.NewTimer(s.engine.syncTimeout)
 	defer timeout.Stop()
 	for {
 		s.mu.Lock()
-		st, ch, cli, closed := s.state, s.changed, s.cli, s.closed
+		st, ch, cli, closed, linked := s.state, s.changed, s.cli, s.closed, s.jid != ""
 		s.mu.Unlock()
 		switch {
 		case closed:
 			return nil, fmt.Errorf("%w: session closed", ErrNotConnected)
+		case !linked:
+			return nil, fmt.Errorf("%w: %w", ErrNotConnected, ErrNotPaired)
 		case st == StateConnected:
 			return cli, nil
 		case st != StateConnecting:
@@ -767,3 +787,25 @@ func (l *slogWALogger) logf(level slog.Level, msg string, args []any) {
 	}
 	l.log.Log(ctx, level, fmt.Sprintf(msg, args...), "module", l.module)
 }
+
+var signalLoggerOnce sync.Once
+
+// setupSignalLogger routes libsignal's package-global logger to slog, once
+// per process and before any key is generated. Left unset, libsignal
+// installs a default on first use, racily, that prints every debug line to
+// stdout.
+func setupSignalLogger(log *slog.Logger) {
+	signalLoggerOnce.Do(func() {
+		var l signallog.Loggable = signalSlog{log: log.With("module", "libsignal")}
+		signallog.Setup(&l)
+	})
+}
+
+// signalSlog is libsignal's [signallog.Loggable] on slog.
+type signalSlog struct{ log *slog.Logger }
+
+func (l signalSlog) Debug(caller, msg string)   { l.log.Debug(msg, "caller", caller) }
+func (l signalSlog) Info(caller, msg string)    { l.log.Info(msg, "caller", caller) }
+func (l signalSlog) Warning(caller, msg string) { l.log.Warn(msg, "caller", caller) }
+func (l signalSlog) Error(caller, msg string)   { l.log.Error(msg, "caller", caller) }
+func (signalSlog) Configure(string)             {}

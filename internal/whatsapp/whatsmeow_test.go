@@ -157,8 +157,6 @@ func (f *fakeClient) BuildRevoke(chat, sender types.JID, id types.MessageID) *wa
 	return (*whatsmeow.Client)(nil).BuildRevoke(chat, sender, id)
 }
 
-func (f *fakeClient) RemoveEventHandlers() {}
-
 func (f *fakeClient) pushQR(item whatsmeow.QRChannelItem) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -222,7 +220,7 @@ func (r *stateRecorder) waitFor(t *testing.T, st State) StateChange {
 	}
 }
 
-const testDeviceJID = "15551234567.0:7@s.whatsapp.net"
+const testDeviceJID = "15551234567:7@s.whatsapp.net"
 
 // newTestEngine returns an engine on a fresh database of dialect d.
 func newTestEngine(t *testing.T, d store.Dialect) (*Whatsmeow, *store.Store) {
@@ -856,4 +854,26 @@ func mustJID(s string) types.JID {
 		panic(err)
 	}
 	return j
+}
+
+func TestSlogWALogger(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	wl := newSlogWALogger(log).Sub("Client").Sub("sales")
+	wl.Debugf("hidden %d", 1)
+	wl.Infof("dialing %s", "web.whatsapp.com")
+	wl.Errorf("failed: %v", errors.New("boom"))
+	out := buf.String()
+	for _, want := range []string{
+		`level=INFO msg="dialing web.whatsapp.com" module=Client/sales`,
+		`level=ERROR msg="failed: boom" module=Client/sales`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "hidden") {
+		t.Errorf("debug line logged at info level:\n%s", out)
+	}
 }

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// Write runs fn in a write transaction and returns its error.
+//
+// On SQLite, writes are group-committed: concurrent calls are queued, and one
+// writer goroutine runs many of them in a single transaction, each inside its
+// own SAVEPOINT so a failing fn rolls back only its own work. SQLite allows
+// one writer at a time; without this, every request's commit would queue on
+// the database lock (and sleep in the busy handler), and commits, not work,
+// would bound throughput. On PostgreSQL each call is its own transaction.
+//
+// fn must only use tx (never s.DB: on SQLite that could wait for the
+// connection the batch holds) and must not keep it after returning.
+func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.Dialect != SQLite {
+		tx, err := s.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	}
+	s.writerOnce.Do(s.startWriter)
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.writerStop:
+		return fmt.Errorf("store: closed")
+	}
+	return <-req.done
+}
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+// maxBatch bounds how many writes share one transaction, so one commit never
+// grows without bound under load.
+const maxBatch = 256
+
+type writer struct {
+	writerOnce sync.Once
+	writes     chan *writeReq
+	writerStop chan struct{}
+	writerDone chan struct{}
+}
+
+func (s *Store) startWriter() {
+	s.writes = make(chan *writeReq)
+	s.writerDone = make(chan struct{})
+	go s.writeLoop()
+}
+
+func (s *Store) stopWriter() {
+	s.stopOnce.Do(func() { close(s.writerStop) })
+	if s.writerDone != nil {
+		<-s.writerDone
+	}
+}
+
+func (s *Store) writeLoop() {
+	defer close(s.writerDone)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case <-s.writerStop:
+			return
+		case r := <-s.writes:
+			batch = append(batch[:0], r)
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.writes:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) commitBatch(batch []*writeReq) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := r.fn(r.ctx, tx); err != nil {
+			errs[i] = err
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
+				errs[i] = fmt.Errorf("%w (and rollback failed: %v)", err, rerr)
+			}
+		}
+		tx.ExecContext(ctx, "RELEASE w")
+	}
+	if err := tx.Commit(); err != nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}

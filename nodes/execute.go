@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/schemas"
 )
 
 // ExecuteRequest is one execution of a node, whichever front door it came
@@ -22,4 +23,17 @@ type ExecuteRequest struct {
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 	// MessageID pre-assigns the message id (async publishing).
 	MessageID string `json:"messageId,omitempty"`
+}
+
+// DecodeExecuteRequest parses the body of POST /api/nodes/:id/execute
+// against schemas/execute.input.json. Errors are *status.Error with
+// [status.CodeInvalid] and the schema's literal message. TraceParent,
+// IdempotencyKey and MessageID are not part of the body: front doors set them
+// from headers.
+func DecodeExecuteRequest(v *schemas.Validator, body []byte) (ExecuteRequest, error) {
+	var req ExecuteRequest
+	if err := v.Decode(schemas.ExecuteInput, body, &req); err != nil {
+		return ExecuteRequest{}, err
+	}
+	return req, nil
 }

@@ -41,6 +41,15 @@ const (
 	ExecuteInput   = "execute.input"
 	Origin         = "origin"
 	InstanceCreate = "instance.create.input"
+	ExecuteOutput  = "execute.output"
+	// Credential is what an automation platform stores to call statusflow.
+	Credential = "credential.statusflow"
+	// WebhookConfigInput is the body of POST /api/events/webhook/:instance.
+	WebhookConfigInput = "webhook.config.input"
+	// WebhookInboundCreateInput is the body of POST /api/events/inbound/:instance.
+	WebhookInboundCreateInput = "webhook.inbound.create.input"
+	// WebhookInboundInput is the envelope form of a request to an inbound hook.
+	WebhookInboundInput = "webhook.inbound.input"
 )
 
 // EventData returns the schema name of an event type's data.

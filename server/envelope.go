@@ -24,6 +24,8 @@ var httpStatus = map[status.Code]int{
 	status.CodeSendFailed:            http.StatusInternalServerError,
 	status.CodeDisconnected:          http.StatusServiceUnavailable,
 	status.CodeInternal:              http.StatusInternalServerError,
+	status.CodeNodeNotFound:          http.StatusNotFound,
+	status.CodeIdempotencyInProgress: http.StatusConflict,
 }
 
 // apiError is an error answered as-is: an HTTP status, a message and an

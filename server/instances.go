@@ -10,6 +10,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/statusflow/statusflow/internal/auth"
+	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/whatsapp"
 	"github.com/statusflow/statusflow/schemas"
@@ -186,5 +187,6 @@ func (s *Server) deleteInstance(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	metrics.InstanceRemoved(name)
 	return OK(c, "Instance deleted", fiber.Map{"instance": fiber.Map{"name": name}})
 }

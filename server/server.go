@@ -61,6 +61,8 @@ type Deps struct {
 	// Checks are readiness checks by name (database, nats, ffmpeg, …); nil
 	// error means ready.
 	Checks map[string]func(ctx context.Context) error
+	// Catalog, when set, serves the node routes (/api/nodes…, API.md §7).
+	Catalog *nodes.Catalog
 }
 
 // Enqueuer queues a node execution to run asynchronously and durably; the
@@ -83,14 +85,14 @@ type Route struct {
 
 // Server is the HTTP front door.
 type Server struct {
-	app         *fiber.App
-	deps        Deps
-	cfg         Config
-	log         *slog.Logger
-	auth        *auth.Authenticator
-	limiter     *limiter
-	creations   *limiter
-	routes      []Route
+	app       *fiber.App
+	deps      Deps
+	cfg       Config
+	log       *slog.Logger
+	auth      *auth.Authenticator
+	limiter   *limiter
+	creations *limiter
+	routes    []Route
 }
 
 // New builds the app and registers the core routes. Other front doors
@@ -108,9 +110,11 @@ func New(deps Deps, cfg Config) *Server {
 		IdleTimeout:           120 * time.Second,
 	})
 	s.app.Use(traceMiddleware)
+	s.app.Use(s.observe)
 	s.app.Use(recover.New())
 	s.app.Use(rateLimit(s.limiter, ""))
 	s.registerCore()
+	s.registerOps()
 	return s
 }
 
@@ -179,4 +183,7 @@ func (s *Server) registerCore() {
 	s.Handle(Route{Method: "GET", Path: "/schemas/:name", Auth: AuthNone, Tag: "meta", Summary: "A JSON Schema by file name"}, s.schema)
 	s.Handle(Route{Method: "GET", Path: "/healthz", Auth: AuthNone, Tag: "meta", Summary: "Liveness"}, s.healthz)
 	s.Handle(Route{Method: "GET", Path: "/readyz", Auth: AuthNone, Tag: "meta", Summary: "Readiness, with what is wrong in words"}, s.readyz)
+
+	s.registerNodes()
+	s.registerOpenAPI()
 }

@@ -10,16 +10,24 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/statusflow/statusflow/internal/auth"
+	"github.com/statusflow/statusflow/internal/bus"
 	"github.com/statusflow/statusflow/internal/config"
 	"github.com/statusflow/statusflow/internal/events"
+	"github.com/statusflow/statusflow/internal/logging"
+	"github.com/statusflow/statusflow/internal/media"
+	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/tracing"
 	"github.com/statusflow/statusflow/internal/whatsapp"
+	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
 	"github.com/statusflow/statusflow/server"
+	"github.com/statusflow/statusflow/webhooks"
 )
 
 // App is a running statusflow.
@@ -31,26 +39,24 @@ type App struct {
 	Service  *status.Service
 	Recorder *events.Recorder
 	Server   *server.Server
+	// Catalog is the node catalog (GET /api/nodes, execute).
+	Catalog *nodes.Catalog
+	// Webhooks manages webhooks and inbound hooks and writes the outbox;
+	// WebhookWorker sends the deliveries.
+	Webhooks      *webhooks.Service
+	WebhookWorker *webhooks.Worker
+	// Media is the media pipeline (fetch, validate, FFmpeg).
+	Media *media.Pipeline
+	// Bus is the NATS side: trigger consumer, events out, async enqueue.
+	Bus *bus.Bus
 
 	listener net.Listener
 	stops    []func(ctx context.Context) error
 }
 
-// NewLogger returns the JSON logger (text on a terminal, or as configured).
-func NewLogger(format string, w io.Writer) *slog.Logger {
-	if format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
-}
+// NewLogger returns the JSON logger (text on a terminal, or as configured),
+// with trace ids and redaction: see [logging.New].
+func NewLogger(format string, w io.Writer) *slog.Logger { return logging.New(format, w) }
 
 // New builds every part from cfg. Nothing listens until Start.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
@@ -66,13 +72,25 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	}
 	a.stops = append(a.stops, func(context.Context) error { return a.Store.Close() })
 
+	if cfg.OTLPEndpoint != "" {
+		shutdown, err := tracing.Setup(ctx, tracing.Config{OTLPEndpoint: cfg.OTLPEndpoint})
+		if err != nil {
+			return nil, err
+		}
+		a.stops = append(a.stops, shutdown)
+	}
+
 	accountHash, err := auth.AccountTokenHash(ctx, a.Store, cfg.AccountToken, log)
 	if err != nil {
 		return nil, fmt.Errorf("account token: %w", err)
 	}
 
 	a.Recorder = events.NewRecorder(a.Store, log)
-	engines := []whatsapp.Engine{whatsapp.NewSandbox(a.Store)}
+	wm, err := whatsapp.NewWhatsmeow(a.Store, log)
+	if err != nil {
+		return nil, fmt.Errorf("whatsmeow engine: %w", err)
+	}
+	engines := []whatsapp.Engine{whatsapp.NewSandbox(a.Store), wm}
 	a.Manager = whatsapp.NewManager(a.Store, log, engines...)
 	a.stops = append(a.stops, func(context.Context) error { a.Manager.Stop(); return nil })
 
@@ -80,24 +98,77 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	if err != nil {
 		return nil, err
 	}
-	a.Service = status.NewService(a.Manager, a.Store, nil, a.Recorder, nil, log)
-	a.Manager.OnState = func(c whatsapp.StateChange) { a.Service.EmitInstanceState(context.Background(), c) }
+	// Media: downloads and FFmpeg work in the data dir's tmp folder. A
+	// missing FFmpeg is not fatal: /readyz says so and media statuses fail.
+	tmp := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("STATUSFLOW_DATA_DIR: %w", err)
+	}
+	a.Media, err = media.New(media.Config{AllowPrivate: cfg.MediaAllowPrivate, MaxBytes: cfg.MediaMaxBytes, TempDir: tmp}, log)
+	if err != nil {
+		return nil, err
+	}
+	a.stops = append(a.stops, func(context.Context) error { a.Media.Close(); return nil })
+	if err := a.Media.Ready(); err != nil {
+		log.Warn("media statuses are unavailable", "reason", err.Error())
+	}
+	a.Service = status.NewService(a.Manager, a.Store, a.Media, a.Recorder, status.NewIdempotent(a.Store, status.IdempotencyConfig{}), log)
+	a.Manager.OnState = func(c whatsapp.StateChange) {
+		metrics.InstanceState(c.Instance, string(c.State))
+		a.Service.EmitInstanceState(context.Background(), c)
+	}
 
+	a.Catalog = nodes.Default(a.Service, validator)
+	// NATS: triggers run through the catalog; every event is published;
+	// Prefer: respond-async goes through the trigger stream.
+	a.Bus, err = bus.New(bus.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen, DataDir: cfg.DataDir, Prefix: cfg.NATSPrefix},
+		a.Catalog, auth.New(accountHash, a.Store), log)
+	if err != nil {
+		return nil, err
+	}
+	a.Recorder.AddPublisher(a.Bus)
 	a.Server = server.New(server.Deps{
-		Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: validator, Log: log,
+		Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: validator, Log: log, Catalog: a.Catalog,
 		Checks: map[string]func(context.Context) error{
 			"database": a.Store.Ping,
+			"nats":     a.Bus.Ready,
+			"ffmpeg":   func(context.Context) error { return a.Media.Ready() },
 		},
-		Auth: auth.New(accountHash, a.Store),
+		Auth:     auth.New(accountHash, a.Store),
+		Enqueuer: a.Bus,
 	}, server.Config{RateLimit: cfg.RateLimit})
+
+	// Webhooks: outbox rows are written in each event's transaction; the
+	// worker is woken after each commit.
+	whCfg := webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate, MaxAttempts: cfg.WebhookMaxAttempts,
+		RetryBase: cfg.WebhookRetryBase, RetryMax: cfg.WebhookRetryMax, Timeout: cfg.WebhookTimeout, Lease: cfg.WebhookLease,
+		PollInterval: cfg.WebhookPollInterval, SecretGrace: cfg.WebhookSecretGrace}
+	if a.WebhookWorker, err = webhooks.NewWorker(a.Store, log, whCfg); err != nil {
+		return nil, err
+	}
+	if a.Webhooks, err = webhooks.NewService(a.Store, a.Catalog, a.WebhookWorker.Wake, log, whCfg); err != nil {
+		return nil, err
+	}
+	a.Recorder.AddTxHook(a.Webhooks.TxHook)
+	a.Recorder.OnCommit(a.WebhookWorker.Wake)
+	server.RegisterWebhooks(a.Server, a.Webhooks)
 	return a, nil
 }
 
 // Start opens the stored instances and starts serving HTTP on cfg.Addr.
 func (a *App) Start(ctx context.Context) error {
+	// The bus first, so the instance.state events of Manager.Start reach NATS.
+	if err := a.Bus.Start(ctx); err != nil {
+		return err
+	}
+	a.stops = append(a.stops, a.Bus.Stop)
 	if err := a.Manager.Start(ctx); err != nil {
 		return err
 	}
+	if err := a.WebhookWorker.Start(ctx); err != nil {
+		return err
+	}
+	a.stops = append(a.stops, a.WebhookWorker.Stop)
 	ln, err := net.Listen("tcp", a.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("STATUSFLOW_ADDR %s: %w", a.Config.Addr, err)
@@ -127,6 +198,11 @@ func (a *App) Stop(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		errs = append(errs, a.Server.Shutdown(sctx))
 		cancel()
+		// Shutdown only closes listeners the server has started serving; one
+		// stopped right after Start may not be yet.
+		if err := a.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 		a.listener = nil
 	}
 	for i := len(a.stops) - 1; i >= 0; i-- {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/statusflow/statusflow/internal/logging"
 	"github.com/statusflow/statusflow/internal/store"
 )
 
@@ -126,6 +127,7 @@ func AccountTokenHash(ctx context.Context, st settingsStore, configured string, 
 	} else if err != nil {
 		return "", err
 	}
-	log.Warn("generated the account token; it is shown only this once, keep it (or set STATUSFLOW_ACCOUNT_TOKEN)", "accountToken", tok)
+	// The one secret ever logged: logging.Reveal lets it past the redactor.
+	log.Warn("generated the account token; it is shown only this once, keep it (or set STATUSFLOW_ACCOUNT_TOKEN)", "accountToken", logging.Reveal(tok))
 	return HashToken(tok), nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is every setting, with the documented defaults.
@@ -39,8 +40,31 @@ type Config struct {
 	MediaMaxBytes int64
 	// WebhookAllowPrivate lets webhook URLs resolve to private addresses. Defaults to false.
 	WebhookAllowPrivate bool
+	// WebhookMaxAttempts is how many attempts a webhook delivery gets before
+	// it fails. 0: the webhooks package's default (12).
+	WebhookMaxAttempts int
+	// WebhookRetryBase is the first retry's wait, doubled each retry, with
+	// jitter. 0: the default (2s).
+	WebhookRetryBase time.Duration
+	// WebhookRetryMax caps the wait between delivery attempts. 0: the default (1h).
+	WebhookRetryMax time.Duration
+	// WebhookTimeout bounds one delivery request. 0: the default (10s).
+	WebhookTimeout time.Duration
+	// WebhookLease is how long a claimed delivery belongs to its worker
+	// before another may take it (crash recovery). 0: timeout + 30s.
+	WebhookLease time.Duration
+	// WebhookPollInterval is how often the delivery worker looks for due
+	// retries. 0: the default (1s).
+	WebhookPollInterval time.Duration
+	// WebhookSecretGrace is how long a rotated-out secret keeps signing. 0:
+	// the default (24h).
+	WebhookSecretGrace time.Duration
 	// LogFormat is "json", "text" or "" (json, or text on a terminal).
 	LogFormat string
+	// OTLPEndpoint is the OpenTelemetry collector spans are exported to over
+	// OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT, e.g. http://collector:4318).
+	// Defaults to empty: no export.
+	OTLPEndpoint string
 }
 
 // Defaults.
@@ -70,7 +94,20 @@ var settings = []setting{
 	{"STATUSFLOW_MEDIA_ALLOW_PRIVATE", "let media URLs resolve to private addresses", "false", func(c *Config, v string) (err error) { c.MediaAllowPrivate, err = strconv.ParseBool(v); return }},
 	{"STATUSFLOW_MEDIA_MAX_BYTES", "largest media file accepted", strconv.Itoa(MediaMaxBytesDefault), func(c *Config, v string) (err error) { c.MediaMaxBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	{"STATUSFLOW_WEBHOOK_ALLOW_PRIVATE", "let webhook URLs resolve to private addresses", "false", func(c *Config, v string) (err error) { c.WebhookAllowPrivate, err = strconv.ParseBool(v); return }},
+	{"STATUSFLOW_WEBHOOK_MAX_ATTEMPTS", "attempts per webhook delivery before it fails (default 12)", "", func(c *Config, v string) (err error) {
+		if v != "" {
+			c.WebhookMaxAttempts, err = strconv.Atoi(v)
+		}
+		return
+	}},
+	{"STATUSFLOW_WEBHOOK_RETRY_BASE", "first webhook retry wait, doubled each retry (default 2s)", "", func(c *Config, v string) (err error) { c.WebhookRetryBase, err = optDuration(v); return }},
+	{"STATUSFLOW_WEBHOOK_RETRY_MAX", "longest wait between webhook attempts (default 1h)", "", func(c *Config, v string) (err error) { c.WebhookRetryMax, err = optDuration(v); return }},
+	{"STATUSFLOW_WEBHOOK_TIMEOUT", "timeout of one webhook delivery (default 10s)", "", func(c *Config, v string) (err error) { c.WebhookTimeout, err = optDuration(v); return }},
+	{"STATUSFLOW_WEBHOOK_LEASE", "how long a claimed delivery is held before another worker may take it (default timeout+30s)", "", func(c *Config, v string) (err error) { c.WebhookLease, err = optDuration(v); return }},
+	{"STATUSFLOW_WEBHOOK_POLL_INTERVAL", "how often due webhook retries are looked for (default 1s)", "", func(c *Config, v string) (err error) { c.WebhookPollInterval, err = optDuration(v); return }},
+	{"STATUSFLOW_WEBHOOK_SECRET_GRACE", "how long a rotated-out webhook secret still signs (default 24h)", "", func(c *Config, v string) (err error) { c.WebhookSecretGrace, err = optDuration(v); return }},
 	{"STATUSFLOW_LOG_FORMAT", "json or text (default: json, text on a terminal)", "", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "export OpenTelemetry spans over OTLP/HTTP to this collector URL (default: none)", "", func(c *Config, v string) error { c.OTLPEndpoint = v; return nil }},
 }
 
 // Load reads the environment, then the flags in args (same names, e.g.
@@ -119,4 +156,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STATUSFLOW_DATABASE_URL must be a postgres:// URL or a SQLite file path")
 	}
 	return nil
+}
+
+// optDuration parses a Go duration ("500ms", "2s", "1h"); empty is 0 (the default).
+func optDuration(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(v)
 }

@@ -112,6 +112,10 @@ func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
 // has one, else the origin's.
 func sourceOf(ev status.Event) string {
 	switch d := ev.Data.(type) {
+	case status.AcceptedData:
+		if d.Source != "" {
+			return d.Source
+		}
 	case status.PublishedData:
 		if d.Source != "" {
 			return d.Source

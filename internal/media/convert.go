@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"image"
-	_ "image/jpeg" // DecodeConfig of our own JPEG output
+	_ "image/gif"  // DecodeConfig of GIF headers
+	_ "image/jpeg" // DecodeConfig of JPEG headers and our own output
+	_ "image/png"  // DecodeConfig of PNG headers
 	"math"
 	"os"
 	"strconv"
@@ -22,6 +24,8 @@ const (
 	maxVideoSide     = "1280"
 	maxImageSide     = "2560"
 	thumbSide        = "96"
+	maxVideoPixels   = 7680 * 4320
+	maxImagePixels   = 120_000_000
 	maxThumbBytes    = 64 << 10
 )
 
@@ -34,23 +38,31 @@ const (
 
 // audio converts to Ogg Opus, mono, 48 kHz, unless the input is already mono
 // Opus in Ogg (then the stream is copied). In the same FFmpeg run, the decoded
-// audio is also piped to us as 8 kHz PCM: the waveform and the exact duration
-// come from it, with no second decode and no ffprobe run.
+// audio is also piped to us as raw PCM: the waveform and the exact duration
+// come from it, with no second decode and no ffprobe run. When converting,
+// one filter graph resamples and downmixes once and splits the result
+// between the Opus encoder and the pipe, so the waveform costs FFmpeg almost
+// nothing (the bare conversion is the benchmark's baseline).
 func (w *work) audio(ctx context.Context) (*status.PreparedMedia, error) {
 	out := w.path("out.ogg")
 	args := w.input()
-	args = append(args, "-map", "0:a:0", "-map_metadata", "-1", "-vn", "-sn", "-dn")
+	pcm := []string{"-c:a", "pcm_s16le", "-f", "s16le", "pipe:1"}
 	if w.format.mime == "audio/ogg" && opusChannels(w.header) == 1 {
-		args = append(args, "-c:a", "copy")
+		// Opus decodes at 48 kHz natively: the PCM branch needs no resampling.
+		args = append(args, "-map", "0:a:0", "-map_metadata", "-1", "-c:a", "copy", "-f", "ogg", "file:"+out,
+			"-map", "0:a:0", "-ac", "1", "-ar", strconv.Itoa(waveformRate))
+		args = append(args, pcm...)
 	} else {
 		bitrate, app := opusAudioBitrate, "audio"
 		if w.req.Voice {
 			bitrate, app = opusVoiceBitrate, "voip"
 		}
-		args = append(args, "-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", bitrate, "-vbr", "on", "-application", app)
+		args = append(args,
+			"-filter_complex", "[0:a:0]aresample="+strconv.Itoa(waveformRate)+",aformat=channel_layouts=mono,asplit=2[enc][pcm]",
+			"-map", "[enc]", "-map_metadata", "-1", "-c:a", "libopus", "-b:a", bitrate, "-vbr", "on", "-application", app, "-f", "ogg", "file:"+out,
+			"-map", "[pcm]")
+		args = append(args, pcm...)
 	}
-	args = append(args, "-f", "ogg", "file:"+out,
-		"-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", strconv.Itoa(waveformRate), "-c:a", "pcm_s16le", "-f", "s16le", "pipe:1")
 	wf := newWaveformWriter(waveformRate)
 	if err := w.p.run(ctx, w.p.ffmpeg, args, wf); err != nil {
 		return nil, status.Wrap(status.CodeAudioConversionFailed, "ffmpeg could not convert the audio: "+w.reason(err), err)
@@ -92,6 +104,25 @@ func waveformFrom(v []int) ([]byte, error) {
 	return out, nil
 }
 
+// audioOnly reports whether a video container holds sound only, which an
+// audio status takes: browsers record voice notes as audio-only WebM, and
+// some apps export audio as .mp4. Cover art does not count as video.
+func (w *work) audioOnly(ctx context.Context) bool {
+	if w.format.demuxer != "mov" && w.format.demuxer != "matroska" {
+		return false
+	}
+	pr, err := w.p.probeFile(ctx, w.format.demuxer, w.in)
+	if err != nil || pr.stream("audio") == nil {
+		return false
+	}
+	for _, s := range pr.Streams {
+		if s.CodecType == "video" && s.Disposition["attached_pic"] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // roundSeconds rounds to whole seconds, at least 1 for any audible length.
 func roundSeconds(s float64) uint32 {
 	if s <= 0 || math.IsNaN(s) {
@@ -101,9 +132,11 @@ func roundSeconds(s float64) uint32 {
 }
 
 // video delivers MP4 (H.264/AAC, faststart), trimmed to [MaxVideoSeconds].
-// An H.264 (4:2:0) video with AAC or no audio is only remuxed (stream copy,
-// trimmed if needed); anything else is re-encoded. The JPEG thumbnail comes
-// from the same FFmpeg run.
+// Each stream is re-encoded only when needed: H.264 4:2:0 video and AAC audio
+// are copied (a trim needs no re-encode either, since the cut is at the end),
+// anything else becomes H.264 High (at most 1280 px) or AAC. The JPEG
+// thumbnail comes from the same FFmpeg run; size and seconds from ffprobe on
+// the result, so they describe what is actually sent (rotation included).
 func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
 	in, err := w.p.probeFile(ctx, w.format.demuxer, w.in)
 	if err != nil {
@@ -118,7 +151,12 @@ func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
 	if dur <= 0 {
 		return nil, status.Errorf(status.CodeMediaValidationFailed, "the video has no duration (it may be truncated)")
 	}
-	copyOK := v.CodecName == "h264" && (v.PixFmt == "yuv420p" || v.PixFmt == "yuvj420p") && (a == nil || a.CodecName == "aac")
+	if v.Width*v.Height > maxVideoPixels {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "the video is %dx%d pixels, larger than 8K", v.Width, v.Height)
+	}
+	// Each stream is copied when WhatsApp plays it as is, re-encoded otherwise.
+	copyVideo := v.CodecName == "h264" && (v.PixFmt == "yuv420p" || v.PixFmt == "yuvj420p")
+	copyAudio := a == nil || a.CodecName == "aac"
 
 	out, thumb := w.path("out.mp4"), w.path("thumb.jpg")
 	args := w.input()
@@ -127,13 +165,17 @@ func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
 		args = append(args, "-map", "0:a:0")
 	}
 	args = append(args, "-map_metadata", "-1", "-sn", "-dn")
-	if copyOK {
-		args = append(args, "-c", "copy")
+	if copyVideo {
+		args = append(args, "-c:v", "copy")
 	} else {
 		args = append(args,
 			"-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-profile:v", "high",
 			"-vf", "scale=w=min(iw\\,"+maxVideoSide+"):h=min(ih\\,"+maxVideoSide+"):force_original_aspect_ratio=decrease:force_divisible_by=2")
-		if a != nil {
+	}
+	if a != nil {
+		if copyAudio {
+			args = append(args, "-c:a", "copy")
+		} else {
 			args = append(args, "-c:a", "aac", "-b:a", "128k", "-ac", "2")
 		}
 	}
@@ -173,6 +215,9 @@ func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
 // flattened onto white, at most 2560 px on the long side, metadata dropped
 // (no GPS position leaks), plus the thumbnail, all in one FFmpeg run.
 func (w *work) image(ctx context.Context) (*status.PreparedMedia, error) {
+	if wd, ht, ok := w.imageSize(); ok && wd*ht > maxImagePixels {
+		return nil, status.Errorf(status.CodeMediaValidationFailed, "the image is %dx%d pixels, more than the limit of %d megapixels", wd, ht, maxImagePixels/1_000_000)
+	}
 	out, thumb := w.path("out.jpg"), w.path("thumb.jpg")
 	chain := "[0:v]"
 	if w.format.mime == "image/jpeg" {
@@ -208,6 +253,25 @@ func (w *work) image(ctx context.Context) (*status.PreparedMedia, error) {
 	}
 	return &status.PreparedMedia{Mimetype: MimeJPEG, Path: out, Width: uint32(cfg.Width), Height: uint32(cfg.Height),
 		Thumbnail: readThumb(thumb)}, nil
+}
+
+// imageSize reads the pixel size from the image header (never decoding the
+// pixels), so a small file that would decode to gigabytes (a decompression
+// bomb) is refused before FFmpeg allocates it.
+func (w *work) imageSize() (width, height int, ok bool) {
+	if w.format.mime == "image/webp" {
+		return webpSize(w.header)
+	}
+	f, err := os.Open(w.in)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return 0, 0, false // FFmpeg will say what is wrong with it
+	}
+	return cfg.Width, cfg.Height, true
 }
 
 // jpegOrientation reads the EXIF orientation from the first 64 KiB of the

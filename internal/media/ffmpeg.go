@@ -52,6 +52,7 @@ func (p *Pipeline) run(ctx context.Context, bin string, args []string, stdout io
 	}
 	defer func() { <-p.sem }()
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ProcessTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -66,10 +67,10 @@ func (p *Pipeline) run(ctx context.Context, bin string, args []string, stdout io
 	}
 	reason := tail.lastLines(3)
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		reason = fmt.Sprintf("took longer than %s and was stopped", p.cfg.ProcessTimeout)
+	case parent.Err() != nil:
+		reason = "cancelled: the request ended before " + tool + " finished"
 	case ctx.Err() != nil:
-		reason = "cancelled"
+		reason = fmt.Sprintf("took longer than %s and was stopped", p.cfg.ProcessTimeout)
 	case reason == "":
 		reason = err.Error()
 	}
@@ -135,7 +136,8 @@ type probeStream struct {
 	SideDataList []struct {
 		Rotation float64 `json:"rotation"`
 	} `json:"side_data_list"`
-	Tags map[string]string `json:"tags"`
+	Tags        map[string]string `json:"tags"`
+	Disposition map[string]int    `json:"disposition"`
 }
 
 // stream returns the first stream of a kind ("video", "audio"), or nil.

@@ -43,8 +43,10 @@ var recipes = map[string][]string{
 	"img.png":      image("png"),
 	"img.webp":     image("libwebp"),
 	"img.jpg":      image("mjpeg"),
+	"clear.png":    {"-f", "lavfi", "-i", "color=c=black@0.0:s=160x120,format=rgba", "-frames:v", "1", "-c:v", "png", "-f", "image2", "-update", "1"},
 	"img.gif":      {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=5:duration=1", "-c:v", "gif", "-f", "gif"},
 	"noaudio.mp4":  {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=15:duration=3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mp4"},
+	"voice.webm":   {"-f", "lavfi", "-i", "sine=frequency=300:duration=2", "-ac", "1", "-c:a", "libopus", "-f", "webm"},
 	"silence.opus": {"-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono:d=2", "-c:a", "libopus", "-f", "ogg"},
 }
 
@@ -81,7 +83,21 @@ func makeFixture(name string) (string, error) {
 		}
 		return path, os.WriteFile(path, b[:len(b)/2], 0o600)
 	case "text.txt":
-		return path, os.WriteFile(path, bytes.Repeat([]byte("this is not a picture, just text.\n"), 40), 0o600)
+		return path, os.WriteFile(path, bytes.Repeat([]byte("this is not a picture but just some text.\n"), 40), 0o600)
+	case "rot90.mp4": // a phone's portrait video: landscape frames plus a 90° display matrix
+		b, err := os.ReadFile(fixtureFile("noaudio.mp4"))
+		if err != nil {
+			return "", err
+		}
+		i := bytes.Index(b, []byte("tkhd"))
+		if i < 0 || b[i+4] != 0 {
+			return "", fmt.Errorf("no version-0 tkhd box")
+		}
+		m := b[i+44 : i+44+36]
+		for k, v := range []int32{0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000} {
+			binary.BigEndian.PutUint32(m[4*k:], uint32(v))
+		}
+		return path, os.WriteFile(path, b, 0o600)
 	case "rot6.jpg": // img.jpg with an EXIF orientation of 6 (rotate 90° clockwise)
 		b, err := os.ReadFile(fixtureFile("img.jpg"))
 		if err != nil {
@@ -202,6 +218,7 @@ func requireCode(t testing.TB, err error, code status.Code, want string) *status
 	if se.Code != code {
 		t.Fatalf("code = %s (%v), want %s", se.Code, err, code)
 	}
+	t.Logf("%s: %s", se.Code, se.Message)
 	if !strings.Contains(se.Message, want) {
 		t.Fatalf("message = %q, want it to contain %q", se.Message, want)
 	}
@@ -223,19 +240,21 @@ func (s *spy) Prepare(ctx context.Context, req status.MediaRequest) (*status.Pre
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(pm.Path)
+	f, err := pm.Open()
 	if err != nil {
 		pm.Cleanup()
 		return nil, err
 	}
-	h := sha256.Sum256(b)
-	s.mu.Lock()
-	s.size[req.URL], s.sum[req.URL] = pm.Size, h[:]
-	s.mu.Unlock()
-	if int64(len(b)) != pm.Size {
+	defer f.Close()
+	h := sha256.New() // streamed: the memory benchmark runs through this spy too
+	n, err := io.Copy(h, f)
+	if err != nil || n != pm.Size {
 		pm.Cleanup()
-		return nil, fmt.Errorf("prepared size %d, file has %d bytes", pm.Size, len(b))
+		return nil, fmt.Errorf("prepared size %d, file has %d bytes (%v)", pm.Size, n, err)
 	}
+	s.mu.Lock()
+	s.size[req.URL], s.sum[req.URL] = pm.Size, h.Sum(nil)
+	s.mu.Unlock()
 	return pm, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -77,10 +78,15 @@ var requiredEncoders = []string{"libopus", "libx264", "aac", "mjpeg", "pcm_s16le
 // checkEncoders asks FFmpeg once, at start, whether it has every encoder we
 // use, so a minimal build is reported by Ready instead of failing per request.
 func (p *Pipeline) checkEncoders() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Not through run: this is a startup check, not bound by ProcessTimeout
+	// (which may be tuned short) nor waiting for a process slot.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := &limitedBuffer{max: 4 << 20}
-	if err := p.run(ctx, p.ffmpeg, []string{"-hide_banner", "-encoders"}, out); err != nil {
+	cmd := exec.CommandContext(ctx, p.ffmpeg, "-hide_banner", "-encoders")
+	cmd.Env = []string{}
+	cmd.Stdout = out
+	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("ffmpeg at %s does not run: %w", p.ffmpeg, err)
 	}
 	have := map[string]bool{}
@@ -165,7 +171,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 		return nil, status.Errorf(status.CodeUnsupportedMediaType,
 			"the file is %s; type %s accepts %s", detected, req.Type, accepted(req.Type))
 	}
-	if f.kind != req.Type {
+	if f.kind != req.Type && !(req.Type == "audio" && f.kind == "video" && w.audioOnly(ctx)) {
 		return nil, status.Errorf(status.CodeMediaValidationFailed,
 			"the file is %s (%s), not %s; type %s accepts %s", an(f.kind), detected, an(req.Type), req.Type, accepted(req.Type))
 	}
@@ -193,11 +199,18 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 }
 
 func an(kind string) string {
-	if kind == "image" || kind == "audio" {
-		return "an " + kind
+	switch kind {
+	case "image":
+		return "an image"
+	case "audio":
+		return "audio"
 	}
 	return "a " + kind
 }
+
+// toolNoise matches FFmpeg's log prefixes ("[mov,mp4,m4a @ 0x55f3daaa81c0] "),
+// which mean nothing to a user and vary from run to run.
+var toolNoise = regexp.MustCompile(`\[[^\]]* @ 0x[0-9a-f]+\] `)
 
 func downloadFailed(err error) *status.Error {
 	return status.Wrap(status.CodeMediaDownloadFailed, "Failed to download media from URL", err)
@@ -293,6 +306,7 @@ func (w *work) reason(err error) string {
 	if errors.As(err, &re) {
 		msg = re.reason
 	}
+	msg = toolNoise.ReplaceAllString(msg, "")
 	msg = strings.ReplaceAll(msg, "file:"+w.in, "input")
 	msg = strings.ReplaceAll(msg, w.in, "input")
 	msg = strings.ReplaceAll(msg, "file:"+w.dir+string(filepath.Separator), "")

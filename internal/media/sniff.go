@@ -57,7 +57,11 @@ func accepted(kind string) string {
 			names = append(names, f.mime)
 		}
 	}
-	return strings.Join(names, ", ")
+	list := strings.Join(names, ", ")
+	if kind == "audio" {
+		list += " (and video/mp4, video/webm or video/x-matroska holding only audio)"
+	}
+	return list
 }
 
 // sniff names the type of a file from its first bytes and finds the
@@ -211,4 +215,29 @@ func orientationFilter(o int) string {
 		return "transpose=2"
 	}
 	return ""
+}
+
+// webpSize reads the canvas size of a WebP file from its first chunk
+// (VP8X, VP8L or VP8), bounds-checked like every parser of untrusted bytes.
+func webpSize(b []byte) (width, height int, ok bool) {
+	if len(b) < 30 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WEBP" {
+		return 0, 0, false
+	}
+	le24 := func(p []byte) int { return int(p[0]) | int(p[1])<<8 | int(p[2])<<16 }
+	switch string(b[12:16]) {
+	case "VP8X":
+		return le24(b[24:]) + 1, le24(b[27:]) + 1, true
+	case "VP8L":
+		if b[20] != 0x2f {
+			return 0, 0, false
+		}
+		bits := binary.LittleEndian.Uint32(b[21:])
+		return int(bits&0x3fff) + 1, int(bits>>14&0x3fff) + 1, true
+	case "VP8 ":
+		if b[23] != 0x9d || b[24] != 0x01 || b[25] != 0x2a {
+			return 0, 0, false
+		}
+		return int(binary.LittleEndian.Uint16(b[26:]) & 0x3fff), int(binary.LittleEndian.Uint16(b[28:]) & 0x3fff), true
+	}
+	return 0, 0, false
 }

@@ -6,9 +6,10 @@ import "encoding/binary"
 const WaveformLen = 64
 
 // waveformRate is the sample rate of the PCM FFmpeg pipes to us while it
-// converts: enough to follow speech loudness, little enough to be cheap
-// (16 KB per second of audio, never held: only 10 ms peaks are kept).
-const waveformRate = 8000
+// converts: the Opus rate itself, so FFmpeg resamples once for both outputs
+// (96 KB per second of audio cross the pipe; none is held, only 10 ms peaks
+// are kept).
+const waveformRate = 48000
 
 // waveformWriter receives mono signed 16-bit little-endian PCM and keeps one
 // peak per 10 ms block, so a long file costs 200 bytes per second of audio.

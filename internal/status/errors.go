@@ -39,13 +39,18 @@ const (
 	CodeDisconnected Code = "disconnected"
 	// CodeInternal: anything else (a database failure, a bug).
 	CodeInternal Code = "internal_error"
+	// CodeNodeNotFound: no node of the catalog has that id. Never retried.
+	CodeNodeNotFound Code = "node_not_found"
+	// CodeIdempotencyInProgress: a request with the same Idempotency-Key is
+	// still running and did not finish within the wait. Retryable.
+	CodeIdempotencyInProgress Code = "idempotency_in_progress"
 )
 
 // Public reports whether the code is shown as `error.status` in envelopes.
 // API.md's error table gives no status for plain validation and not-found rows.
 func (c Code) Public() bool {
 	switch c {
-	case CodeInvalid, CodeInstanceNotFound, CodeMessageNotFound, CodeInternal:
+	case CodeInvalid, CodeInstanceNotFound, CodeMessageNotFound, CodeInternal, CodeNodeNotFound:
 		return false
 	}
 	return true
@@ -58,7 +63,7 @@ func (c Code) Public() bool {
 // unknown instances and unusable media are permanent.
 func (c Code) Retryable() bool {
 	switch c {
-	case CodeDisconnected, CodeSendFailed, CodeMediaUploadFailed, CodeMediaDownloadFailed, CodeInternal:
+	case CodeDisconnected, CodeSendFailed, CodeMediaUploadFailed, CodeMediaDownloadFailed, CodeInternal, CodeIdempotencyInProgress:
 		return true
 	}
 	return false
@@ -109,6 +114,10 @@ var (
 	ErrDisconnected = &Error{Code: CodeDisconnected, Message: "Instance is not connected to WhatsApp"}
 	// ErrIdempotencyKeyReused is returned when a key comes back with a different body.
 	ErrIdempotencyKeyReused = &Error{Code: CodeIdempotencyKeyReused, Message: "Idempotency-Key was already used with a different request"}
+	// ErrIdempotencyInProgress is returned when an earlier request with the same key is still running.
+	ErrIdempotencyInProgress = &Error{Code: CodeIdempotencyInProgress, Message: "A request with this Idempotency-Key is still in progress; retry later"}
+	// ErrNodeNotFound is returned by the node catalog for an unknown node id.
+	ErrNodeNotFound = &Error{Code: CodeNodeNotFound, Message: "Node not found"}
 )
 
 // AsError returns err as an *Error, wrapping unknown errors as [CodeInternal].

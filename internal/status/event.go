@@ -9,6 +9,10 @@ import (
 // (statusflow.events.<instance>.<type>), webhook filters and CloudEvents
 // `type` values, so they never change once shipped.
 const (
+	// EventStatusAccepted: a publish command started for a known instance
+	// (before any media work); it precedes status.published or status.failed
+	// with the same trace id.
+	EventStatusAccepted = "status.accepted"
 	// EventStatusPublished: a status reached WhatsApp (or the sandbox).
 	EventStatusPublished = "status.published"
 	// EventStatusFailed: a publish command failed; data carries the error status.
@@ -21,7 +25,7 @@ const (
 
 // EventTypes lists every event type, for schemas, filters and docs.
 func EventTypes() []string {
-	return []string{EventStatusPublished, EventStatusFailed, EventStatusDeleted, EventInstanceState}
+	return []string{EventStatusAccepted, EventStatusPublished, EventStatusFailed, EventStatusDeleted, EventInstanceState}
 }
 
 // Event is something that happened, fanned out to the store, NATS and
@@ -48,6 +52,14 @@ type EventSinkFunc func(ctx context.Context, ev Event) error
 
 // Emit implements [EventSink].
 func (f EventSinkFunc) Emit(ctx context.Context, ev Event) error { return f(ctx, ev) }
+
+// AcceptedData is the data of a status.accepted event.
+type AcceptedData struct {
+	MessageID   string `json:"messageId"`
+	MessageType string `json:"messageType"`
+	Source      string `json:"source,omitempty"`
+	TraceID     string `json:"traceId"`
+}
 
 // PublishedData is the data of a status.published event.
 type PublishedData struct {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/uuid"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/tracing"
 	"github.com/statusflow/statusflow/internal/whatsapp"
@@ -76,13 +78,13 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 	run := func(ctx context.Context) (*Result, error) {
 		switch a := cmd.Args.(type) {
 		case PublishArgs:
-			return s.publish(ctx, cmd, a, tc)
+			return s.publishObserved(ctx, cmd, a, tc)
 		case *PublishArgs:
-			return s.publish(ctx, cmd, *a, tc)
+			return s.publishObserved(ctx, cmd, *a, tc)
 		case DeleteArgs:
-			return s.delete(ctx, cmd, a, tc)
+			return s.deleteObserved(ctx, cmd, a, tc)
 		case *DeleteArgs:
-			return s.delete(ctx, cmd, *a, tc)
+			return s.deleteObserved(ctx, cmd, *a, tc)
 		}
 		return nil, Errorf(CodeInvalid, "unknown command kind")
 	}
@@ -150,7 +152,13 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 }
 
 func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, id, source string, tc tracing.Context) (*Result, error) {
-	sess, err := s.session(ctx, cmd.Instance)
+	vctx, endValidate := step(ctx, stageValidate)
+	sess, err := s.session(vctx, cmd.Instance)
+	endValidate(err)
+	if !errors.Is(err, ErrInstanceNotFound) {
+		s.emit(ctx, Event{Type: EventStatusAccepted, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+			Data: AcceptedData{MessageID: id, MessageType: a.Type, Source: source, TraceID: tc.TraceID}})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +177,9 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	default:
 		return nil, Errorf(CodeInvalid, "Type must be one of: text, image, video, audio")
 	}
-	ts, err := sess.SendStatus(ctx, id, msg)
+	sctx, endSend := step(ctx, stageSend)
+	ts, err := sess.SendStatus(sctx, id, msg)
+	endSend(err)
 	if err != nil {
 		if errors.Is(err, whatsapp.ErrNotConnected) {
 			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
@@ -181,7 +191,10 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	}
 	ts = ts.UTC()
 	origin, _ := json.Marshal(cmd.Origin)
-	if err := s.store.StatusInsert(ctx, &store.Status{Instance: cmd.Instance, MessageID: id, Type: a.Type, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}); err != nil {
+	stctx, endStore := step(ctx, stageStore)
+	err = s.store.StatusInsert(stctx, &store.Status{Instance: cmd.Instance, MessageID: id, Type: a.Type, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts})
+	endStore(err)
+	if err != nil {
 		// The status is out; losing its record only costs the ability to delete it.
 		s.log.Error("record published status", "instance", cmd.Instance, "messageId", id, "err", err)
 	}
@@ -199,7 +212,9 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a Publi
 	if s.media == nil {
 		return nil, Errorf(CodeMediaValidationFailed, "media statuses are not available: the media pipeline is not configured")
 	}
-	pm, err := s.media.Prepare(ctx, MediaRequest{Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: a.Voice(), Duration: a.Duration, Waveform: a.Waveform})
+	mctx, endPrepare := step(ctx, stageMediaPrepare)
+	pm, err := s.media.Prepare(mctx, MediaRequest{Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: a.Voice(), Duration: a.Duration, Waveform: a.Waveform})
+	endPrepare(err)
 	if err != nil {
 		return nil, AsError(err)
 	}
@@ -209,7 +224,9 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a Publi
 		return nil, Wrap(CodeInternal, "Internal error", err)
 	}
 	defer f.Close()
-	up, err := sess.Upload(ctx, f, pm.Size, whatsapp.MediaKind(pm.Type))
+	uctx, endUpload := step(ctx, stageUpload)
+	up, err := sess.Upload(uctx, f, pm.Size, whatsapp.MediaKind(pm.Type))
+	endUpload(err)
 	if err != nil {
 		if errors.Is(err, whatsapp.ErrNotConnected) {
 			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
@@ -281,7 +298,11 @@ func (s *Service) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = s.now()
 	}
-	if err := s.events.Emit(context.WithoutCancel(ctx), ev); err != nil {
+	ectx, endEmit := step(context.WithoutCancel(ctx), stageEmit, attribute.String("statusflow.event.type", ev.Type))
+	err := s.events.Emit(ectx, ev)
+	endEmit(err)
+	metrics.Event(ev.Type)
+	if err != nil {
 		s.log.Error("emit event", "type", ev.Type, "instance", ev.Instance, "err", fmt.Sprint(err))
 	}
 }

@@ -26,7 +26,7 @@ type Event struct {
 func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error {
 	if ev.Seq == 0 {
 		var last sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM events WHERE instance = $1`, ev.Instance).Scan(&last); err != nil {
+		if err := s.TxQueryRow(ctx, tx, `SELECT MAX(seq) FROM events WHERE instance = $1`, ev.Instance).Scan(&last); err != nil {
 			return err
 		}
 		ev.Seq = time.Now().UnixMicro()
@@ -34,7 +34,7 @@ func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error 
 			ev.Seq = last.Int64 + 1
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, seq, instance, type, trace_id, source, platform, time, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := s.TxExec(ctx, tx, `INSERT INTO events (id, seq, instance, type, trace_id, source, platform, time, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		ev.ID, ev.Seq, ev.Instance, ev.Type, ev.TraceID, ev.Source, ev.Platform, millis(ev.Time), ev.Body)
 	if isUniqueViolation(err) {
 		return ErrConflict

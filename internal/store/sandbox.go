@@ -26,7 +26,7 @@ func (s *Store) SandboxStatusInsert(ctx context.Context, st *SandboxStatus) erro
 
 // SandboxStatusInsertTx is SandboxStatusInsert inside tx.
 func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := s.TxExec(ctx, tx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		st.Instance, st.MessageID, st.Type, st.Message, st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict

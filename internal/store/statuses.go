@@ -26,7 +26,7 @@ func (s *Store) StatusInsert(ctx context.Context, st *Status) error {
 		origin = "{}"
 	}
 	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		_, err := s.TxExec(ctx, tx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt))
 		if isUniqueViolation(err) {
 			return ErrConflict

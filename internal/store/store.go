@@ -49,6 +49,7 @@ type Store struct {
 
 	writer
 	stopOnce sync.Once
+	stmts    sync.Map // query → *sql.Stmt
 }
 
 // Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
@@ -111,6 +112,7 @@ func sqliteDSN(path string) string {
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stopWriter()
+	s.closeStmts()
 	return s.DB.Close()
 }
 

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,6 +96,37 @@ func exercise(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		list, err := s.SandboxStatusList(ctx, "a", 10)
 		if err != nil || len(list) != 3 || list[0].MessageID != "C" || !list[1].Revoked || list[2].Revoked {
 			t.Fatalf("list %+v %v", list, err)
+		}
+	})
+
+	t.Run("WriteIsolatesFailures", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 50)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("M%02d", i)
+				if i%10 == 0 {
+					id = "DUP" // all but one of these fail on the primary key
+				}
+				errs[i] = s.SandboxStatusInsert(ctx, &store.SandboxStatus{Instance: "a", MessageID: id, Type: "text", Message: "{}", CreatedAt: now})
+			}()
+		}
+		wg.Wait()
+		failed := 0
+		for _, err := range errs {
+			if errors.Is(err, store.ErrConflict) {
+				failed++
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, _ := s.SandboxStatusCount(ctx, "a")
+		if failed != 4 || n != 46 {
+			t.Fatalf("failed %d (want 4), stored %d (want 46)", failed, n)
 		}
 	})
 

@@ -96,39 +96,60 @@ func (s *Store) writeLoop() {
 }
 
 func (s *Store) commitBatch(batch []*writeReq) {
+	// Fast path: every write in one transaction. Failures are rare (a unique
+	// key taken, a cancelled request); when one happens the transaction is
+	// rolled back and each write retried in its own, so one failure never
+	// takes the others' work with it.
+	if len(batch) > 1 {
+		if errs, ok := s.runBatch(batch); ok {
+			for i, r := range batch {
+				r.done <- errs[i]
+			}
+			return
+		}
+	}
+	for _, r := range batch {
+		errs, _ := s.runBatch([]*writeReq{r})
+		r.done <- errs[0]
+	}
+}
+
+// runBatch runs the writes in one transaction. It reports ok=false, having
+// rolled back, when more than one write was given and any failed.
+func (s *Store) runBatch(batch []*writeReq) (errs []error, ok bool) {
 	ctx := context.Background()
-	errs := make([]error, len(batch))
+	errs = make([]error, len(batch))
+	fail := func(err error) ([]error, bool) {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs, false
+	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
-		for _, r := range batch {
-			r.done <- err
-		}
-		return
+		return fail(err)
 	}
+	failed := false
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
-			errs[i] = err
+			errs[i], failed = err, true
 			continue
 		}
 		if err := r.fn(r.ctx, tx); err != nil {
-			errs[i] = err
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
-				errs[i] = fmt.Errorf("%w (and rollback failed: %v)", err, rerr)
-			}
+			errs[i], failed = err, true
 		}
-		tx.ExecContext(ctx, "RELEASE w")
+	}
+	if failed {
+		tx.Rollback()
+		if len(batch) > 1 {
+			return errs, false
+		}
+		return errs, true
 	}
 	if err := tx.Commit(); err != nil {
-		for _, r := range batch {
-			r.done <- err
-		}
-		return
+		return fail(err)
 	}
-	for i, r := range batch {
-		r.done <- errs[i]
-	}
+	return errs, true
 }

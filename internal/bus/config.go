@@ -1,0 +1,121 @@
+package bus
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Defaults of [Config].
+const (
+	ListenDefault         = "127.0.0.1:4222"
+	PrefixDefault         = "statusflow"
+	DedupWindowDefault    = 24 * time.Hour
+	EventsMaxAgeDefault   = 7 * 24 * time.Hour
+	DLQMaxAgeDefault      = 30 * 24 * time.Hour
+	MaxDeliverDefault     = 10
+	AckWaitDefault        = 30 * time.Second
+	HandlerTimeoutDefault = 2 * time.Minute
+	RetryBaseDefault      = time.Second
+	RetryMaxDefault       = time.Minute
+	ConcurrencyDefault    = 8
+	ConnectTimeoutDefault = 10 * time.Second
+)
+
+// Config is the bus's policy. The zero value plus a DataDir is a working
+// embedded setup; [Config.WithDefaults] fills the rest.
+type Config struct {
+	// URL connects to an existing NATS server or cluster (comma-separated
+	// URLs). Defaults to empty: an embedded server with JetStream in DataDir.
+	// From STATUSFLOW_NATS_URL.
+	URL string
+	// Listen is where the embedded server listens. When that port is taken a
+	// free one is chosen and its URL logged. Defaults to "127.0.0.1:4222".
+	// From STATUSFLOW_NATS_LISTEN.
+	Listen string
+	// DataDir holds the embedded server's JetStream store (DataDir/nats).
+	// Required when URL is empty. From STATUSFLOW_DATA_DIR.
+	DataDir string
+	// Prefix is the first token of every subject and names the streams
+	// (<PREFIX>_TRIGGERS, …). Defaults to "statusflow". From STATUSFLOW_NATS_PREFIX.
+	Prefix string
+
+	// DedupWindow is how long the triggers stream remembers Nats-Msg-Id
+	// values to drop duplicates. Defaults to 24h, the idempotency window.
+	DedupWindow time.Duration
+	// EventsMaxAge is how long events stay in the events stream. Defaults to 7 days.
+	EventsMaxAge time.Duration
+	// DLQMaxAge is how long dead triggers stay in the DLQ stream. Defaults to 30 days.
+	DLQMaxAge time.Duration
+
+	// MaxDeliver is how many deliveries a trigger gets before it goes to the
+	// DLQ. Defaults to 10.
+	MaxDeliver int
+	// AckWait is how long the server waits for an ack before redelivering; the
+	// consumer sends InProgress while a trigger runs. Defaults to 30s.
+	AckWait time.Duration
+	// HandlerTimeout bounds one execution of a trigger. Defaults to 2m.
+	HandlerTimeout time.Duration
+	// RetryBase and RetryMax shape the NAK delay of a retryable failure:
+	// RetryBase·2^(attempt-1), capped at RetryMax, with ±20% jitter.
+	// Default to 1s and 1m.
+	RetryBase, RetryMax time.Duration
+	// Concurrency is how many triggers this process runs at once. Defaults to 8.
+	Concurrency int
+	// ConnectTimeout bounds the first connection (and the embedded server's
+	// start). Defaults to 10s.
+	ConnectTimeout time.Duration
+}
+
+// WithDefaults returns a copy with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	c.Listen = cmp.Or(c.Listen, ListenDefault)
+	c.Prefix = cmp.Or(c.Prefix, PrefixDefault)
+	c.DedupWindow = cmp.Or(c.DedupWindow, DedupWindowDefault)
+	c.EventsMaxAge = cmp.Or(c.EventsMaxAge, EventsMaxAgeDefault)
+	c.DLQMaxAge = cmp.Or(c.DLQMaxAge, DLQMaxAgeDefault)
+	c.MaxDeliver = cmp.Or(c.MaxDeliver, MaxDeliverDefault)
+	c.AckWait = cmp.Or(c.AckWait, AckWaitDefault)
+	c.HandlerTimeout = cmp.Or(c.HandlerTimeout, HandlerTimeoutDefault)
+	c.RetryBase = cmp.Or(c.RetryBase, RetryBaseDefault)
+	c.RetryMax = cmp.Or(c.RetryMax, RetryMaxDefault)
+	c.Concurrency = cmp.Or(c.Concurrency, ConcurrencyDefault)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, ConnectTimeoutDefault)
+	return c
+}
+
+// Validate checks a config (after [Config.WithDefaults]); errors name the
+// environment variable or the field.
+func (c Config) Validate() error {
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, ". *>\t\r\n") {
+		return fmt.Errorf("STATUSFLOW_NATS_PREFIX must be one subject token, got %q", c.Prefix)
+	}
+	if c.URL != "" && !strings.Contains(c.URL, "://") {
+		return fmt.Errorf("STATUSFLOW_NATS_URL must be a nats:// URL, got %q", c.URL)
+	}
+	if c.URL == "" {
+		if c.DataDir == "" {
+			return fmt.Errorf("STATUSFLOW_DATA_DIR is required for the embedded NATS server")
+		}
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("STATUSFLOW_NATS_LISTEN must be host:port, got %q: %w", c.Listen, err)
+		}
+	}
+	switch {
+	case c.DedupWindow < 0:
+		return fmt.Errorf("DedupWindow cannot be negative")
+	case c.EventsMaxAge < 0 || c.DLQMaxAge < 0:
+		return fmt.Errorf("EventsMaxAge and DLQMaxAge cannot be negative")
+	case c.MaxDeliver < 1:
+		return fmt.Errorf("MaxDeliver must be at least 1")
+	case c.AckWait < time.Second:
+		return fmt.Errorf("AckWait must be at least 1s")
+	case c.HandlerTimeout <= 0 || c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
+		return fmt.Errorf("HandlerTimeout and RetryBase must be positive, RetryMax at least RetryBase")
+	case c.Concurrency < 1:
+		return fmt.Errorf("Concurrency must be at least 1")
+	}
+	return nil
+}

@@ -1,0 +1,577 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Webhook is a stored outbound webhook. Events is the JSON array of event
+// types it wants ("[]" or a "*" entry means all). The secrets are kept as
+// given ("whsec_…"): signing needs them.
+type Webhook struct {
+	ID             string
+	Instance       string
+	Label          string
+	URL            string
+	Events         string
+	Authorization  string
+	Enabled        bool
+	DisabledReason string
+	Secret         string
+	// PreviousSecret still signs deliveries until PreviousUntil (rotation grace).
+	PreviousSecret string
+	PreviousUntil  time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+const webhookColumns = `id, instance, label, url, events, authorization_value, enabled, disabled_reason, secret, previous_secret, previous_until, created_at, updated_at`
+
+func scanWebhook(row interface{ Scan(...any) error }) (*Webhook, error) {
+	var w Webhook
+	var prev, created, updated int64
+	if err := row.Scan(&w.ID, &w.Instance, &w.Label, &w.URL, &w.Events, &w.Authorization, &w.Enabled, &w.DisabledReason,
+		&w.Secret, &w.PreviousSecret, &prev, &created, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	if prev > 0 {
+		w.PreviousUntil = fromMillis(prev)
+	}
+	w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &w, nil
+}
+
+func scanWebhooks(rows *sql.Rows, err error) ([]*Webhook, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Webhook
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// WebhookUpsert stores w by (Instance, Label). A new webhook is inserted
+// with w.ID and w.Secret; an existing one keeps its id, secrets and
+// created_at, takes the other fields, and w is filled from the stored row.
+// It reports whether the webhook was created.
+func (s *Store) WebhookUpsert(ctx context.Context, w *Webhook) (created bool, err error) {
+	for range 2 {
+		res, err := s.DB.ExecContext(ctx, `UPDATE webhooks SET url = $3, events = $4, authorization_value = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE instance = $1 AND label = $2`,
+			w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, millis(w.UpdatedAt))
+		if err != nil {
+			return false, err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			got, err := s.WebhookGetByLabel(ctx, w.Instance, w.Label)
+			if err != nil {
+				return false, err
+			}
+			*w = *got
+			return false, nil
+		}
+		_, err = s.DB.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			w.ID, w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, w.Secret, w.PreviousSecret,
+			optMillis(w.PreviousUntil), millis(w.CreatedAt), millis(w.UpdatedAt))
+		if isUniqueViolation(err) {
+			continue // inserted concurrently: update it
+		}
+		return err == nil, err
+	}
+	return false, ErrConflict
+}
+
+// WebhookGet returns a webhook by id, or [ErrNotFound].
+func (s *Store) WebhookGet(ctx context.Context, id string) (*Webhook, error) {
+	return scanWebhook(s.DB.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id))
+}
+
+// WebhookGetByLabel returns an instance's webhook by label, or [ErrNotFound].
+func (s *Store) WebhookGetByLabel(ctx context.Context, instance, label string) (*Webhook, error) {
+	return scanWebhook(s.DB.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND label = $2`, instance, label))
+}
+
+// WebhookList returns an instance's webhooks ordered by label.
+func (s *Store) WebhookList(ctx context.Context, instance string) ([]*Webhook, error) {
+	return scanWebhooks(s.DB.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 ORDER BY label`, instance))
+}
+
+// WebhookListEnabledTx returns an instance's enabled webhooks inside tx (the
+// event's transaction, so the outbox rows match the configuration the event
+// was committed against).
+func (s *Store) WebhookListEnabledTx(ctx context.Context, tx *sql.Tx, instance string) ([]*Webhook, error) {
+	return scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+}
+
+// WebhookDelete removes an instance's webhook by label and discards its
+// deliveries still waiting to be sent; [ErrNotFound] when there is none.
+func (s *Store) WebhookDelete(ctx context.Context, instance, label string, now time.Time) error {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var id string
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE instance = $1 AND label = $2`, instance, label).Scan(&id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = $1`, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $2, last_error = $3, finalized_at = $4 WHERE webhook_id = $1 AND state IN ('pending', 'retryable')`,
+		id, "discarded", "webhook deleted", millis(now)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// WebhookRotateSecret makes secret the webhook's signing secret; the old one
+// keeps signing until prevUntil.
+func (s *Store) WebhookRotateSecret(ctx context.Context, id, secret string, prevUntil, now time.Time) error {
+	return s.execOne(ctx, `UPDATE webhooks SET previous_secret = secret, previous_until = $3, secret = $2, updated_at = $4 WHERE id = $1`,
+		id, secret, millis(prevUntil), millis(now))
+}
+
+// WebhookDisable turns a webhook off, saying why (a receiver's 410 Gone).
+func (s *Store) WebhookDisable(ctx context.Context, id, reason string, now time.Time) error {
+	return s.execOne(ctx, `UPDATE webhooks SET enabled = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1`, id, false, reason, millis(now))
+}
+
+// Delivery is a row of the webhook outbox. Its ID is the stable webhook-id.
+type Delivery struct {
+	ID          string
+	WebhookID   string
+	Instance    string
+	EventID     string
+	EventType   string
+	EventTime   time.Time
+	Body        string
+	State       string
+	Attempt     int
+	MaxAttempts int
+	ScheduledAt time.Time
+	LockedUntil time.Time
+	LastStatus  int
+	LastError   string
+	CreatedAt   time.Time
+	FinalizedAt time.Time
+	// Label is the webhook's label, filled by [Store.OutboxList] ("" when the
+	// webhook was deleted).
+	Label string
+	// Attempts are filled by [Store.OutboxList], oldest first.
+	Attempts []*DeliveryAttempt
+}
+
+// DeliveryAttempt is one try of a delivery.
+type DeliveryAttempt struct {
+	Attempt    int
+	At         time.Time
+	StatusCode int
+	Latency    time.Duration
+	Error      string
+}
+
+// OutboxInsertTx writes a delivery inside tx (the event's transaction).
+func (s *Store) OutboxInsertTx(ctx context.Context, tx *sql.Tx, d *Delivery) error {
+	_, err := s.TxExec(ctx, tx, `INSERT INTO webhook_deliveries (id, webhook_id, instance, event_id, event_type, event_time, body, state, attempt, max_attempts, scheduled_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		d.ID, d.WebhookID, d.Instance, d.EventID, d.EventType, millis(d.EventTime), d.Body, d.State, d.Attempt, d.MaxAttempts, millis(d.ScheduledAt), millis(d.CreatedAt))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// OutboxClaimDueParams are the arguments of [Store.OutboxClaimDue].
+type OutboxClaimDueParams struct {
+	// Now decides what is due.
+	Now time.Time
+	// LockedUntil is the lease: past it, a row still "delivering" is due again
+	// (its worker is presumed dead).
+	LockedUntil time.Time
+	// Token identifies this claim; finishing a delivery requires it.
+	Token string
+	// Limit is the most rows claimed.
+	Limit int
+}
+
+// ClaimedDelivery is a claimed outbox row with what sending needs from its
+// webhook. Webhook is nil when the webhook was deleted.
+type ClaimedDelivery struct {
+	Delivery
+	Webhook *Webhook
+}
+
+// OutboxClaimDue moves up to Limit due rows — pending or retryable whose
+// time has come — to "delivering" under params.Token, increments their
+// attempt, and returns them. The state test is repeated on the rows being
+// updated, so two claimers (processes, or PostgreSQL sessions racing on the
+// same rows) never both get a row. Rows whose lease expired are made due by
+// [Store.OutboxRescue].
+func (s *Store) OutboxClaimDue(ctx context.Context, p *OutboxClaimDueParams) ([]*ClaimedDelivery, error) {
+	const due = `state IN ('pending', 'retryable') AND scheduled_at <= $1`
+	res, err := s.DB.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'delivering', attempt = attempt + 1, locked_until = $2, lock_token = $3
+		WHERE id IN (SELECT id FROM webhook_deliveries WHERE `+due+` ORDER BY scheduled_at LIMIT $4) AND `+due,
+		millis(p.Now), millis(p.LockedUntil), p.Token, p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, nil
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT d.id, d.webhook_id, d.instance, d.event_id, d.event_type, d.event_time, d.body, d.state, d.attempt, d.max_attempts,
+		d.scheduled_at, d.locked_until, d.created_at, w.id, w.url, w.authorization_value, w.enabled, w.secret, w.previous_secret, w.previous_until
+		FROM webhook_deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.lock_token = $1 AND d.state = 'delivering' ORDER BY d.scheduled_at`, p.Token)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*ClaimedDelivery
+	for rows.Next() {
+		var c ClaimedDelivery
+		var evTime, sched, locked, created int64
+		var wid, url, authz, secret, prevSecret sql.NullString
+		var enabled sql.NullBool
+		var prevUntil sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.WebhookID, &c.Instance, &c.EventID, &c.EventType, &evTime, &c.Body, &c.State, &c.Attempt, &c.MaxAttempts,
+			&sched, &locked, &created, &wid, &url, &authz, &enabled, &secret, &prevSecret, &prevUntil); err != nil {
+			return nil, err
+		}
+		c.EventTime, c.ScheduledAt, c.LockedUntil, c.CreatedAt = fromMillis(evTime), fromMillis(sched), fromMillis(locked), fromMillis(created)
+		if wid.Valid {
+			c.Webhook = &Webhook{ID: wid.String, Instance: c.Instance, URL: url.String, Authorization: authz.String, Enabled: enabled.Bool,
+				Secret: secret.String, PreviousSecret: prevSecret.String}
+			if prevUntil.Int64 > 0 {
+				c.Webhook.PreviousUntil = fromMillis(prevUntil.Int64)
+			}
+		}
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}
+
+// OutboxRescue makes rows still "delivering" after their lease (their
+// worker died: a crash, kill -9, a lost connection) retryable at once. The
+// attempt they were on stays counted. It returns how many were rescued.
+func (s *Store) OutboxRescue(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.DB.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'retryable', scheduled_at = $1, lock_token = '', locked_until = 0,
+		last_error = 'lease expired: the worker delivering it stopped' WHERE state = 'delivering' AND locked_until <= $1`, millis(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// OutboxFinishParams record the outcome of one claimed attempt.
+type OutboxFinishParams struct {
+	ID    string
+	Token string
+	// State is the new state: delivered, retryable, failed or discarded.
+	State string
+	// ScheduledAt is when a retryable row is due again.
+	ScheduledAt time.Time
+	// Attempt is the attempt just made; nil when no request was sent (the
+	// webhook was deleted or disabled).
+	Attempt *DeliveryAttempt
+	Now     time.Time
+}
+
+// OutboxFinish records an attempt and moves a claimed row to its new state,
+// in one transaction. [ErrNotFound] means the claim was lost (the lease
+// expired and the row was rescued or claimed again); nothing is written then.
+func (s *Store) OutboxFinish(ctx context.Context, p *OutboxFinishParams) error {
+	lost, err := s.OutboxFinishMany(ctx, []*OutboxFinishParams{p})
+	if err != nil {
+		return err
+	}
+	if len(lost) > 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// OutboxFinishMany records several outcomes in one transaction, like
+// river's batch completer: one commit for many deliveries. It returns the
+// ids whose claim was lost; nothing is written for those.
+func (s *Store) OutboxFinishMany(ctx context.Context, ps []*OutboxFinishParams) (lost []string, err error) {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	for _, p := range ps {
+		var final int64
+		if p.State != "retryable" {
+			final = millis(p.Now)
+		}
+		code, errText := 0, ""
+		if p.Attempt != nil {
+			code, errText = p.Attempt.StatusCode, p.Attempt.Error
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $3, scheduled_at = $4, locked_until = 0, lock_token = '', last_status = $5, last_error = $6, finalized_at = $7
+			WHERE id = $1 AND lock_token = $2 AND state = 'delivering'`, p.ID, p.Token, p.State, millis(p.ScheduledAt), code, errText, final)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			lost = append(lost, p.ID)
+			continue
+		}
+		if a := p.Attempt; a != nil {
+			// A replayed row's attempt numbers continue, so (id, attempt) is unique;
+			// the guard keeps a rare duplicate from failing the batch.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
+				SELECT CAST($1 AS TEXT), CAST($2 AS INTEGER), CAST($3 AS BIGINT), CAST($4 AS INTEGER), CAST($5 AS BIGINT), CAST($6 AS TEXT) WHERE NOT EXISTS (SELECT 1 FROM webhook_attempts WHERE delivery_id = $1 AND attempt = $2)`,
+				p.ID, a.Attempt, millis(a.At), a.StatusCode, a.Latency.Milliseconds(), a.Error); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return lost, tx.Commit()
+}
+
+// OutboxListParams filter [Store.OutboxList]. Zero fields do not filter.
+type OutboxListParams struct {
+	Instance string
+	State    string
+	// WebhookLabel keeps deliveries of the instance's webhook with that label.
+	WebhookLabel string
+	// Event matches an event type or an event id.
+	Event string
+	// ID keeps one delivery.
+	ID string
+	// Limit defaults to 100, at most 1000.
+	Limit int
+}
+
+// OutboxList returns an instance's deliveries newest first, with their
+// attempts and webhook labels.
+func (s *Store) OutboxList(ctx context.Context, p *OutboxListParams) ([]*Delivery, error) {
+	q := `SELECT d.id, d.webhook_id, d.instance, d.event_id, d.event_type, d.event_time, d.body, d.state, d.attempt, d.max_attempts,
+		d.scheduled_at, d.locked_until, d.last_status, d.last_error, d.created_at, d.finalized_at, COALESCE(w.label, '')
+		FROM webhook_deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.instance = $1`
+	args := []any{p.Instance}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		q += " AND " + strings.ReplaceAll(cond, "?", "$"+itoa(len(args)))
+	}
+	if p.State != "" {
+		add("d.state = ?", p.State)
+	}
+	if p.WebhookLabel != "" {
+		add("w.label = ?", p.WebhookLabel)
+	}
+	if p.Event != "" {
+		add("(d.event_type = ? OR d.event_id = ?)", p.Event)
+	}
+	if p.ID != "" {
+		add("d.id = ?", p.ID)
+	}
+	limit := p.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	args = append(args, limit)
+	q += " ORDER BY d.created_at DESC, d.id DESC LIMIT $" + itoa(len(args))
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Delivery
+	byID := map[string]*Delivery{}
+	for rows.Next() {
+		var d Delivery
+		var evTime, sched, locked, created, final int64
+		if err := rows.Scan(&d.ID, &d.WebhookID, &d.Instance, &d.EventID, &d.EventType, &evTime, &d.Body, &d.State, &d.Attempt, &d.MaxAttempts,
+			&sched, &locked, &d.LastStatus, &d.LastError, &created, &final, &d.Label); err != nil {
+			return nil, err
+		}
+		d.EventTime, d.ScheduledAt, d.CreatedAt = fromMillis(evTime), fromMillis(sched), fromMillis(created)
+		if locked > 0 {
+			d.LockedUntil = fromMillis(locked)
+		}
+		if final > 0 {
+			d.FinalizedAt = fromMillis(final)
+		}
+		d.Attempts = []*DeliveryAttempt{}
+		out = append(out, &d)
+		byID[d.ID] = &d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(out) == 0 {
+		return out, nil
+	}
+	ph := make([]string, len(out))
+	ids := make([]any, len(out))
+	for i, d := range out {
+		ph[i], ids[i] = "$"+itoa(i+1), d.ID
+	}
+	arows, err := s.DB.QueryContext(ctx, `SELECT delivery_id, attempt, at, status_code, latency_ms, error FROM webhook_attempts WHERE delivery_id IN (`+strings.Join(ph, ", ")+`) ORDER BY delivery_id, attempt`, ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer arows.Close()
+	for arows.Next() {
+		var id string
+		var a DeliveryAttempt
+		var at, lat int64
+		if err := arows.Scan(&id, &a.Attempt, &at, &a.StatusCode, &lat, &a.Error); err != nil {
+			return nil, err
+		}
+		a.At, a.Latency = fromMillis(at), time.Duration(lat)*time.Millisecond
+		if d := byID[id]; d != nil {
+			d.Attempts = append(d.Attempts, &a)
+		}
+	}
+	return out, arows.Err()
+}
+
+// OutboxReplay makes an instance's delivery due now with extraAttempts more
+// attempts allowed. [ErrNotFound] when there is no such delivery,
+// [ErrConflict] when it is being delivered right now.
+func (s *Store) OutboxReplay(ctx context.Context, instance, id string, extraAttempts int, now time.Time) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'pending', scheduled_at = $3, max_attempts = attempt + $4, finalized_at = 0
+		WHERE instance = $1 AND id = $2 AND state <> 'delivering'`, instance, id, millis(now), extraAttempts)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
+	var state string
+	err = s.DB.QueryRowContext(ctx, `SELECT state FROM webhook_deliveries WHERE instance = $1 AND id = $2`, instance, id).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return ErrConflict
+}
+
+// InboundHook is a stored inbound hook: an URL outside systems POST signed
+// node inputs to.
+type InboundHook struct {
+	ID             string
+	Instance       string
+	Node           string
+	Description    string
+	Secret         string
+	PreviousSecret string
+	PreviousUntil  time.Time
+	CreatedAt      time.Time
+}
+
+const inboundColumns = `id, instance, node, description, secret, previous_secret, previous_until, created_at`
+
+func scanInbound(row interface{ Scan(...any) error }) (*InboundHook, error) {
+	var h InboundHook
+	var prev, created int64
+	if err := row.Scan(&h.ID, &h.Instance, &h.Node, &h.Description, &h.Secret, &h.PreviousSecret, &prev, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	if prev > 0 {
+		h.PreviousUntil = fromMillis(prev)
+	}
+	h.CreatedAt = fromMillis(created)
+	return &h, nil
+}
+
+// InboundHookInsert stores a new inbound hook.
+func (s *Store) InboundHookInsert(ctx context.Context, h *InboundHook) error {
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO inbound_hooks (`+inboundColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		h.ID, h.Instance, h.Node, h.Description, h.Secret, h.PreviousSecret, optMillis(h.PreviousUntil), millis(h.CreatedAt))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// InboundHookGet returns an inbound hook by id, or [ErrNotFound].
+func (s *Store) InboundHookGet(ctx context.Context, id string) (*InboundHook, error) {
+	return scanInbound(s.DB.QueryRowContext(ctx, `SELECT `+inboundColumns+` FROM inbound_hooks WHERE id = $1`, id))
+}
+
+// InboundHookList returns an instance's inbound hooks, oldest first.
+func (s *Store) InboundHookList(ctx context.Context, instance string) ([]*InboundHook, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+inboundColumns+` FROM inbound_hooks WHERE instance = $1 ORDER BY created_at, id`, instance)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*InboundHook
+	for rows.Next() {
+		h, err := scanInbound(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// InboundHookDelete removes an instance's inbound hook; [ErrNotFound] when there is none.
+func (s *Store) InboundHookDelete(ctx context.Context, instance, id string) error {
+	return s.execOne(ctx, `DELETE FROM inbound_hooks WHERE instance = $1 AND id = $2`, instance, id)
+}
+
+// InboundHookRotateSecret makes secret the hook's secret; the old one is
+// still accepted until prevUntil.
+func (s *Store) InboundHookRotateSecret(ctx context.Context, instance, id, secret string, prevUntil time.Time) error {
+	return s.execOne(ctx, `UPDATE inbound_hooks SET previous_secret = secret, previous_until = $4, secret = $3 WHERE instance = $1 AND id = $2`,
+		instance, id, secret, millis(prevUntil))
+}
+
+// InboundSeenInsert records that a hook accepted a webhook-id until
+// expiresAt; [ErrConflict] when it was already recorded (a replay).
+func (s *Store) InboundSeenInsert(ctx context.Context, hookID, messageID string, expiresAt time.Time) error {
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO inbound_seen (hook_id, message_id, expires_at) VALUES ($1, $2, $3)`, hookID, messageID, millis(expiresAt))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// InboundSeenDelete forgets a webhook-id, so the sender may retry a request
+// that failed for a reason that can pass.
+func (s *Store) InboundSeenDelete(ctx context.Context, hookID, messageID string) error {
+	_, err := s.DB.ExecContext(ctx, `DELETE FROM inbound_seen WHERE hook_id = $1 AND message_id = $2`, hookID, messageID)
+	return err
+}
+
+// InboundSeenPrune removes webhook-ids whose expiry has passed.
+func (s *Store) InboundSeenPrune(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.DB.ExecContext(ctx, `DELETE FROM inbound_seen WHERE expires_at < $1`, millis(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func optMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return millis(t)
+}

@@ -1,0 +1,80 @@
+package tracing_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/statusflow/statusflow/internal/tracing"
+)
+
+// Without Setup the global provider is OpenTelemetry's no-op: Start still
+// continues the trace like Continue does. This test runs before
+// TestStart_Recorded installs a provider (it is not parallel).
+func TestStart_NoProvider(t *testing.T) {
+	parent, _ := tracing.Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	ctx, end := tracing.Start(tracing.With(context.Background(), parent), "step")
+	defer end(nil)
+	tc, ok := tracing.From(ctx)
+	if !ok || tc.TraceID != parent.TraceID || tc.SpanID == parent.SpanID || !tc.Sampled {
+		t.Fatalf("child %+v of %+v", tc, parent)
+	}
+	ctx, end2 := tracing.Start(context.Background(), "root")
+	defer end2(nil)
+	if tc, ok := tracing.From(ctx); !ok || tc.IsZero() {
+		t.Fatalf("no new trace: %+v", tc)
+	}
+}
+
+func TestStart_Recorded(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	shutdown, err := tracing.Setup(context.Background(), tracing.Config{Exporter: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(context.Background()) })
+	const traceID, parentSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	parent, _ := tracing.Parse("00-" + traceID + "-" + parentSpan + "-01")
+
+	ctx, endOuter := tracing.StartWith(tracing.With(context.Background(), parent), "outer", trace.WithSpanKind(trace.SpanKindServer))
+	outer, _ := tracing.From(ctx)
+	ictx, endInner := tracing.Start(ctx, "inner")
+	inner, _ := tracing.From(ictx)
+	endInner(errors.New("boom"))
+	// A Context re-stored from a traceparent string (as the core does with
+	// Command.TraceParent) keeps the in-process parent.
+	again, _ := tracing.Parse(outer.String())
+	_, endSibling := tracing.Start(tracing.With(ctx, again), "sibling")
+	endSibling(nil)
+	_, endRoot := tracing.Start(context.Background(), "root")
+	endRoot(nil)
+	endOuter(nil)
+
+	spans := map[string]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		spans[s.Name] = s
+	}
+	o, i, sib, root := spans["outer"], spans["inner"], spans["sibling"], spans["root"]
+	if o.SpanContext.TraceID().String() != traceID || o.Parent.SpanID().String() != parentSpan || !o.Parent.IsRemote() || o.SpanKind != trace.SpanKindServer {
+		t.Fatalf("outer %+v", o)
+	}
+	if outer.SpanID != o.SpanContext.SpanID().String() || inner.SpanID != i.SpanContext.SpanID().String() {
+		t.Fatalf("Context does not name the span: %+v %+v", outer, inner)
+	}
+	if i.SpanContext.TraceID().String() != traceID || i.Parent.SpanID() != o.SpanContext.SpanID() || i.Parent.IsRemote() {
+		t.Fatalf("inner %+v", i)
+	}
+	if i.Status.Code != codes.Error || i.Status.Description != "boom" || len(i.Events) == 0 {
+		t.Fatalf("inner error not recorded: %+v", i.Status)
+	}
+	if sib.Parent.SpanID() != o.SpanContext.SpanID() || sib.Parent.IsRemote() {
+		t.Fatalf("sibling parent %+v", sib.Parent)
+	}
+	if root.Parent.IsValid() || root.SpanContext.TraceID().String() == traceID {
+		t.Fatalf("root %+v", root)
+	}
+}

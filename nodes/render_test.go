@@ -1,0 +1,93 @@
+package nodes_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/statusflow/statusflow/nodes"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares v, as indented JSON, with testdata/name (rewritten with -update).
+func golden(t *testing.T, name string, v any) []byte {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./nodes -run Render -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the rendering; run go test ./nodes -run Render -update and review the diff\n%s", path, got)
+	}
+	return got
+}
+
+func TestRenderN8n_Golden(t *testing.T) {
+	t.Parallel()
+	c := nodes.Default(nil, nil)
+	for _, d := range c.List() {
+		t.Run(d.ID, func(t *testing.T) {
+			t.Parallel()
+			n, err := nodes.RenderN8n(c, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "n8n."+d.ID+".json", n)
+		})
+	}
+}
+
+func TestRenderZapier_Golden(t *testing.T) {
+	t.Parallel()
+	c := nodes.Default(nil, nil)
+	for _, d := range c.List() {
+		t.Run(d.ID, func(t *testing.T) {
+			t.Parallel()
+			z, err := nodes.RenderZapier(c, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "zapier."+d.ID+".json", z)
+		})
+	}
+}
+
+// TestZapierApp_Golden writes the whole app and every n8n description that
+// nodes/check/run.sh validates with the real npm packages.
+func TestZapierApp_Golden(t *testing.T) {
+	t.Parallel()
+	c := nodes.Default(nil, nil)
+	app, err := nodes.ZapierApp(c, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "zapier.app.json", app)
+}
+
+// TestCatalog_Views keeps testdata/nodes.json, GET /api/nodes's descriptors,
+// which nodes/check reads for the samples.
+func TestCatalog_Views(t *testing.T) {
+	t.Parallel()
+	c := nodes.Default(nil, nil)
+	var views []nodes.View
+	for _, d := range c.List() {
+		views = append(views, c.View(d))
+	}
+	golden(t, "nodes.json", views)
+}

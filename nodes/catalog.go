@@ -225,22 +225,19 @@ func (c *Catalog) Prepare(nodeID string, req ExecuteRequest) (status.Command, er
 	if req.Instance == "" {
 		return status.Command{}, status.Errorf(status.CodeInvalid, "Instance name is required")
 	}
-	doc, err := schemas.ParseJSON(req.Input)
-	if err != nil {
-		return status.Command{}, err
-	}
-	if err := c.v.Validate(e.desc.Input, doc); err != nil {
+	if err := c.v.ValidateJSON(e.desc.Input, req.Input); err != nil {
 		return status.Command{}, err
 	}
 	origin := req.Origin
-	if m, ok := doc.(map[string]any); ok {
-		if src, _ := m["source"].(string); src != "" {
-			if origin.Source != "" && origin.Source != src {
-				return status.Command{}, status.Errorf(status.CodeInvalid,
-					"Invalid request body: input.source %q and origin.source %q disagree; send one, or the same in both", src, origin.Source)
-			}
-			origin.Source = src
+	var in struct {
+		Source string `json:"source"`
+	}
+	if json.Unmarshal(req.Input, &in) == nil && in.Source != "" {
+		if origin.Source != "" && origin.Source != in.Source {
+			return status.Command{}, status.Errorf(status.CodeInvalid,
+				"Invalid request body: input.source %q and origin.source %q disagree; send one, or the same in both", in.Source, origin.Source)
 		}
+		origin.Source = in.Source
 	}
 	tp := req.TraceParent
 	if _, ok := tracing.Parse(tp); !ok {

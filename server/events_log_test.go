@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -138,6 +141,41 @@ func TestEventsLog_TraceStory(t *testing.T) {
 	}
 	if got["status.publish"].Parent().SpanID() != got["POST /api/message/status/:instance?"].SpanContext().SpanID() {
 		t.Fatalf("status.publish is not a child of the request span")
+	}
+}
+
+// A media status's spans cover the media pipeline and the upload, in the caller's trace.
+func TestEventsLog_MediaSpans(t *testing.T) {
+	t.Parallel()
+	exp := recordSpans(t)
+	a := apptest.New(t, apptest.Options{})
+	tok := a.CreateInstance("sales", "sandbox")
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	media := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(buf.Bytes())
+	}))
+	t.Cleanup(media.Close)
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	r := a.Do("POST", "/api/message/status/sales", tok, map[string]any{"type": "image", "mediaUrl": media.URL + "/a.png"}, "traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
+	if r.Code != 200 {
+		t.Fatalf("publish: %d %s", r.Code, r.Raw)
+	}
+	got := spansOf(exp, traceID)
+	for _, name := range []string{"status.media.prepare", "status.upload", "status.send"} {
+		if s, ok := got[name]; !ok || s.Parent().SpanID() != got["status.publish"].SpanContext().SpanID() {
+			t.Fatalf("span %q missing or not under status.publish: %v", name, keys(got))
+		}
+	}
+	for _, name := range []string{"media.fetch", "media.convert"} {
+		if s, ok := got[name]; !ok || s.Parent().SpanID() != got["status.media.prepare"].SpanContext().SpanID() {
+			t.Fatalf("span %q missing or not under status.media.prepare: %v", name, keys(got))
+		}
 	}
 }
 

@@ -138,7 +138,7 @@ func (s *Server) connectInstance(c *fiber.Ctx) error {
 	}
 	p, err := sess.Connect(c.UserContext(), number)
 	if err != nil {
-		return newError(fiber.StatusInternalServerError, "Failed to connect: "+err.Error())
+		return newError(fiber.StatusServiceUnavailable, "Failed to connect: "+err.Error())
 	}
 	switch {
 	case p.PairingCode != "":
@@ -162,7 +162,7 @@ func (s *Server) reconnectInstance(c *fiber.Ctx) error {
 	if err := sess.Reconnect(c.UserContext()); errors.Is(err, whatsapp.ErrNotPaired) {
 		return newError(fiber.StatusBadRequest, "Instance has no linked device; connect it first")
 	} else if err != nil {
-		return newError(fiber.StatusInternalServerError, "Failed to reconnect: "+err.Error())
+		return newError(fiber.StatusServiceUnavailable, "Failed to reconnect: "+err.Error())
 	}
 	return OK(c, "Reconnecting", fiber.Map{"status": string(sess.State())})
 }

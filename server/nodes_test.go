@@ -1,17 +1,23 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/statusflow/statusflow/internal/apptest"
+	"github.com/statusflow/statusflow/internal/auth"
 	"github.com/statusflow/statusflow/internal/config"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
 	"github.com/statusflow/statusflow/nodes"
+	"github.com/statusflow/statusflow/server"
 )
 
 func newNodesApp(t *testing.T, d store.Dialect) *apptest.App {
@@ -329,4 +335,71 @@ func TestIdempotency_ConcurrentDuplicates(t *testing.T) {
 			})
 		})
 	}
+}
+
+type recordingEnqueuer struct {
+	mu   sync.Mutex
+	got  []nodes.ExecuteRequest
+	node []string
+}
+
+func (e *recordingEnqueuer) Enqueue(_ context.Context, nodeID string, req nodes.ExecuteRequest) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got, e.node = append(e.got, req), append(e.node, nodeID)
+	return nil
+}
+
+func TestNodes_ExecuteAsync(t *testing.T) {
+	t.Parallel()
+	a := newNodesApp(t, store.SQLite)
+	a.CreateInstance("sales", "sandbox")
+	enq := &recordingEnqueuer{}
+	s := server.New(server.Deps{Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: a.Server.Validator(), Log: slog.New(slog.DiscardHandler),
+		Auth: auth.New(auth.HashToken(acct), a.Store), Catalog: a.Catalog, Enqueuer: enq}, server.Config{})
+	do := func(body string, headers ...string) (int, map[string]any, http.Header) {
+		req := httptest.NewRequest("POST", "/api/nodes/status.publish/execute", strings.NewReader(body))
+		req.Header.Set("token", acct)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := s.App().Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m, resp.Header
+	}
+
+	t.Run("Accepted", func(t *testing.T) {
+		code, body, h := do(`{"instance":"sales","input":{"type":"text","message":"later"},"origin":{"platform":"n8n","executionId":"5"}}`,
+			"Prefer", "respond-async", "Idempotency-Key", "async-1")
+		out, _ := body["output"].(map[string]any)
+		if code != 202 || h.Get("Preference-Applied") != "respond-async" || out["messageId"] == "" || body["traceId"] == "" {
+			t.Fatalf("%d %v", code, body)
+		}
+		enq.mu.Lock()
+		defer enq.mu.Unlock()
+		if len(enq.got) != 1 || enq.node[0] != "status.publish" {
+			t.Fatalf("enqueued %v", enq.got)
+		}
+		got := enq.got[0]
+		if got.MessageID != out["messageId"] || got.IdempotencyKey != "async-1" || got.Origin.ExecutionID != "5" || !strings.Contains(got.TraceParent, body["traceId"].(string)) {
+			t.Fatalf("request %+v", got)
+		}
+	})
+	t.Run("InvalidInputNotQueued", func(t *testing.T) {
+		code, body, _ := do(`{"instance":"sales","input":{"type":"text"}}`, "Prefer", "respond-async")
+		if code != 400 || body["error"].(map[string]any)["message"] != "Message is required" {
+			t.Fatalf("%d %v", code, body)
+		}
+	})
+	t.Run("WithoutPreferRunsNow", func(t *testing.T) {
+		code, body, _ := do(`{"instance":"sales","input":{"type":"text","message":"now"}}`)
+		if code != 200 || body["output"] == nil {
+			t.Fatalf("%d %v", code, body)
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,11 +41,12 @@ type receiver struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	mu      sync.Mutex
-	secrets []string
-	reqs    []received
-	answer  func(n int, r *http.Request, w http.ResponseWriter) int
-	notify  chan struct{}
+	arrivals atomic.Int32
+	mu       sync.Mutex
+	secrets  []string
+	reqs     []received
+	answer   func(n int, r *http.Request, w http.ResponseWriter) int
+	notify   chan struct{}
 }
 
 func newReceiver(t testing.TB, answer func(n int, r *http.Request, w http.ResponseWriter) int) *receiver {
@@ -66,9 +68,9 @@ func (rc *receiver) setSecrets(s ...string) {
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	n := int(rc.arrivals.Add(1))
 	rc.mu.Lock()
 	secrets := rc.secrets
-	n := len(rc.reqs) + 1
 	rc.mu.Unlock()
 	var verr error
 	for _, s := range secrets {

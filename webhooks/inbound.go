@@ -242,7 +242,6 @@ func verify(h *store.InboundHook, body []byte, header http.Header, now time.Time
 	if h.PreviousSecret != "" && now.Before(h.PreviousUntil) {
 		secrets = append(secrets, h.PreviousSecret)
 	}
-	var last error
 	for _, sec := range secrets {
 		wh, err := standardwebhooks.NewWebhook(sec)
 		if err != nil {
@@ -257,9 +256,7 @@ func verify(h *store.InboundHook, body []byte, header http.Header, now time.Time
 		case errors.Is(err, standardwebhooks.ErrMessageTooOld), errors.Is(err, standardwebhooks.ErrMessageTooNew):
 			return ErrTimestamp
 		}
-		last = err
 	}
-	_ = last
 	return ErrBadSignature
 }
 

@@ -68,7 +68,6 @@ func startProcess(t *testing.T, bin, dataDir, dbURL string) *process {
 	cmd.Env = append(os.Environ(),
 		"STATUSFLOW_ADDR=127.0.0.1:0", "STATUSFLOW_DATA_DIR="+dataDir, "STATUSFLOW_DATABASE_URL="+dbURL,
 		"STATUSFLOW_ACCOUNT_TOKEN="+restartToken, "STATUSFLOW_WEBHOOK_ALLOW_PRIVATE=true", "STATUSFLOW_LOG_FORMAT=json",
-		"STATUSFLOW_NATS_LISTEN=127.0.0.1:0",
 		"STATUSFLOW_WEBHOOK_RETRY_BASE=20ms", "STATUSFLOW_WEBHOOK_RETRY_MAX=200ms", "STATUSFLOW_WEBHOOK_POLL_INTERVAL=20ms",
 		"STATUSFLOW_WEBHOOK_TIMEOUT=1s", "STATUSFLOW_WEBHOOK_LEASE=2s", "STATUSFLOW_WEBHOOK_MAX_ATTEMPTS=1000")
 	cmd.Stdout, cmd.Stderr = lf, lf
@@ -77,8 +76,12 @@ func startProcess(t *testing.T, bin, dataDir, dbURL string) *process {
 	}
 	p := &process{cmd: cmd, log: logPath}
 	t.Cleanup(func() { p.kill() })
-	waitFor(t, 60*time.Second, "statusflow listening", func() bool {
+	deadline := time.Now().Add(60 * time.Second)
+	waitFor(t, 70*time.Second, "statusflow listening", func() bool {
 		b, _ := os.ReadFile(logPath)
+		if time.Now().After(deadline) {
+			t.Fatalf("statusflow did not start listening in 60s:\n%s", b)
+		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/statusflow/statusflow/internal/media"
+	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/tracing"
 )
@@ -235,6 +237,7 @@ func (w *Worker) deliver(ctx context.Context, c *store.ClaimedDelivery, token st
 		return p
 	}
 	code, retryAfterHdr, latency, sendErr := w.send(ctx, c, now)
+	defer func() { observe(p.State, code, latency, sendErr) }()
 	end := w.cfg.Now()
 	att := &store.DeliveryAttempt{Attempt: c.Attempt, At: now, StatusCode: code, Latency: latency}
 	if sendErr != nil {
@@ -355,6 +358,28 @@ func traceParentOf(body []byte) string {
 		return ""
 	}
 	return tc.Child().String()
+}
+
+// observe counts an attempt in the Prometheus metrics: its outcome (the
+// delivery's new state) and, for a failed attempt, why.
+func observe(state string, code int, latency time.Duration, err error) {
+	metrics.WebhookAttempt(state, latency)
+	if err == nil {
+		return
+	}
+	var ne net.Error
+	switch {
+	case code == http.StatusGone:
+		metrics.WebhookFailure("gone")
+	case code != 0:
+		metrics.WebhookFailure(fmt.Sprintf("%dxx", code/100))
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		metrics.WebhookFailure("timeout")
+	case errors.Is(err, media.ErrForbiddenAddress):
+		metrics.WebhookFailure("forbidden_address")
+	default:
+		metrics.WebhookFailure("network")
+	}
 }
 
 func newToken() string {

@@ -159,6 +159,48 @@ func exerciseWorker(t *testing.T, d store.Dialect) {
 		}
 	})
 
+	t.Run("RetryAfterHonoured", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, d, nil, nil)
+		rc := newReceiver(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+			if n == 1 {
+				w.Header().Set("Retry-After", "1")
+				return http.StatusTooManyRequests
+			}
+			return http.StatusOK
+		})
+		w := b.addWebhook(t, "default", rc.URL())
+		rc.setSecrets(w.Secret)
+		b.emit(t, status.EventStatusPublished)
+		waitFor(t, waitLong, "delivered", func() bool { return b.allIn(t, 1, webhooks.StateDelivered) })
+		a := b.deliveries(t, webhooks.DeliveryFilter{})[0].Attempts
+		if len(a) != 2 || a[0].StatusCode != 429 || a[1].At.Sub(a[0].At) < 900*time.Millisecond {
+			t.Fatalf("attempts %+v: the retry came before Retry-After", a)
+		}
+	})
+
+	t.Run("TimeoutIsRetried", func(t *testing.T) {
+		t.Parallel()
+		_, b := setup(t, d, func(c *webhooks.Config) { c.Timeout, c.Lease = 200*time.Millisecond, 5*time.Second }, nil)
+		rc := newReceiver(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+			if n == 1 {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(2 * time.Second):
+				}
+			}
+			return http.StatusOK
+		})
+		w := b.addWebhook(t, "default", rc.URL())
+		rc.setSecrets(w.Secret)
+		b.emit(t, status.EventStatusPublished)
+		waitFor(t, waitLong, "delivered", func() bool { return b.allIn(t, 1, webhooks.StateDelivered) })
+		a := b.deliveries(t, webhooks.DeliveryFilter{})[0].Attempts
+		if len(a) != 2 || a[0].StatusCode != 0 || a[0].Error == "" || a[0].LatencyMs < 150 || a[1].StatusCode != 200 {
+			t.Fatalf("attempts %+v", a)
+		}
+	})
+
 	t.Run("ClientErrorIsPermanent", func(t *testing.T) {
 		t.Parallel()
 		_, b := setup(t, d, nil, nil)

@@ -35,6 +35,7 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up time per target (not measured)")
 	dbURL := flag.String("database-url", "", "STATUSFLOW_DATABASE_URL for statusflow (default: SQLite in a temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the statusflow run to this file")
+	goroutines := flag.String("goroutines", "", "write a goroutine profile taken half-way through the statusflow run to this file")
 	flag.Parse()
 
 	body := []byte(`{"type":"text","message":"Benchmark status","backgroundColor":"#128C7E","font":"serif","source":"bench"}`)
@@ -81,6 +82,14 @@ func main() {
 		f, err := os.Create(*cpuprofile)
 		check(err)
 		check(pprof.StartCPUProfile(f))
+	}
+	if *goroutines != "" {
+		time.AfterFunc(*warmup+*duration/2, func() {
+			f, err := os.Create(*goroutines)
+			check(err)
+			pprof.Lookup("goroutine").WriteTo(f, 1)
+			f.Close()
+		})
 	}
 	sf := run(client, "http://"+a.Addr()+"/api/message/status/bench", cfg.AccountToken, body, *conns, *warmup, *duration)
 	if *cpuprofile != "" {

@@ -85,6 +85,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		return nil, fmt.Errorf("account token: %w", err)
 	}
 
+	// One authenticator for every front door, so deleting an instance
+	// forgets its token everywhere in this process.
+	authn := auth.New(accountHash, a.Store)
 	a.Recorder = events.NewRecorder(a.Store, log)
 	wm, err := whatsapp.NewWhatsmeow(a.Store, log)
 	if err != nil {
@@ -122,7 +125,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	// NATS: triggers run through the catalog; every event is published;
 	// Prefer: respond-async goes through the trigger stream.
 	a.Bus, err = bus.New(bus.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen, DataDir: cfg.DataDir, Prefix: cfg.NATSPrefix},
-		a.Catalog, auth.New(accountHash, a.Store), log)
+		a.Catalog, authn, log)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +137,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			"nats":     a.Bus.Ready,
 			"ffmpeg":   func(context.Context) error { return a.Media.Ready() },
 		},
-		Auth:     auth.New(accountHash, a.Store),
+		Auth:     authn,
 		Enqueuer: a.Bus,
 	}, server.Config{RateLimit: cfg.RateLimit})
 

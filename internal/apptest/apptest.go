@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/statusflow/statusflow/internal/app"
 	"github.com/statusflow/statusflow/internal/config"
+	"github.com/statusflow/statusflow/internal/logging"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
 )
@@ -41,6 +41,8 @@ type App struct {
 	T       testing.TB
 	DataDir string
 	DBURL   string
+
+	guard *leakGuard
 }
 
 // New starts an app and stops it when the test ends.
@@ -72,7 +74,10 @@ func New(t testing.TB, o Options) *App {
 	if w == nil {
 		w = io.Discard
 	}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(w, nil)))
+	guard := &leakGuard{w: w}
+	guard.add(cfg.AccountToken)
+	t.Cleanup(func() { guard.check(t) })
+	a, err := app.New(context.Background(), cfg, logging.New("json", guard))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -82,7 +87,7 @@ func New(t testing.TB, o Options) *App {
 	}
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { a.Stop(context.Background()) }) })
-	return &App{App: a, T: t, DataDir: o.DataDir, DBURL: o.DatabaseURL}
+	return &App{App: a, T: t, DataDir: o.DataDir, DBURL: o.DatabaseURL, guard: guard}
 }
 
 // Response is a decoded answer.
@@ -134,7 +139,9 @@ func (a *App) CreateInstance(name, engine string) string {
 	if r.Code != 201 {
 		a.T.Fatalf("create instance %s: %d %s", name, r.Code, r.Raw)
 	}
-	return r.Body["instance"].(map[string]any)["token"].(string)
+	tok := r.Body["instance"].(map[string]any)["token"].(string)
+	a.guard.add(tok)
+	return tok
 }
 
 // ErrorMessage returns error.message of an error envelope.

@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/statusflow/statusflow/internal/logging"
 	"github.com/statusflow/statusflow/internal/store"
@@ -66,11 +68,37 @@ type tokenStore interface {
 type Authenticator struct {
 	accountHash string
 	store       tokenStore
+	now         func() time.Time
+
+	mu    sync.Mutex
+	known map[string]knownToken // instance token hash → instance
 }
+
+type knownToken struct {
+	instance string
+	until    time.Time
+}
+
+// knownTTL is how long a resolved instance token is trusted without asking
+// the database again. Deleting an instance through this process forgets its
+// token at once ([Authenticator.Forget]); another process sharing the
+// database stops accepting it within knownTTL.
+const knownTTL = 10 * time.Second
 
 // New returns an authenticator for the account token's hash.
 func New(accountHash string, st tokenStore) *Authenticator {
-	return &Authenticator{accountHash: accountHash, store: st}
+	return &Authenticator{accountHash: accountHash, store: st, now: time.Now, known: map[string]knownToken{}}
+}
+
+// Forget drops cached tokens of an instance (call it when the instance is deleted).
+func (a *Authenticator) Forget(instance string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for h, k := range a.known {
+		if k.instance == instance {
+			delete(a.known, h)
+		}
+	}
 }
 
 // AccountHash is the TokenAccount's hash.
@@ -87,6 +115,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, tok string) (Principal
 	if subtle.ConstantTimeCompare([]byte(h), []byte(a.accountHash)) == 1 {
 		return Principal{Account: true}, nil
 	}
+	now := a.now()
+	a.mu.Lock()
+	k, ok := a.known[h]
+	a.mu.Unlock()
+	if ok && now.Before(k.until) {
+		return Principal{Instance: k.instance}, nil
+	}
 	in, err := a.store.InstanceGetByTokenHash(ctx, h)
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, ErrInvalidToken
@@ -97,6 +132,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, tok string) (Principal
 	if subtle.ConstantTimeCompare([]byte(in.TokenHash), []byte(h)) != 1 {
 		return Principal{}, ErrInvalidToken
 	}
+	a.mu.Lock()
+	if len(a.known) > 10000 {
+		a.known = map[string]knownToken{}
+	}
+	a.known[h] = knownToken{instance: in.Name, until: now.Add(knownTTL)}
+	a.mu.Unlock()
 	return Principal{Instance: in.Name}, nil
 }
 

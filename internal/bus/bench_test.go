@@ -33,7 +33,7 @@ func benchTriggers(b *testing.B, idempotency bool) {
 
 	c := newCoreWith(b, idempotency)
 	prefix := uniquePrefix()
-	newBus(b, c, srv.URL(), prefix, func(cfg *bus.Config) { cfg.Concurrency = 128 })
+	newBus(b, c, srv.URL(), prefix, nil)
 	done := make(chan struct{})
 	got := 0
 	sub, err := nc.Subscribe(prefix+".events.sales.status.published", func(*nats.Msg) {

@@ -39,6 +39,11 @@ type Bus struct {
 	auth     Authenticator
 	log      *slog.Logger
 
+	// lifecycle serializes Start and Stop; only they write the fields
+	// below, each write under mu, which readers (PublishEvent, Enqueue,
+	// Ready) take briefly. Stop never holds mu while it waits for running
+	// triggers (they publish events).
+	lifecycle sync.Mutex
 	mu        sync.Mutex
 	started   bool
 	ns        *server.Server
@@ -92,8 +97,8 @@ func (b *Bus) Conn() *nats.Conn {
 // creates or updates the streams and the trigger consumer, and starts
 // consuming triggers and requests. On error everything started is stopped.
 func (b *Bus) Start(ctx context.Context) (err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.lifecycle.Lock()
+	defer b.lifecycle.Unlock()
 	if b.started {
 		return errors.New("bus: already started")
 	}
@@ -104,13 +109,15 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 	}()
 	url := b.cfg.URL
 	if url == "" {
-		if b.ns, err = startEmbedded(b.cfg, b.log); err != nil {
+		ns, err := startEmbedded(b.cfg, b.log)
+		if err != nil {
 			return err
 		}
-		url = b.ns.ClientURL()
+		b.set(func() { b.ns = ns })
+		url = ns.ClientURL()
 	}
-	b.clientURL = url
-	b.nc, err = nats.Connect(url,
+	b.set(func() { b.clientURL = url })
+	nc, err := nats.Connect(url,
 		nats.Name("statusflow"),
 		nats.Timeout(b.cfg.ConnectTimeout),
 		nats.MaxReconnects(-1),
@@ -135,7 +142,8 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("STATUSFLOW_NATS_URL %s: connect: %w", redact(url), err)
 	}
-	b.js, err = jetstream.New(b.nc,
+	b.set(func() { b.nc = nc })
+	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(4096),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 			b.log.Warn("publish event to nats", "subject", m.Subject, "err", err)
@@ -143,26 +151,29 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	b.set(func() { b.js = js })
 	dctx, cancel := context.WithTimeout(ctx, b.cfg.ConnectTimeout)
 	defer cancel()
 	cons, err := declare(dctx, b.js, b.cfg)
 	if err != nil {
 		return err
 	}
-	b.runCtx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	runCtx, runCancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.set(func() { b.runCtx, b.cancel = runCtx, runCancel })
 	if b.exec != nil {
 		if err := b.startConsumer(dctx, cons); err != nil {
 			return err
 		}
-		b.reqSub, err = b.nc.QueueSubscribe(b.cfg.Prefix+".request.>", "statusflow-request", b.handleRequest)
+		sub, err := b.nc.QueueSubscribe(b.cfg.Prefix+".request.>", "statusflow-request", b.handleRequest)
 		if err != nil {
 			return fmt.Errorf("nats: subscribe to requests: %w", err)
 		}
+		b.set(func() { b.reqSub = sub })
 		if err := b.nc.FlushTimeout(b.cfg.ConnectTimeout); err != nil {
 			return fmt.Errorf("nats: subscribe to requests: %w", err)
 		}
 	}
-	b.started = true
+	b.set(func() { b.started = true })
 	b.log.Info("nats ready", "url", redact(url), "embedded", b.ns != nil, "prefix", b.cfg.Prefix, "consuming", b.exec != nil)
 	return nil
 }
@@ -205,7 +216,13 @@ func (b *Bus) startConsumer(ctx context.Context, cons jetstream.Consumer) error 
 		jetstream.PullMaxMessages(b.cfg.Concurrency),
 		jetstream.PullExpiry(5*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			b.log.Debug("trigger consumer", "err", err)
+			// Missed heartbeats come with every reconnect; the consumer
+			// recovers by itself. Anything else (consumer deleted) is worth a look.
+			if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoResponders) {
+				b.log.Debug("trigger consumer", "err", err)
+			} else {
+				b.log.Warn("trigger consumer", "err", err)
+			}
 		}))
 	if err != nil {
 		return fmt.Errorf("nats: consume triggers: %w", err)
@@ -218,16 +235,23 @@ func (b *Bus) startConsumer(ctx context.Context, cons jetstream.Consumer) error 
 // closes the connection and shuts the embedded server down. A second Stop
 // is harmless.
 func (b *Bus) Stop(ctx context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.lifecycle.Lock()
+	defer b.lifecycle.Unlock()
 	return b.stopLocked(ctx)
+}
+
+// set runs f under mu: Start and Stop write fields through it.
+func (b *Bus) set(f func()) {
+	b.mu.Lock()
+	f()
+	b.mu.Unlock()
 }
 
 func (b *Bus) stopLocked(ctx context.Context) error {
 	var errs []error
 	if b.reqSub != nil {
 		errs = append(errs, b.reqSub.Unsubscribe())
-		b.reqSub = nil
+		b.set(func() { b.reqSub = nil })
 	}
 	if b.consume != nil {
 		b.consume.Stop()
@@ -235,7 +259,7 @@ func (b *Bus) stopLocked(ctx context.Context) error {
 		case <-b.consume.Closed():
 		case <-ctx.Done():
 		}
-		b.consume = nil
+		b.set(func() { b.consume = nil })
 	}
 	done := make(chan struct{})
 	go func() { b.workers.Wait(); close(done) }()
@@ -256,18 +280,18 @@ func (b *Bus) stopLocked(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(5 * time.Second):
 		}
-		b.js = nil
+		b.set(func() { b.js = nil })
 	}
 	if b.nc != nil {
 		b.nc.Close()
-		b.nc = nil
+		b.set(func() { b.nc = nil })
 	}
 	if b.ns != nil {
 		b.ns.Shutdown()
 		b.ns.WaitForShutdown()
-		b.ns = nil
+		b.set(func() { b.ns = nil })
 	}
-	b.started = false
+	b.set(func() { b.started = false })
 	return errors.Join(errs...)
 }
 

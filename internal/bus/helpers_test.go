@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -307,5 +306,3 @@ func textsOf(t testing.TB, st *store.Store, instance string) []string {
 	}
 	return out
 }
-
-func hasPrefix(s, p string) bool { return strings.HasPrefix(s, p) }

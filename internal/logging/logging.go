@@ -171,7 +171,9 @@ func redact(a slog.Attr) slog.Attr {
 var tokenLike = regexp.MustCompile(`sf[ai]_[A-Za-z0-9_-]{16,}|(?i:bearer\s+)[^\s"',;]+|(?i:([?&](?:token|access_token|api_key|apikey)=))[^&\s"']+`)
 
 func redactString(s string) string {
-	if !strings.Contains(s, "sf") && !strings.ContainsAny(s, "bB=") {
+	// Cheap checks first: most values hold none of these.
+	if !strings.Contains(s, "sfa_") && !strings.Contains(s, "sfi_") && !strings.Contains(s, "EARER") &&
+		!strings.Contains(s, "earer") && !strings.Contains(s, "=") {
 		return s
 	}
 	return tokenLike.ReplaceAllStringFunc(s, func(m string) string {

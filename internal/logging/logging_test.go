@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -114,5 +115,23 @@ func TestIsSecretKey(t *testing.T) {
 		if got := logging.IsSecretKey(key); got != want {
 			t.Errorf("IsSecretKey(%q) = %v, want %v", key, got, want)
 		}
+	}
+}
+
+func BenchmarkHandler_Info(b *testing.B) {
+	l := logging.New("json", io.Discard)
+	ctx := tracing.With(context.Background(), tracing.New())
+	b.ReportAllocs()
+	for b.Loop() {
+		l.InfoContext(ctx, "status published", "instance", "sales", "messageId", "3EB0A1B2C3D4E5F6A7B8C9", "type", "text")
+	}
+}
+
+func BenchmarkBareJSONHandler_Info(b *testing.B) {
+	l := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.InfoContext(ctx, "status published", "instance", "sales", "messageId", "3EB0A1B2C3D4E5F6A7B8C9", "type", "text", "traceId", "4bf92f3577b34da6a3ce929d0e0e4736")
 	}
 }

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/tracing"
 )
 
 // Pipeline prepares media statuses: it fetches, sniffs, validates and
@@ -156,7 +158,9 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 		}
 	}()
 	w := &work{p: p, dir: dir, in: filepath.Join(dir, "in"), req: req}
-	header, err := p.download(ctx, req.URL, w.in)
+	fctx, endFetch := stage(ctx, "media.fetch")
+	header, err := p.download(fctx, req.URL, w.in)
+	endFetch(err)
 	if err != nil {
 		return nil, err
 	}
@@ -175,14 +179,16 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 		return nil, status.Errorf(status.CodeMediaValidationFailed,
 			"the file is %s (%s), not %s; type %s accepts %s", an(f.kind), detected, an(req.Type), req.Type, accepted(req.Type))
 	}
+	cctx, endConvert := stage(ctx, "media.convert")
 	switch req.Type {
 	case "audio":
-		pm, err = w.audio(ctx)
+		pm, err = w.audio(cctx)
 	case "video":
-		pm, err = w.video(ctx)
+		pm, err = w.video(cctx)
 	default:
-		pm, err = w.image(ctx)
+		pm, err = w.image(cctx)
 	}
+	endConvert(err)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +202,13 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 	pm.Remove = func() { os.RemoveAll(dir) }
 	done = true
 	return pm, nil
+}
+
+// stage starts the span and the latency timer of one step of Prepare.
+func stage(ctx context.Context, name string) (context.Context, func(error)) {
+	done := metrics.StageTimer(name)
+	ctx, end := tracing.Start(ctx, name)
+	return ctx, func(err error) { end(err); done(err) }
 }
 
 func an(kind string) string {

@@ -75,7 +75,7 @@ func New() *Metrics {
 	m.deletions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "deletions_total",
 		Help: "Delete commands by delete type (revoke, delete_for_me), outcome and internal error status."}, []string{"delete_type", "outcome", "status"})
 	m.stageDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "pipeline_stage_duration_seconds",
-		Help:    "Latency of each publication pipeline stage (validate, media.prepare, upload, send, store, emit) by outcome.",
+		Help:    "Latency of each publication pipeline stage (validate, media.prepare with media.fetch and media.convert inside, upload, send, store, emit) by outcome.",
 		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"stage", "outcome"})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "events_total",
 		Help: "Events emitted by the core, by type."}, []string{"type"})
@@ -215,6 +215,19 @@ func Deletion(deleteType, errStatus string) { Default.Deletion(deleteType, errSt
 
 // Stage calls [Metrics.Stage] on [Default].
 func Stage(stage string, failed bool, d time.Duration) { Default.Stage(stage, failed, d) }
+
+// StageTimer starts timing a pipeline stage on [Default]; call the returned
+// func once with the stage's error. Pair it with tracing.Start for the span:
+//
+//	ctx, end := tracing.Start(ctx, "media.convert")
+//	done := metrics.StageTimer("media.convert")
+//	err := convert(ctx)
+//	end(err)
+//	done(err)
+func StageTimer(stage string) func(err error) {
+	start := time.Now()
+	return func(err error) { Default.Stage(stage, err != nil, time.Since(start)) }
+}
 
 // Event calls [Metrics.Event] on [Default].
 func Event(eventType string) { Default.Event(eventType) }

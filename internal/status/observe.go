@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
@@ -25,11 +24,11 @@ const (
 // timer for the stage latency histogram. Call end exactly once with the
 // stage's error.
 func step(ctx context.Context, stage string, attrs ...attribute.KeyValue) (_ context.Context, end func(error)) {
-	start := time.Now()
+	done := metrics.StageTimer(stage)
 	ctx, endSpan := tracing.Start(ctx, "status."+stage, attrs...)
 	return ctx, func(err error) {
 		endSpan(err)
-		metrics.Stage(stage, err != nil, time.Since(start))
+		done(err)
 	}
 }
 

@@ -298,7 +298,13 @@ func (s *Service) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = s.now()
 	}
-	ectx, endEmit := step(context.WithoutCancel(ctx), stageEmit, attribute.String("statusflow.event.type", ev.Type))
+	ectx := context.WithoutCancel(ctx)
+	if _, ok := tracing.From(ectx); !ok { // instance.state: the span joins the event's trace
+		if tc, ok := tracing.Parse(ev.TraceParent); ok {
+			ectx = tracing.With(ectx, tc)
+		}
+	}
+	ectx, endEmit := step(ectx, stageEmit, attribute.String("statusflow.event.type", ev.Type))
 	err := s.events.Emit(ectx, ev)
 	endEmit(err)
 	metrics.Event(ev.Type)

@@ -223,57 +223,69 @@ type ClaimedDelivery struct {
 // same rows) never both get a row. Rows whose lease expired are made due by
 // [Store.OutboxRescue].
 func (s *Store) OutboxClaimDue(ctx context.Context, p *OutboxClaimDueParams) ([]*ClaimedDelivery, error) {
-	const due = `state IN ('pending', 'retryable') AND scheduled_at <= $1`
-	res, err := s.DB.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'delivering', attempt = attempt + 1, locked_until = $2, lock_token = $3
-		WHERE id IN (SELECT id FROM webhook_deliveries WHERE `+due+` ORDER BY scheduled_at LIMIT $4) AND `+due,
-		millis(p.Now), millis(p.LockedUntil), p.Token, p.Limit)
-	if err != nil {
-		return nil, err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, nil
-	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT d.id, d.webhook_id, d.instance, d.event_id, d.event_type, d.event_time, d.body, d.state, d.attempt, d.max_attempts,
-		d.scheduled_at, d.locked_until, d.created_at, w.id, w.url, w.authorization_value, w.enabled, w.secret, w.previous_secret, w.previous_until
-		FROM webhook_deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.lock_token = $1 AND d.state = 'delivering' ORDER BY d.scheduled_at`, p.Token)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []*ClaimedDelivery
-	for rows.Next() {
-		var c ClaimedDelivery
-		var evTime, sched, locked, created int64
-		var wid, url, authz, secret, prevSecret sql.NullString
-		var enabled sql.NullBool
-		var prevUntil sql.NullInt64
-		if err := rows.Scan(&c.ID, &c.WebhookID, &c.Instance, &c.EventID, &c.EventType, &evTime, &c.Body, &c.State, &c.Attempt, &c.MaxAttempts,
-			&sched, &locked, &created, &wid, &url, &authz, &enabled, &secret, &prevSecret, &prevUntil); err != nil {
-			return nil, err
+	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out = nil
+		const due = `state IN ('pending', 'retryable') AND scheduled_at <= $1`
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'delivering', attempt = attempt + 1, locked_until = $2, lock_token = $3
+			WHERE id IN (SELECT id FROM webhook_deliveries WHERE `+due+` ORDER BY scheduled_at LIMIT $4) AND `+due,
+			millis(p.Now), millis(p.LockedUntil), p.Token, p.Limit)
+		if err != nil {
+			return err
 		}
-		c.EventTime, c.ScheduledAt, c.LockedUntil, c.CreatedAt = fromMillis(evTime), fromMillis(sched), fromMillis(locked), fromMillis(created)
-		if wid.Valid {
-			c.Webhook = &Webhook{ID: wid.String, Instance: c.Instance, URL: url.String, Authorization: authz.String, Enabled: enabled.Bool,
-				Secret: secret.String, PreviousSecret: prevSecret.String}
-			if prevUntil.Int64 > 0 {
-				c.Webhook.PreviousUntil = fromMillis(prevUntil.Int64)
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.webhook_id, d.instance, d.event_id, d.event_type, d.event_time, d.body, d.state, d.attempt, d.max_attempts,
+			d.scheduled_at, d.locked_until, d.created_at, w.id, w.url, w.authorization_value, w.enabled, w.secret, w.previous_secret, w.previous_until
+			FROM webhook_deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.lock_token = $1 AND d.state = 'delivering' ORDER BY d.scheduled_at`, p.Token)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c ClaimedDelivery
+			var evTime, sched, locked, created int64
+			var wid, url, authz, secret, prevSecret sql.NullString
+			var enabled sql.NullBool
+			var prevUntil sql.NullInt64
+			if err := rows.Scan(&c.ID, &c.WebhookID, &c.Instance, &c.EventID, &c.EventType, &evTime, &c.Body, &c.State, &c.Attempt, &c.MaxAttempts,
+				&sched, &locked, &created, &wid, &url, &authz, &enabled, &secret, &prevSecret, &prevUntil); err != nil {
+				return err
 			}
+			c.EventTime, c.ScheduledAt, c.LockedUntil, c.CreatedAt = fromMillis(evTime), fromMillis(sched), fromMillis(locked), fromMillis(created)
+			if wid.Valid {
+				c.Webhook = &Webhook{ID: wid.String, Instance: c.Instance, URL: url.String, Authorization: authz.String, Enabled: enabled.Bool,
+					Secret: secret.String, PreviousSecret: prevSecret.String}
+				if prevUntil.Int64 > 0 {
+					c.Webhook.PreviousUntil = fromMillis(prevUntil.Int64)
+				}
+			}
+			out = append(out, &c)
 		}
-		out = append(out, &c)
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // OutboxRescue makes rows still "delivering" after their lease (their
 // worker died: a crash, kill -9, a lost connection) retryable at once. The
 // attempt they were on stays counted. It returns how many were rescued.
 func (s *Store) OutboxRescue(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.DB.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'retryable', scheduled_at = $1, lock_token = '', locked_until = 0,
-		last_error = 'lease expired: the worker delivering it stopped' WHERE state = 'delivering' AND locked_until <= $1`, millis(now))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'retryable', scheduled_at = $1, lock_token = '', locked_until = 0,
+			last_error = 'lease expired: the worker delivering it stopped' WHERE state = 'delivering' AND locked_until <= $1`, millis(now))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
 }
 
 // OutboxFinishParams record the outcome of one claimed attempt.
@@ -308,11 +320,17 @@ func (s *Store) OutboxFinish(ctx context.Context, p *OutboxFinishParams) error {
 // river's batch completer: one commit for many deliveries. It returns the
 // ids whose claim was lost; nothing is written for those.
 func (s *Store) OutboxFinishMany(ctx context.Context, ps []*OutboxFinishParams) (lost []string, err error) {
-	tx, err := s.DB.BeginTx(ctx, nil)
+	err = s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		lost = nil
+		return outboxFinishTx(ctx, tx, ps, &lost)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	return lost, nil
+}
+
+func outboxFinishTx(ctx context.Context, tx *sql.Tx, ps []*OutboxFinishParams, lost *[]string) error {
 	for _, p := range ps {
 		var final int64
 		if p.State != "retryable" {
@@ -325,10 +343,10 @@ func (s *Store) OutboxFinishMany(ctx context.Context, ps []*OutboxFinishParams) 
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $3, scheduled_at = $4, locked_until = 0, lock_token = '', last_status = $5, last_error = $6, finalized_at = $7
 			WHERE id = $1 AND lock_token = $2 AND state = 'delivering'`, p.ID, p.Token, p.State, millis(p.ScheduledAt), code, errText, final)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			lost = append(lost, p.ID)
+			*lost = append(*lost, p.ID)
 			continue
 		}
 		if a := p.Attempt; a != nil {
@@ -337,11 +355,11 @@ func (s *Store) OutboxFinishMany(ctx context.Context, ps []*OutboxFinishParams) 
 			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
 				SELECT CAST($1 AS TEXT), CAST($2 AS INTEGER), CAST($3 AS BIGINT), CAST($4 AS INTEGER), CAST($5 AS BIGINT), CAST($6 AS TEXT) WHERE NOT EXISTS (SELECT 1 FROM webhook_attempts WHERE delivery_id = $1 AND attempt = $2)`,
 				p.ID, a.Attempt, millis(a.At), a.StatusCode, a.Latency.Milliseconds(), a.Error); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return lost, tx.Commit()
+	return nil
 }
 
 // OutboxListParams filter [Store.OutboxList]. Zero fields do not filter.
@@ -546,7 +564,10 @@ func (s *Store) InboundHookRotateSecret(ctx context.Context, instance, id, secre
 // InboundSeenInsert records that a hook accepted a webhook-id until
 // expiresAt; [ErrConflict] when it was already recorded (a replay).
 func (s *Store) InboundSeenInsert(ctx context.Context, hookID, messageID string, expiresAt time.Time) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO inbound_seen (hook_id, message_id, expires_at) VALUES ($1, $2, $3)`, hookID, messageID, millis(expiresAt))
+	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO inbound_seen (hook_id, message_id, expires_at) VALUES ($1, $2, $3)`, hookID, messageID, millis(expiresAt))
+		return err
+	})
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}

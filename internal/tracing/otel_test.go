@@ -3,6 +3,11 @@ package tracing_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/codes"
@@ -76,5 +81,32 @@ func TestStart_Recorded(t *testing.T) {
 	}
 	if root.Parent.IsValid() || root.SpanContext.TraceID().String() == traceID {
 		t.Fatalf("root %+v", root)
+	}
+}
+
+func TestSetup_OTLPHTTP(t *testing.T) {
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type") + " " + strconv.Itoa(len(b))
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer srv.Close()
+	shutdown, err := tracing.Setup(context.Background(), tracing.Config{OTLPEndpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, end := tracing.Start(context.Background(), "exported")
+	end(nil)
+	if err := shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case req := <-got:
+		if !strings.HasPrefix(req, "POST /v1/traces application/x-protobuf") {
+			t.Fatalf("collector got %s", req)
+		}
+	default:
+		t.Fatal("nothing exported on shutdown")
 	}
 }

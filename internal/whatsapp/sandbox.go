@@ -215,7 +215,11 @@ func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.M
 	if m := mediaOf(msg); m != nil {
 		rec.MediaMimetype, rec.MediaBytes, rec.MediaSHA256 = m.mimetype, int64(m.length), hex.EncodeToString(m.sha256)
 	}
-	if err := s.engine.store.SandboxStatusInsert(ctx, rec); err != nil {
+	if err := s.engine.store.SandboxStatusInsert(ctx, rec); errors.Is(err, store.ErrConflict) {
+		// WhatsApp treats a message id it has seen as the same message: a
+		// retry after a crash between send and record is not a second status.
+		return now, nil
+	} else if err != nil {
 		return time.Time{}, err
 	}
 	return now, nil

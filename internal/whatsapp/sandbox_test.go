@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -13,6 +14,9 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/util/cbcutil"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/store/storetest"
 )
 
 // decryptMedia is WhatsApp's media decryption, written out with the
@@ -129,4 +133,22 @@ func TestEncryptMedia(t *testing.T) {
 			t.Fatal("the plaintext hash should not depend on the key")
 		}
 	})
+}
+
+func TestSandbox_SendStatusSameIDTwice(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t, store.SQLite)
+	sess, err := NewSandbox(st).Open(context.Background(), OpenParams{Instance: "sales"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := BuildText(TextStatus{Text: "once"})
+	for i := 0; i < 2; i++ {
+		if _, err := sess.SendStatus(context.Background(), "3EB0SAME", msg); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if n, _ := st.SandboxStatusCount(context.Background(), "sales"); n != 1 {
+		t.Fatalf("recorded %d statuses, want 1", n)
+	}
 }

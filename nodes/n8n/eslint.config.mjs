@@ -6,5 +6,5 @@ import { configWithoutCloudSupport } from '@n8n/node-cli/eslint';
 
 export default [
 	...configWithoutCloudSupport,
-	{ ignores: ['scripts/**', 'test/**', 'index.js'] },
+	{ ignores: ['scripts/**', 'test/**'] },
 ];

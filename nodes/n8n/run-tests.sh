@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # CI entry of the n8n community package (called by scripts/test.sh):
 # install (npm ci), generate + build, n8n's lint, unit tests, the trigger's
-# webhook lifecycle against a real statusflow, and a workflow run in a real
-# n8n (../../../shared/recipes/n8n-headless.md). Exits non-zero on any failure.
+# webhook lifecycle against a real statusflow, then a real n8n
+# (../../../shared/recipes/n8n-headless.md): a workflow run with `n8n execute`
+# publishing through the node, and `n8n start` activating / deactivating a
+# workflow with the trigger. Exits non-zero on any failure.
 #
 # The n8n runtime (~1.4 GB) is installed once into STATUSFLOW_N8N_HOME
 # (default ~/.cache/statusflow-n8n) and reused while its stamp matches.
@@ -14,7 +16,7 @@ PKG="$(pwd)"
 ROOT="$(cd ../.. && pwd)"
 N8N_VERSION=1.123.81
 export N8N_HOME="${STATUSFLOW_N8N_HOME:-$HOME/.cache/statusflow-n8n}"
-STAMP="n8n@$N8N_VERSION xlsx@0.18.5 sqlite3-built node-$(node -p 'process.versions.modules')"
+STAMP="n8n@$N8N_VERSION xlsx@0.18.5 langgraph-checkpoint@1.0.0 sqlite3-built node-$(node -p 'process.versions.modules')"
 NPM_FLAGS=(--no-audit --no-fund)
 t0=$(date +%s)
 step() { echo "== n8n: $* ($(( $(date +%s) - t0 ))s)"; }
@@ -50,7 +52,10 @@ if [ "$(cat "$N8N_HOME/.statusflow-stamp" 2>/dev/null)" != "$STAMP" ]; then
 	mkdir -p "$N8N_HOME.partial"
 	(
 		cd "$N8N_HOME.partial"
-		echo '{ "name": "statusflow-n8n-runtime", "private": true, "overrides": { "xlsx": "0.18.5" } }' > package.json
+		# overrides: xlsx from the registry (not its CDN), as the recipe says; and
+		# @langchain/langgraph-checkpoint 1.0.0, because the newest 1.x needs a
+		# newer @langchain/core than n8n pins and `n8n start` fails to load.
+		echo '{ "name": "statusflow-n8n-runtime", "private": true, "overrides": { "xlsx": "0.18.5", "@langchain/langgraph-checkpoint": "1.0.0" } }' > package.json
 		npm install "n8n@$N8N_VERSION" "${NPM_FLAGS[@]}" --legacy-peer-deps --ignore-scripts
 		cd node_modules/sqlite3 && npx --no-install node-gyp rebuild >/dev/null
 	)
@@ -63,5 +68,8 @@ fi
 
 step "real n8n: workflow publishes through the node"
 node test/e2e.mjs
+
+step "real n8n: the trigger's webhook lifecycle (n8n start)"
+node test/e2e-trigger.mjs
 
 step "all n8n checks passed"

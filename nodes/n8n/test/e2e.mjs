@@ -8,8 +8,8 @@
 //
 // Needs: STATUSFLOW_BIN (server binary), N8N_HOME (folder with
 // node_modules/.bin/n8n), ffmpeg; sqlite3 CLI optional (extra check).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,14 +45,25 @@ const n8nEnv = {
 	N8N_CUSTOM_EXTENSIONS: path.join(pkg, 'dist'),
 	N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
 	N8N_PERSONALIZATION_ENABLED: 'false',
-	N8N_LOG_LEVEL: 'warn',
 };
-function n8n(...args) {
-	const r = spawnSync(n8nBin, args, { env: n8nEnv, cwd: work, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000 });
-	if (r.status !== 0) {
-		throw new Error(`n8n ${args.join(' ')} exited ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+// n8n exits with process.exit() and loses what it wrote to a pipe; its
+// output goes to files instead. Asynchronous: this process serves the media.
+let n8nRuns = 0;
+async function n8n(...args) {
+	const base = path.join(work, `n8n-${++n8nRuns}-${args[0].replace(/:/g, '-')}`);
+	const out = openSync(base + '.out', 'w');
+	const err = openSync(base + '.err', 'w');
+	const child = spawn(n8nBin, args, { env: n8nEnv, cwd: work, stdio: ['ignore', out, err] });
+	const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+	const [code, signal] = await new Promise((resolve) => child.on('exit', (c, sig) => resolve([c, sig])));
+	clearTimeout(timer);
+	closeSync(out);
+	closeSync(err);
+	const stdout = readFileSync(base + '.out', 'utf8');
+	if (code !== 0) {
+		throw new Error(`n8n ${args.join(' ')} exited ${code ?? signal}\n--- stdout\n${stdout}\n--- stderr\n${readFileSync(base + '.err', 'utf8')}`);
 	}
-	return r.stdout;
+	return stdout;
 }
 
 const WF_ID = 'sfE2eWorkflow001';
@@ -130,14 +141,15 @@ const creds = [
 ];
 
 let failed = false;
+
 try {
 	writeFileSync(path.join(work, 'workflow.json'), JSON.stringify([workflow], null, 2));
 	writeFileSync(path.join(work, 'creds.json'), JSON.stringify(creds, null, 2));
 	console.log('# n8n import:credentials, import:workflow');
-	n8n('import:credentials', `--input=${path.join(work, 'creds.json')}`);
-	n8n('import:workflow', `--input=${path.join(work, 'workflow.json')}`);
+	await n8n('import:credentials', `--input=${path.join(work, 'creds.json')}`);
+	await n8n('import:workflow', `--input=${path.join(work, 'workflow.json')}`);
 	console.log('# n8n execute');
-	const out = n8n('execute', `--id=${WF_ID}`, '--rawOutput');
+	const out = await n8n('execute', `--id=${WF_ID}`, '--rawOutput');
 	writeFileSync(path.join(work, 'run.json'), out);
 	const run = JSON.parse(out.slice(out.indexOf('{')));
 	const runData = run.data?.resultData?.runData ?? {};
@@ -171,6 +183,8 @@ try {
 		}
 	}
 	const textRec = statuses.find((s) => s.messageId === text.messageId);
+	// the sandbox keeps the exact WhatsApp message: a text status is an extendedTextMessage
+	check(textRec?.message?.extendedTextMessage?.text === `Hello from ${WF_NAME}`, 'the text came from an n8n expression ({{$workflow.name}})');
 	check(textRec.source === 'n8n-e2e' && textRec.revoked === true, 'the text status has its source and was revoked by the delete node');
 	const font = textRec.message?.extendedTextMessage?.font;
 	check(font && font !== 'SYSTEM', `the font picker reached the WhatsApp message (serif → ${font})`);
@@ -201,6 +215,14 @@ try {
 			check(o.workflowId === WF_ID && o.executionId === executionId, `statuses.origin of ${out.messageId}: ${row?.origin}`);
 		}
 	}
+	// The execution id is n8n's own: its database has that execution of this workflow.
+	try {
+		const ids = execFileSync('sqlite3', [path.join(n8nEnv.N8N_USER_FOLDER, '.n8n', 'database.sqlite'), `SELECT id FROM execution_entity WHERE workflowId = '${WF_ID}'`], { encoding: 'utf8' });
+		check(ids.trim().split('\n').includes(executionId), `n8n's execution_entity has execution ${executionId} of ${WF_ID}`);
+	} catch (e) {
+		if (e.message.startsWith('assertion failed')) throw e;
+		console.log(`  skip - n8n execution table check (sqlite3 CLI: ${e.code ?? e.message})`);
+	}
 	console.log(`n8n e2e: passed${mediaReady ? '' : ' WITHOUT image statuses (server media pipeline not configured)'} (work dir ${work})`);
 } catch (e) {
 	failed = true;
@@ -209,5 +231,9 @@ try {
 } finally {
 	await media.close();
 	await sf.stop();
+	if (!failed && !process.env.KEEP_TEST_DIRS) {
+		rmSync(work, { recursive: true, force: true });
+		rmSync(sf.dataDir, { recursive: true, force: true });
+	}
 }
 process.exit(failed ? 1 : 0);

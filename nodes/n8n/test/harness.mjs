@@ -43,6 +43,7 @@ export async function startStatusflow({ bin = process.env.STATUSFLOW_BIN, instan
 	if (!bin || !existsSync(bin)) throw new Error(`STATUSFLOW_BIN must name the statusflow binary (got ${bin})`);
 	const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sf-node-test-'));
 	const port = await freePort();
+	const natsPort = await freePort();
 	const token = 'sf_test_' + Math.random().toString(36).slice(2);
 	const base = `http://127.0.0.1:${port}`;
 	const log = path.join(dataDir, 'server.log');
@@ -54,7 +55,7 @@ export async function startStatusflow({ bin = process.env.STATUSFLOW_BIN, instan
 			STATUSFLOW_ACCOUNT_TOKEN: token,
 			STATUSFLOW_MEDIA_ALLOW_PRIVATE: 'true',
 			STATUSFLOW_WEBHOOK_ALLOW_PRIVATE: 'true',
-			STATUSFLOW_NATS_LISTEN: '127.0.0.1:0',
+			STATUSFLOW_NATS_LISTEN: `127.0.0.1:${natsPort}`,
 		},
 		stdio: ['ignore', openSync(log, 'a'), openSync(log, 'a')],
 	});

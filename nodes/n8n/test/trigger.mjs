@@ -6,6 +6,7 @@
 // published status is delivered, signed, to the trigger's URL and becomes the
 // workflow's item; a tampered delivery is refused with 401; deactivation
 // deletes the subscription.
+import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { check, loopbackServer, sleep, startStatusflow } from './harness.mjs';
@@ -113,5 +114,6 @@ try {
 } finally {
 	await receiver.close();
 	await sf.stop();
+	if (!failed && !process.env.KEEP_TEST_DIRS) rmSync(sf.dataDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -35,6 +35,7 @@ before(async () => {
 after(async () => {
 	if (receiver) await receiver.close();
 	if (sf) await sf.stop();
+	if (sf && !process.env.KEEP_TEST_DIRS) fs.rmSync(sf.dataDir, { recursive: true, force: true });
 });
 
 test('the app definition passes validateAppDefinition', () => {
@@ -135,6 +136,7 @@ test('create: an image status from a file URL on loopback', async (t) => {
 		assert.equal(rec.media.mimetype, 'image/jpeg');
 	} finally {
 		await media.close();
+		fs.rmSync(dir, { recursive: true, force: true });
 	}
 });
 

@@ -27,6 +27,7 @@ async function startStatusflow(instance = 'sales') {
 	if (!bin || !fs.existsSync(bin)) throw new Error(`STATUSFLOW_BIN must name the statusflow binary (got ${bin})`);
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sf-zapier-test-'));
 	const port = await freePort();
+	const natsPort = await freePort();
 	const token = 'sf_test_' + Math.random().toString(36).slice(2);
 	const base = `http://127.0.0.1:${port}`;
 	const log = path.join(dataDir, 'server.log');
@@ -39,7 +40,7 @@ async function startStatusflow(instance = 'sales') {
 			STATUSFLOW_ACCOUNT_TOKEN: token,
 			STATUSFLOW_MEDIA_ALLOW_PRIVATE: 'true',
 			STATUSFLOW_WEBHOOK_ALLOW_PRIVATE: 'true',
-			STATUSFLOW_NATS_LISTEN: '127.0.0.1:0',
+			STATUSFLOW_NATS_LISTEN: `127.0.0.1:${natsPort}`,
 		},
 		stdio: ['ignore', fd, fd],
 	});

@@ -317,16 +317,20 @@ func (v *Validator) xError(abs string) (rule, bool) {
 	return rule{order: order, message: msg}, true
 }
 
-// expand replaces {/pointer} with the document's value there.
+// expand replaces {/pointer} with the document's value there. Replaced text
+// is not scanned again, so a value containing "{/" cannot loop.
 func expand(msg string, doc any) string {
+	var out strings.Builder
 	for {
 		i := strings.Index(msg, "{/")
 		if i < 0 {
-			return msg
+			out.WriteString(msg)
+			return out.String()
 		}
 		j := strings.Index(msg[i:], "}")
 		if j < 0 {
-			return msg
+			out.WriteString(msg)
+			return out.String()
 		}
 		ptr := msg[i+2 : i+j]
 		val := ""
@@ -340,6 +344,8 @@ func expand(msg string, doc any) string {
 		} else if node != nil {
 			val = fmt.Sprint(node)
 		}
-		msg = msg[:i] + val + msg[i+j+1:]
+		out.WriteString(msg[:i])
+		out.WriteString(val)
+		msg = msg[i+j+1:]
 	}
 }

@@ -139,6 +139,17 @@ func TestAPI_Webhooks(t *testing.T) {
 	}
 }
 
+func TestAPI_OpenAPIListsWebhookRoutes(t *testing.T) {
+	t.Parallel()
+	a := fastApp(t, store.SQLite, nil)
+	r := a.Do("GET", "/openapi.json", "", nil)
+	for _, p := range []string{"/api/events/webhook/", "/api/events/getWebhook/", "/api/events/deliveries/", "/api/events/inbound/", "/hooks/in/", "webhook.config.input.json"} {
+		if r.Code != 200 || !strings.Contains(string(r.Raw), p) {
+			t.Errorf("openapi.json (%d) lacks %s", r.Code, p)
+		}
+	}
+}
+
 func TestAPI_PrivateWebhookURLRefused(t *testing.T) {
 	t.Parallel()
 	a := fastApp(t, store.SQLite, func(c *config.Config) { c.WebhookAllowPrivate = false })

@@ -440,7 +440,10 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("STATUSFLOW_NATS_LISTEN %q: bad port", cfg.Listen)
 	}
-	if ln, err := net.Listen("tcp", cfg.Listen); err != nil {
+	if port == 0 {
+		// nats-server reads port 0 as "the default, 4222"; we mean any free port.
+		port = server.RANDOM_PORT
+	} else if ln, err := net.Listen("tcp", cfg.Listen); err != nil {
 		log.Warn("STATUSFLOW_NATS_LISTEN is taken; the embedded NATS server uses a free port", "listen", cfg.Listen, "err", err)
 		port = server.RANDOM_PORT
 	} else {

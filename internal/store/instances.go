@@ -95,7 +95,19 @@ func (s *Store) InstanceDelete(ctx context.Context, name string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	for _, q := range []string{`DELETE FROM statuses WHERE instance = $1`, `DELETE FROM sandbox_statuses WHERE instance = $1`} {
+	// Everything that belongs to the instance goes with it, so a new instance
+	// of the same name starts clean (no inherited webhooks or event log).
+	for _, q := range []string{
+		`DELETE FROM statuses WHERE instance = $1`,
+		`DELETE FROM sandbox_statuses WHERE instance = $1`,
+		`DELETE FROM events WHERE instance = $1`,
+		`DELETE FROM idempotency_keys WHERE instance = $1`,
+		`DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE instance = $1)`,
+		`DELETE FROM webhook_deliveries WHERE instance = $1`,
+		`DELETE FROM webhooks WHERE instance = $1`,
+		`DELETE FROM inbound_seen WHERE hook_id IN (SELECT id FROM inbound_hooks WHERE instance = $1)`,
+		`DELETE FROM inbound_hooks WHERE instance = $1`,
+	} {
 		if _, err := tx.ExecContext(ctx, q, name); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -55,8 +56,16 @@ func exercise(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		if err != nil || len(list) != 1 {
 			t.Fatalf("list: %v %v", list, err)
 		}
+		if err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.EventInsertTx(ctx, tx, &store.Event{ID: "e1", Instance: "sales", Type: "status.published", Time: now, Body: "{}"})
+		}); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.InstanceDelete(ctx, "sales"); err != nil {
 			t.Fatal(err)
+		}
+		if evs, err := s.EventList(ctx, &store.EventListParams{Instance: "sales"}); err != nil || len(evs) != 0 {
+			t.Fatalf("events left after delete: %d %v", len(evs), err)
 		}
 		if _, err := s.InstanceGetByName(ctx, "sales"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("after delete: %v", err)

@@ -282,3 +282,54 @@ func n8nField(fd formField, prefix, desc string) N8nProperty {
 	}
 	return p
 }
+
+// N8nCredentialType is an n8n ICredentialType: how n8n keeps and sends the
+// token. It is derived from schemas/credential.statusflow.json.
+type N8nCredentialType struct {
+	Name         string          `json:"name"`
+	DisplayName  string          `json:"displayName"`
+	Properties   []N8nProperty   `json:"properties"`
+	Authenticate N8nAuthenticate `json:"authenticate"`
+	Test         N8nCredTest     `json:"test"`
+}
+
+// N8nAuthenticate is a generic IAuthenticate: the token header on every request.
+type N8nAuthenticate struct {
+	Type       string                       `json:"type"`
+	Properties map[string]map[string]string `json:"properties"`
+}
+
+// N8nCredTest is the request n8n sends to test a credential.
+type N8nCredTest struct {
+	Request N8nRequest `json:"request"`
+}
+
+// RenderN8nCredential renders the credential every node names
+// ([CredentialName]) from its schema: one property per schema property,
+// secrets (writeOnly) as password fields.
+func RenderN8nCredential(c *Catalog) (*N8nCredentialType, error) {
+	v := c.Validator()
+	doc := v.Doc(schemas.Credential)
+	order, err := propertyOrder(v.Raw(schemas.Credential))
+	if err != nil {
+		return nil, err
+	}
+	props, _ := doc["properties"].(map[string]any)
+	required := stringList(doc["required"])
+	ct := &N8nCredentialType{Name: CredentialName, DisplayName: "Statusflow API",
+		Authenticate: N8nAuthenticate{Type: "generic", Properties: map[string]map[string]string{"headers": {"token": "={{$credentials.token}}"}}},
+		Test:         N8nCredTest{Request: N8nRequest{BaseURL: "={{$credentials.baseUrl}}", URL: "/api/instance/list"}}}
+	for _, name := range order {
+		p, _ := props[name].(map[string]any)
+		prop := N8nProperty{DisplayName: label(name), Name: name, Type: "string", Default: "", Required: slices.Contains(required, name)}
+		prop.Description, _ = p["description"].(string)
+		if d, ok := p["default"].(string); ok {
+			prop.Default = d
+		}
+		if w, _ := p["writeOnly"].(bool); w {
+			prop.TypeOptions = map[string]any{"password": true}
+		}
+		ct.Properties = append(ct.Properties, prop)
+	}
+	return ct, nil
+}

@@ -91,3 +91,15 @@ func TestCatalog_Views(t *testing.T) {
 	}
 	golden(t, "nodes.json", views)
 }
+
+func TestRenderN8nCredential_Golden(t *testing.T) {
+	t.Parallel()
+	cred, err := nodes.RenderN8nCredential(nodes.Default(nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.Name != nodes.CredentialName || len(cred.Properties) != 2 {
+		t.Fatalf("%+v", cred)
+	}
+	golden(t, "n8n.credential.statusflowApi.json", cred)
+}

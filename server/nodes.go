@@ -45,7 +45,11 @@ func (s *Server) getNode(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		return OK(c, "Node rendered for n8n", fiber.Map{"format": f, "node": r})
+		cred, err := nodes.RenderN8nCredential(cat)
+		if err != nil {
+			return err
+		}
+		return OK(c, "Node rendered for n8n", fiber.Map{"format": f, "node": r, "credential": cred})
 	case "zapier":
 		r, err := nodes.RenderZapier(cat, d)
 		if err != nil {

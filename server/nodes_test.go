@@ -255,13 +255,14 @@ func TestIdempotency_ConcurrentDuplicates(t *testing.T) {
 				const n = 20
 				ids := make([]string, n)
 				codes := make([]int, n)
+				raws := make([]string, n)
 				var wg sync.WaitGroup
 				for i := range n {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
 						r := a.Do("POST", path, acct, body, "Idempotency-Key", key)
-						codes[i] = r.Code
+						codes[i], raws[i] = r.Code, string(r.Raw)
 						if out, ok := r.Body["output"].(map[string]any); ok {
 							ids[i], _ = out["messageId"].(string)
 						} else {
@@ -272,7 +273,7 @@ func TestIdempotency_ConcurrentDuplicates(t *testing.T) {
 				wg.Wait()
 				for i := range n {
 					if codes[i] != 200 || ids[i] == "" || ids[i] != ids[0] {
-						t.Fatalf("request %d: %d %q (first %q)", i, codes[i], ids[i], ids[0])
+						t.Fatalf("request %d: %d %q (first %q): %s", i, codes[i], ids[i], ids[0], raws[i])
 					}
 				}
 				return ids[0]

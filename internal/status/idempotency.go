@@ -88,16 +88,31 @@ func NewIdempotent(st idempotencyStore, cfg IdempotencyConfig) *Idempotent {
 func (i *Idempotent) Do(ctx context.Context, instance, key, requestHash string, run func(ctx context.Context) (*Result, error)) (*Result, error) {
 	claimID := uuid.NewString()
 	deadline := time.Now().Add(i.cfg.Wait)
+	claim := true
 	for {
-		claimed, rec, err := i.store.IdempotencyClaim(ctx, &store.IdempotencyClaimParams{
-			Instance: instance, Key: key, RequestHash: requestHash, ClaimID: claimID, Now: i.now(), Lease: i.cfg.Lease,
-		})
-		if err != nil {
-			return nil, Wrap(CodeInternal, "Internal error", err)
+		var rec *store.IdempotencyRecord
+		if claim {
+			claimed, r, err := i.store.IdempotencyClaim(ctx, &store.IdempotencyClaimParams{
+				Instance: instance, Key: key, RequestHash: requestHash, ClaimID: claimID, Now: i.now(), Lease: i.cfg.Lease,
+			})
+			if err != nil {
+				return nil, Wrap(CodeInternal, "Internal error", err)
+			}
+			if claimed {
+				return i.runClaimed(ctx, instance, key, claimID, run)
+			}
+			rec = r
+		} else {
+			// Waiting: read, never write, so the first request's own writes
+			// are not slowed down by its duplicates.
+			r, err := i.store.IdempotencyGet(ctx, instance, key)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, Wrap(CodeInternal, "Internal error", err)
+			}
+			rec = r
 		}
-		if claimed {
-			return i.runClaimed(ctx, instance, key, claimID, run)
-		}
+		// Claim again only when the key is free or its holder's lease ran out.
+		claim = rec == nil || !rec.ExpiresAt.After(i.now())
 		if rec != nil {
 			if rec.RequestHash != requestHash {
 				return nil, ErrIdempotencyKeyReused
@@ -106,7 +121,6 @@ func (i *Idempotent) Do(ctx context.Context, instance, key, requestHash string, 
 				return replay(rec)
 			}
 		}
-		// Pending (or just released): wait and look again.
 		if time.Now().After(deadline) {
 			return nil, ErrIdempotencyInProgress
 		}

@@ -42,30 +42,34 @@ type IdempotencyClaimParams struct {
 
 // IdempotencyClaim tries to take a key. Exactly one of concurrent callers
 // wins (an INSERT on the primary key); the others get claimed=false and the
-// record that holds the key. Expired records (a finished key older than its
-// window, or a pending claim past its lease) are removed first.
+// record that holds the key (nil when it vanished meanwhile: try again). An
+// expired record (a finished key older than its window, or a pending claim
+// past its lease) is removed and the claim retried once.
 func (s *Store) IdempotencyClaim(ctx context.Context, p *IdempotencyClaimParams) (claimed bool, rec *IdempotencyRecord, err error) {
 	now := millis(p.Now)
-	if _, err := s.DB.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE instance = $1 AND idem_key = $2 AND expires_at <= $3`, p.Instance, p.Key, now); err != nil {
-		return false, nil, err
-	}
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO idempotency_keys (instance, idem_key, request_hash, claim_id, state, result, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, '', $6, $7) ON CONFLICT (instance, idem_key) DO NOTHING`,
-		p.Instance, p.Key, p.RequestHash, p.ClaimID, IdempotencyPending, now, millis(p.Now.Add(p.Lease)))
-	if err != nil && !isUniqueViolation(err) {
-		return false, nil, err
-	}
-	if err == nil {
-		if n, _ := res.RowsAffected(); n == 1 {
-			return true, nil, nil
+	for attempt := 0; ; attempt++ {
+		res, err := s.Exec(ctx, `INSERT INTO idempotency_keys (instance, idem_key, request_hash, claim_id, state, result, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, '', $6, $7) ON CONFLICT (instance, idem_key) DO NOTHING`,
+			p.Instance, p.Key, p.RequestHash, p.ClaimID, IdempotencyPending, now, millis(p.Now.Add(p.Lease)))
+		if err != nil && !isUniqueViolation(err) {
+			return false, nil, err
+		}
+		if err == nil {
+			if n, _ := res.RowsAffected(); n == 1 {
+				return true, nil, nil
+			}
+		}
+		rec, err = s.IdempotencyGet(ctx, p.Instance, p.Key)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil, nil
+		}
+		if err != nil || attempt > 0 || millis(rec.ExpiresAt) > now {
+			return false, rec, err
+		}
+		if _, err := s.Exec(ctx, `DELETE FROM idempotency_keys WHERE instance = $1 AND idem_key = $2 AND expires_at <= $3`, p.Instance, p.Key, now); err != nil {
+			return false, nil, err
 		}
 	}
-	rec, err = s.IdempotencyGet(ctx, p.Instance, p.Key)
-	if errors.Is(err, ErrNotFound) {
-		// Released between our INSERT and SELECT: let the caller try again.
-		return false, nil, nil
-	}
-	return false, rec, err
 }
 
 // IdempotencyGet returns a key's record, or [ErrNotFound].
@@ -94,14 +98,14 @@ func (s *Store) IdempotencyComplete(ctx context.Context, instance, key, claimID 
 
 // IdempotencyRelease deletes our pending claim so that a retry can run.
 func (s *Store) IdempotencyRelease(ctx context.Context, instance, key, claimID string) error {
-	_, err := s.DB.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE instance = $1 AND idem_key = $2 AND claim_id = $3 AND state = $4`,
+	_, err := s.Exec(ctx, `DELETE FROM idempotency_keys WHERE instance = $1 AND idem_key = $2 AND claim_id = $3 AND state = $4`,
 		instance, key, claimID, IdempotencyPending)
 	return err
 }
 
 // IdempotencyDeleteExpired removes every expired record and returns how many.
 func (s *Store) IdempotencyDeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.DB.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= $1`, millis(now))
+	res, err := s.Exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= $1`, millis(now))
 	if err != nil {
 		return 0, err
 	}

@@ -35,7 +35,7 @@ func scanInstance(row interface{ Scan(...any) error }) (*Instance, error) {
 
 // InstanceInsert stores a new instance; [ErrConflict] when the name (or token) is taken.
 func (s *Store) InstanceInsert(ctx context.Context, in *Instance) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO instances (`+instanceColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := s.Exec(ctx, `INSERT INTO instances (`+instanceColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		in.Name, in.Engine, in.TokenHash, in.DeviceJID, in.State, millis(in.CreatedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict
@@ -83,40 +83,37 @@ func (s *Store) InstanceSetState(ctx context.Context, name, state string) error 
 
 // InstanceDelete removes the instance and its recorded statuses.
 func (s *Store) InstanceDelete(ctx context.Context, name string) error {
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM instances WHERE name = $1`, name)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	// Everything that belongs to the instance goes with it, so a new instance
-	// of the same name starts clean (no inherited webhooks or event log).
-	for _, q := range []string{
-		`DELETE FROM statuses WHERE instance = $1`,
-		`DELETE FROM sandbox_statuses WHERE instance = $1`,
-		`DELETE FROM events WHERE instance = $1`,
-		`DELETE FROM idempotency_keys WHERE instance = $1`,
-		`DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE instance = $1)`,
-		`DELETE FROM webhook_deliveries WHERE instance = $1`,
-		`DELETE FROM webhooks WHERE instance = $1`,
-		`DELETE FROM inbound_seen WHERE hook_id IN (SELECT id FROM inbound_hooks WHERE instance = $1)`,
-		`DELETE FROM inbound_hooks WHERE instance = $1`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, name); err != nil {
+	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM instances WHERE name = $1`, name)
+		if err != nil {
 			return err
 		}
-	}
-	return tx.Commit()
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		// Everything that belongs to the instance goes with it, so a new instance
+		// of the same name starts clean (no inherited webhooks or event log).
+		for _, q := range []string{
+			`DELETE FROM statuses WHERE instance = $1`,
+			`DELETE FROM sandbox_statuses WHERE instance = $1`,
+			`DELETE FROM events WHERE instance = $1`,
+			`DELETE FROM idempotency_keys WHERE instance = $1`,
+			`DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE instance = $1)`,
+			`DELETE FROM webhook_deliveries WHERE instance = $1`,
+			`DELETE FROM webhooks WHERE instance = $1`,
+			`DELETE FROM inbound_seen WHERE hook_id IN (SELECT id FROM inbound_hooks WHERE instance = $1)`,
+			`DELETE FROM inbound_hooks WHERE instance = $1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
-	res, err := s.DB.ExecContext(ctx, q, args...)
+	res, err := s.Exec(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -143,7 +140,7 @@ func (s *Store) SettingGet(ctx context.Context, key string) (string, error) {
 // SettingInsert stores a setting once; [ErrConflict] when it exists, so two
 // processes starting together agree on the first value.
 func (s *Store) SettingInsert(ctx context.Context, key, value string) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)`, key, value)
+	_, err := s.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)`, key, value)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}

@@ -69,7 +69,7 @@ func scanWebhooks(rows *sql.Rows, err error) ([]*Webhook, error) {
 // It reports whether the webhook was created.
 func (s *Store) WebhookUpsert(ctx context.Context, w *Webhook) (created bool, err error) {
 	for range 2 {
-		res, err := s.DB.ExecContext(ctx, `UPDATE webhooks SET url = $3, events = $4, authorization_value = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE instance = $1 AND label = $2`,
+		res, err := s.Exec(ctx, `UPDATE webhooks SET url = $3, events = $4, authorization_value = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE instance = $1 AND label = $2`,
 			w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, millis(w.UpdatedAt))
 		if err != nil {
 			return false, err
@@ -82,7 +82,7 @@ func (s *Store) WebhookUpsert(ctx context.Context, w *Webhook) (created bool, er
 			*w = *got
 			return false, nil
 		}
-		_, err = s.DB.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		_, err = s.Exec(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			w.ID, w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, w.Secret, w.PreviousSecret,
 			optMillis(w.PreviousUntil), millis(w.CreatedAt), millis(w.UpdatedAt))
 		if isUniqueViolation(err) {
@@ -118,26 +118,23 @@ func (s *Store) WebhookListEnabledTx(ctx context.Context, tx *sql.Tx, instance s
 // WebhookDelete removes an instance's webhook by label and discards its
 // deliveries still waiting to be sent; [ErrNotFound] when there is none.
 func (s *Store) WebhookDelete(ctx context.Context, instance, label string, now time.Time) error {
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var id string
-	if err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE instance = $1 AND label = $2`, instance, label).Scan(&id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var id string
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE instance = $1 AND label = $2`, instance, label).Scan(&id); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
 		}
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = $1`, id); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $2, last_error = $3, finalized_at = $4 WHERE webhook_id = $1 AND state IN ('pending', 'retryable')`,
-		id, "discarded", "webhook deleted", millis(now)); err != nil {
-		return err
-	}
-	return tx.Commit()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $2, last_error = $3, finalized_at = $4 WHERE webhook_id = $1 AND state IN ('pending', 'retryable')`,
+			id, "discarded", "webhook deleted", millis(now)); err != nil {
+			return err
+		}
+		return nil
+	})
 }
 
 // WebhookRotateSecret makes secret the webhook's signing secret; the old one
@@ -466,7 +463,7 @@ func (s *Store) OutboxList(ctx context.Context, p *OutboxListParams) ([]*Deliver
 // attempts allowed. [ErrNotFound] when there is no such delivery,
 // [ErrConflict] when it is being delivered right now.
 func (s *Store) OutboxReplay(ctx context.Context, instance, id string, extraAttempts int, now time.Time) error {
-	res, err := s.DB.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'pending', scheduled_at = $3, max_attempts = attempt + $4, finalized_at = 0
+	res, err := s.Exec(ctx, `UPDATE webhook_deliveries SET state = 'pending', scheduled_at = $3, max_attempts = attempt + $4, finalized_at = 0
 		WHERE instance = $1 AND id = $2 AND state <> 'delivering'`, instance, id, millis(now), extraAttempts)
 	if err != nil {
 		return err
@@ -518,7 +515,7 @@ func scanInbound(row interface{ Scan(...any) error }) (*InboundHook, error) {
 
 // InboundHookInsert stores a new inbound hook.
 func (s *Store) InboundHookInsert(ctx context.Context, h *InboundHook) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO inbound_hooks (`+inboundColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	_, err := s.Exec(ctx, `INSERT INTO inbound_hooks (`+inboundColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		h.ID, h.Instance, h.Node, h.Description, h.Secret, h.PreviousSecret, optMillis(h.PreviousUntil), millis(h.CreatedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict
@@ -577,13 +574,13 @@ func (s *Store) InboundSeenInsert(ctx context.Context, hookID, messageID string,
 // InboundSeenDelete forgets a webhook-id, so the sender may retry a request
 // that failed for a reason that can pass.
 func (s *Store) InboundSeenDelete(ctx context.Context, hookID, messageID string) error {
-	_, err := s.DB.ExecContext(ctx, `DELETE FROM inbound_seen WHERE hook_id = $1 AND message_id = $2`, hookID, messageID)
+	_, err := s.Exec(ctx, `DELETE FROM inbound_seen WHERE hook_id = $1 AND message_id = $2`, hookID, messageID)
 	return err
 }
 
 // InboundSeenPrune removes webhook-ids whose expiry has passed.
 func (s *Store) InboundSeenPrune(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.DB.ExecContext(ctx, `DELETE FROM inbound_seen WHERE expires_at < $1`, millis(now))
+	res, err := s.Exec(ctx, `DELETE FROM inbound_seen WHERE expires_at < $1`, millis(now))
 	if err != nil {
 		return 0, err
 	}

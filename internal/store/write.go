@@ -60,7 +60,9 @@ type writer struct {
 }
 
 func (s *Store) startWriter() {
-	s.writes = make(chan *writeReq)
+	// Buffered, so a caller enqueues at once even while a batch commits; the
+	// channel keeps the callers' order, which the batches then follow.
+	s.writes = make(chan *writeReq, maxBatch)
 	s.writerDone = make(chan struct{})
 	go s.writeLoop()
 }
@@ -152,4 +154,20 @@ func (s *Store) runBatch(batch []*writeReq) (errs []error, ok bool) {
 		return fail(err)
 	}
 	return errs, true
+}
+
+// Exec runs one statement as a write: through the group-commit writer on
+// SQLite (so it never waits on the database lock in the busy handler), as a
+// plain statement on PostgreSQL.
+func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s.Dialect != SQLite {
+		return s.DB.ExecContext(ctx, q, args...)
+	}
+	var res sql.Result
+	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		res, err = s.TxExec(ctx, tx, q, args...)
+		return err
+	})
+	return res, err
 }

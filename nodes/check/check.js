@@ -51,7 +51,17 @@ function nodeValues(desc, input) {
   return values;
 }
 
-const n8nFiles = fs.readdirSync(dir).filter((f) => /^n8n\..+\.json$/.test(f)).sort();
+const n8nFiles = fs.readdirSync(dir).filter((f) => /^n8n\..+\.json$/.test(f) && !f.startsWith('n8n.credential.')).sort();
+
+check('n8n credential: properties resolve, token is a password', () => {
+  const cred = read('n8n.credential.statusflowApi.json');
+  assert.strictEqual(cred.name, 'statusflowApi');
+  const params = NodeHelpers.getNodeParameters(cred.properties, { token: 'sfa_x' }, true, false, null, null);
+  assert.strictEqual(params.baseUrl, 'http://localhost:8080');
+  assert.strictEqual(params.token, 'sfa_x');
+  assert(cred.properties.find((p) => p.name === 'token').typeOptions.password);
+  assert.strictEqual(cred.authenticate.properties.headers.token, '={{$credentials.token}}');
+});
 const nodes = fs.existsSync(path.join(dir, 'nodes.json')) ? read('nodes.json') : [];
 assert(n8nFiles.length > 0, `no n8n renderings in ${dir}`);
 

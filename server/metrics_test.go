@@ -5,14 +5,17 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/statusflow/statusflow/internal/apptest"
 	"github.com/statusflow/statusflow/internal/auth"
+	"github.com/statusflow/statusflow/internal/config"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
 	"github.com/statusflow/statusflow/internal/whatsapp"
@@ -109,6 +112,40 @@ func TestMetrics_CountPublicationsAndFailures(t *testing.T) {
 		if strings.Contains(s, "metrics-probe") {
 			t.Errorf("raw path or instance name in a label: %s", s)
 		}
+	}
+}
+
+// Not parallel, like the test above. Webhook deliveries are counted by
+// outcome, and failures by the receiver's status class.
+func TestMetrics_WebhookDeliveries(t *testing.T) {
+	a := apptest.New(t, apptest.Options{Configure: func(c *config.Config) { c.RateLimit = 1 << 20 }}) // scrapes in a loop
+	tok := a.CreateInstance("metrics-hooks", "sandbox")
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(ok.Close)
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	t.Cleanup(broken.Close)
+	for label, url := range map[string]string{"ok": ok.URL, "broken": broken.URL} {
+		if r := a.Do("POST", "/api/events/webhook/metrics-hooks", tok, map[string]any{"label": label, "url": url, "events": []string{"status.published"}}); r.Code >= 300 {
+			t.Fatalf("webhook %s: %d %s", label, r.Code, r.Raw)
+		}
+	}
+	delivered := series("statusflow_webhook_delivery_attempts_total", "outcome", "delivered")
+	failed := series("statusflow_webhook_delivery_failures_total", "reason", "5xx")
+	latency := series("statusflow_webhook_delivery_duration_seconds_count", "outcome", "delivered")
+	before := scrape(t, a)
+	if r := a.Do("POST", "/api/message/status/metrics-hooks", tok, map[string]any{"type": "text", "message": "hi"}); r.Code != 200 {
+		t.Fatalf("publish: %d %s", r.Code, r.Raw)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		after := scrape(t, a)
+		if after[delivered]-before[delivered] == 1 && after[latency]-before[latency] == 1 && after[failed] > before[failed] {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20s: %s %v→%v, %s %v→%v", delivered, before[delivered], after[delivered], failed, before[failed], after[failed])
+		}
+		time.Sleep(20 * time.Millisecond) // polling a scrape: nothing to wait on
 	}
 }
 

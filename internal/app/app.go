@@ -172,6 +172,7 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	a.stops = append(a.stops, a.WebhookWorker.Stop)
+	a.startJanitor()
 	ln, err := net.Listen("tcp", a.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("STATUSFLOW_ADDR %s: %w", a.Config.Addr, err)
@@ -213,4 +214,33 @@ func (a *App) Stop(ctx context.Context) error {
 	}
 	a.stops = nil
 	return errors.Join(errs...)
+}
+
+// janitorInterval is how often expired idempotency keys are removed (they
+// are also replaced lazily when a key is reused).
+const janitorInterval = time.Hour
+
+// startJanitor removes expired idempotency keys now and every janitorInterval
+// until Stop.
+func (a *App) startJanitor() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(janitorInterval)
+		defer t.Stop()
+		for {
+			if n, err := a.Store.IdempotencyDeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				a.Log.Warn("remove expired idempotency keys", "err", err)
+			} else if n > 0 {
+				a.Log.Info("removed expired idempotency keys", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	a.stops = append(a.stops, func(context.Context) error { cancel(); <-done; return nil })
 }

@@ -8,11 +8,15 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
 )
@@ -241,24 +245,40 @@ func DeadLetter(pub msgPublisher, dlqSubject func(subject string) string, maxDel
 	}
 }
 
-// Trace continues the message's traceparent (or starts a trace), stores it
-// in the context for the handler, and logs the outcome with the trace id.
+// Trace continues the message's traceparent (or starts a trace) in a
+// consumer span, stores it in the context for the handler, logs the outcome
+// with the trace id and counts redeliveries and dead letters
+// (statusflow_trigger_redeliveries_total, statusflow_trigger_dlq_total).
 func Trace(log *slog.Logger) Middleware {
 	return func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, m jetstream.Msg) error {
-			tc := tracing.Continue(m.Headers().Get(HeaderTraceParent))
-			ctx = tracing.With(ctx, tc)
+			node := triggerNode(m.Subject())
+			if parent, ok := tracing.Parse(m.Headers().Get(HeaderTraceParent)); ok {
+				ctx = tracing.With(ctx, parent)
+			}
+			ctx, end := tracing.StartWith(ctx, "trigger "+node, trace.WithSpanKind(trace.SpanKindConsumer),
+				trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject())))
+			tc, _ := tracing.From(ctx)
 			start := time.Now()
 			err := next(ctx, m)
+			end(err)
 			attrs := []any{"subject", m.Subject(), "traceId", tc.TraceID, "duration", time.Since(start)}
 			if md, mdErr := m.Metadata(); mdErr == nil {
 				attrs = append(attrs, "delivery", md.NumDelivered, "streamSeq", md.Sequence.Stream)
+				if md.NumDelivered > 1 {
+					metrics.TriggerRedelivered(node)
+				}
 			}
 			var dead *DeadLetteredError
 			switch {
 			case err == nil:
 				log.Debug("trigger done", attrs...)
 			case errors.As(err, &dead):
+				reason, _ := reasonOf(dead.Err)
+				if !IsPermanent(dead.Err) {
+					reason = DLQStatusMaxDeliveries
+				}
+				metrics.TriggerDeadLettered(node, reason)
 				log.Warn("trigger dead-lettered", append(attrs, "dlq", dead.Subject, "err", dead.Err)...)
 			default:
 				log.Warn("trigger failed, will retry", append(attrs, "err", err)...)
@@ -266,6 +286,17 @@ func Trace(log *slog.Logger) Middleware {
 			return err
 		}
 	}
+}
+
+// triggerNode is the node id of a <prefix>.<kind>.<nodeId>.<instance>
+// subject (the node id may hold dots), for metric labels; "_invalid" when
+// the subject has no such shape.
+func triggerNode(subject string) string {
+	parts := strings.Split(subject, ".")
+	if len(parts) < 4 {
+		return "_invalid"
+	}
+	return strings.Join(parts[2:len(parts)-1], ".")
 }
 
 // Backoff returns the NAK delay of the attempt-th failed delivery (1-based):

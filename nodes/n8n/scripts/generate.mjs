@@ -235,7 +235,7 @@ const triggerProperties = [
 		name: 'events',
 		type: 'multiOptions',
 		required: true,
-		default: [eventTypes[0]],
+		default: [eventTypes.includes('status.published') ? 'status.published' : eventTypes[0]],
 		description: sentence(wh.properties.events.description.replace(/; empty.*$/, '')),
 		options: eventOptions,
 	},

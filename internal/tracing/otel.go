@@ -88,18 +88,19 @@ func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (conte
 func StartWith(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, func(err error)) {
 	tc, ok := From(ctx)
 	cur := trace.SpanContextFromContext(ctx)
+	root := false
 	switch {
 	case !ok && cur.IsValid():
 		tc = Context{TraceID: cur.TraceID().String(), SpanID: cur.SpanID().String(), Sampled: cur.IsSampled()}
 	case !ok:
-		tc = New() // used only when no recording provider is installed
+		tc, root = New(), true // tc is used only when no recording provider is installed
 		opts = append(opts, trace.WithNewRoot())
 	case !cur.IsValid() || cur.TraceID().String() != tc.TraceID || cur.SpanID().String() != tc.SpanID:
 		ctx = trace.ContextWithRemoteSpanContext(ctx, tc.SpanContext(true))
 	}
 	ctx, span := otel.Tracer(InstrumentationName).Start(ctx, name, opts...)
 	child := tc.Child() // no recording provider: a fresh id, as Continue does
-	if !ok {
+	if root {
 		child = tc
 	}
 	if sc := span.SpanContext(); sc.IsValid() && sc.SpanID().String() != tc.SpanID {

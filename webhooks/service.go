@@ -278,10 +278,10 @@ func (s *Service) CheckURL(ctx context.Context, raw string) error {
 // TxHook is the [events.TxHook] that writes the outbox: one pending
 // delivery per enabled webhook of the event's instance whose filter matches
 // the event type, in the event's transaction.
-func (s *Service) TxHook(ctx context.Context, tx *sql.Tx, ev *events.CloudEvent, body []byte) error {
+func (s *Service) TxHook(ctx context.Context, tx *sql.Tx, ev *events.CloudEvent, body []byte) (wrote bool, err error) {
 	ws, err := s.store.WebhookListEnabledTx(ctx, tx, ev.Instance)
 	if err != nil {
-		return fmt.Errorf("webhook outbox: %w", err)
+		return false, fmt.Errorf("webhook outbox: %w", err)
 	}
 	now := s.cfg.Now().UTC()
 	for _, w := range ws {
@@ -291,10 +291,11 @@ func (s *Service) TxHook(ctx context.Context, tx *sql.Tx, ev *events.CloudEvent,
 		d := &store.Delivery{ID: DeliveryID(w.ID, ev.ID), WebhookID: w.ID, Instance: ev.Instance, EventID: ev.ID, EventType: ev.Type,
 			EventTime: ev.Time, Body: string(body), State: string(StatePending), MaxAttempts: s.cfg.MaxAttempts, ScheduledAt: now, CreatedAt: now}
 		if err := s.store.OutboxInsertTx(ctx, tx, d); err != nil {
-			return fmt.Errorf("webhook outbox: %w", err)
+			return false, fmt.Errorf("webhook outbox: %w", err)
 		}
+		wrote = true
 	}
-	return nil
+	return wrote, nil
 }
 
 // Matches reports whether an event filter takes an event type: an empty

@@ -14,8 +14,10 @@ import (
 )
 
 // TxHook writes work that must exist if and only if the event does (the
-// webhook outbox), inside the transaction that stores the event.
-type TxHook func(ctx context.Context, tx *sql.Tx, ev *CloudEvent, body []byte) error
+// webhook outbox), inside the transaction that stores the event. It reports
+// whether it wrote anything, so the OnCommit callbacks run only when there is
+// work for them.
+type TxHook func(ctx context.Context, tx *sql.Tx, ev *CloudEvent, body []byte) (wrote bool, err error)
 
 // Publisher sends a stored event onwards (NATS). Failures are logged: the
 // event is already in the log and the outbox.
@@ -55,8 +57,8 @@ func (r *Recorder) AddPublisher(p Publisher) {
 	r.mu.Unlock()
 }
 
-// OnCommit adds a callback run after each committed event (e.g. to wake the
-// outbox worker).
+// OnCommit adds a callback run after each committed event for which a TxHook
+// wrote something (e.g. to wake the outbox worker).
 func (r *Recorder) OnCommit(f func()) {
 	r.mu.Lock()
 	r.notify = append(r.notify, f)
@@ -65,6 +67,13 @@ func (r *Recorder) OnCommit(f func()) {
 
 // Emit implements [status.EventSink].
 func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
+	return r.EmitWith(ctx, ev, nil)
+}
+
+// EmitWith records ev and, in the same transaction, runs also (may be nil):
+// the core stores a published status's row this way, so the status table and
+// the event log never disagree, and one commit serves both.
+func (r *Recorder) EmitWith(ctx context.Context, ev status.Event, also func(ctx context.Context, tx *sql.Tx) error) error {
 	ce, err := ToCloudEvent(ev)
 	if err != nil {
 		return err
@@ -83,22 +92,33 @@ func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
 	hooks, pubs, notify := r.hooks, r.publishers, r.notify
 	r.mu.RUnlock()
 
+	wrote := false
 	err = r.store.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		wrote = false // a batch retry runs this again
+		if also != nil {
+			if err := also(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if err := r.store.EventInsertTx(ctx, tx, row); err != nil {
 			return err
 		}
 		for _, h := range hooks {
-			if err := h(ctx, tx, ce, body); err != nil {
+			w, err := h(ctx, tx, ce, body)
+			if err != nil {
 				return err
 			}
+			wrote = wrote || w
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
-	for _, f := range notify {
-		f()
+	if wrote {
+		for _, f := range notify {
+			f()
+		}
 	}
 	for _, p := range pubs {
 		if err := p.PublishEvent(ctx, ce, body); err != nil {

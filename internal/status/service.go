@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,17 @@ type statusStore interface {
 	StatusDelete(ctx context.Context, instance, messageID string) error
 }
 
+// statusRecorder records a status row inside the transaction of its event.
+type statusRecorder interface {
+	StatusRecordTx(ctx context.Context, tx *sql.Tx, st *store.Status) error
+}
+
+// recordingSink is an [EventSink] that can write more in the transaction
+// that records an event (the events.Recorder).
+type recordingSink interface {
+	EmitWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) error
+}
+
 // mediaPreparer turns a media URL into a file WhatsApp takes.
 type mediaPreparer interface {
 	Prepare(ctx context.Context, req MediaRequest) (*PreparedMedia, error)
@@ -52,6 +64,7 @@ type Service struct {
 	store       statusStore
 	media       mediaPreparer
 	events      EventSink
+	recording   recordingSink // events, when it can record in a transaction
 	idempotency Idempotency
 	log         *slog.Logger
 	now         func() time.Time
@@ -64,7 +77,9 @@ func NewService(sess sessions, st statusStore, media mediaPreparer, events Event
 	if events == nil {
 		events = EventSinkFunc(func(context.Context, Event) error { return nil })
 	}
-	return &Service{sessions: sess, store: st, media: media, events: events, idempotency: idem, log: log, now: func() time.Time { return time.Now().UTC() }}
+	svc := &Service{sessions: sess, store: st, media: media, events: events, idempotency: idem, log: log, now: func() time.Time { return time.Now().UTC() }}
+	svc.recording, _ = events.(recordingSink)
+	return svc
 }
 
 // Execute runs a command of any kind.
@@ -191,20 +206,28 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	}
 	ts = ts.UTC()
 	origin, _ := json.Marshal(cmd.Origin)
-	stctx, endStore := step(ctx, stageStore)
-	err = s.store.StatusInsert(stctx, &store.Status{Instance: cmd.Instance, MessageID: id, Type: a.Type, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts})
-	endStore(err)
-	if err != nil {
-		// The status is out; losing its record only costs the ability to delete it.
-		s.log.Error("record published status", "instance", cmd.Instance, "messageId", id, "err", err)
-	}
+	rec := &store.Status{Instance: cmd.Instance, MessageID: id, Type: a.Type, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}
 	res := &Result{MessageID: id, MessageType: a.Type, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID}
 	if !cmd.Origin.IsZero() {
 		o := cmd.Origin
 		res.Origin = &o
 	}
-	s.emit(ctx, Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
-		Data: PublishedData{MessageID: id, MessageType: a.Type, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}})
+	published := Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: PublishedData{MessageID: id, MessageType: a.Type, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}}
+	stctx, endStore := step(ctx, stageStore)
+	if rs, ok := s.store.(statusRecorder); ok && s.recording != nil {
+		// The status row and its status.published event commit together.
+		err = s.emitWith(stctx, published, func(ctx context.Context, tx *sql.Tx) error { return rs.StatusRecordTx(ctx, tx, rec) })
+		endStore(err)
+		return res, nil
+	}
+	err = s.store.StatusInsert(stctx, rec)
+	endStore(err)
+	if err != nil {
+		// The status is out; losing its record only costs the ability to delete it.
+		s.log.Error("record published status", "instance", cmd.Instance, "messageId", id, "err", err)
+	}
+	s.emit(ctx, published)
 	return res, nil
 }
 
@@ -292,6 +315,13 @@ func (s *Service) EmitInstanceState(ctx context.Context, c whatsapp.StateChange)
 }
 
 func (s *Service) emit(ctx context.Context, ev Event) {
+	s.emitWith(ctx, ev, nil)
+}
+
+// emitWith emits ev; with also set (and a sink that can), also runs in the
+// transaction that records the event. Failures are logged, never returned to
+// the command: the status is already out.
+func (s *Service) emitWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) error {
 	if ev.ID == "" {
 		ev.ID = uuid.NewString()
 	}
@@ -305,10 +335,16 @@ func (s *Service) emit(ctx context.Context, ev Event) {
 		}
 	}
 	ectx, endEmit := step(ectx, stageEmit, attribute.String("statusflow.event.type", ev.Type))
-	err := s.events.Emit(ectx, ev)
+	var err error
+	if also != nil && s.recording != nil {
+		err = s.recording.EmitWith(ectx, ev, also)
+	} else {
+		err = s.events.Emit(ectx, ev)
+	}
 	endEmit(err)
 	metrics.Event(ev.Type)
 	if err != nil {
 		s.log.Error("emit event", "type", ev.Type, "instance", ev.Instance, "err", fmt.Sprint(err))
 	}
+	return err
 }

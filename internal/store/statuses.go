@@ -65,3 +65,15 @@ func (s *Store) StatusMarkRevoked(ctx context.Context, instance, messageID strin
 func (s *Store) StatusDelete(ctx context.Context, instance, messageID string) error {
 	return s.execOne(ctx, `DELETE FROM statuses WHERE instance = $1 AND message_id = $2`, instance, messageID)
 }
+
+// StatusRecordTx records a published status inside tx; a status already
+// recorded under the same id (a retried command) is left as it is.
+func (s *Store) StatusRecordTx(ctx context.Context, tx *sql.Tx, st *Status) error {
+	origin := st.Origin
+	if origin == "" {
+		origin = "{}"
+	}
+	_, err := s.TxExec(ctx, tx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance, message_id) DO NOTHING`,
+		st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt))
+	return err
+}

@@ -48,8 +48,7 @@ type Store struct {
 	Dialect Dialect
 
 	writer
-	stopOnce sync.Once
-	stmts    sync.Map // query → *sql.Stmt
+	stmts sync.Map // query → *sql.Stmt
 }
 
 // Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
@@ -92,7 +91,6 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	s := &Store{DB: db, Dialect: dialect}
-	s.writerStop = make(chan struct{})
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

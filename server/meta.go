@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,7 +102,4 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return OK(c, "ready", fiber.Map{"checks": checks, "instances": instances})
 }
 
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
-}
+func itoa(n int) string { return strconv.Itoa(n) }

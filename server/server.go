@@ -150,10 +150,6 @@ func (s *Server) Routes() []Route {
 // Validator returns the schema validator, for front doors registered from other packages.
 func (s *Server) Validator() *schemas.Validator { return s.deps.Validator }
 
-// Fail returns err for Fiber's error handler to answer in the envelope; it
-// lets other packages' handlers share the mapping table.
-func Fail(err error) error { return err }
-
 // OK answers 200 with the success envelope: success, message and fields.
 func OK(c *fiber.Ctx, message string, fields fiber.Map) error {
 	return reply(c, fiber.StatusOK, message, fields)

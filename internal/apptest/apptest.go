@@ -163,21 +163,3 @@ func (r *Response) Data() map[string]any {
 	d, _ := r.Body["data"].(map[string]any)
 	return d
 }
-
-// DoHTTP sends a real HTTP request to the app's listener (for limits that
-// only the network path enforces, like the body size).
-func (a *App) DoHTTP(t testing.TB, method, path, body string) *Response {
-	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+a.Addr()+path, strings.NewReader(body))
-	req.Header.Set("token", AccountToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := &Response{Code: resp.StatusCode, Header: resp.Header, Raw: raw}
-	json.Unmarshal(raw, &r.Body)
-	return r
-}

@@ -49,6 +49,8 @@ type Store struct {
 
 	writer
 	stmts sync.Map // query → *sql.Stmt
+
+	stopCheckpoints func()
 }
 
 // Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
@@ -95,12 +97,18 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if dialect == SQLite {
+		s.startCheckpoints()
+	}
 	return s, nil
 }
 
 func sqliteDSN(path string) string {
 	q := url.Values{}
-	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)",
+		// Checkpoints run in the background (checkpointLoop), not inside
+		// whichever commit crosses the WAL threshold.
+		"wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -109,6 +117,10 @@ func sqliteDSN(path string) string {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+		s.stopCheckpoints = nil
+	}
 	s.stopWriter()
 	s.closeStmts()
 	return s.DB.Close()
@@ -197,3 +209,32 @@ func isUniqueViolation(err error) bool {
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// checkpointInterval is how often the WAL is copied back into the database
+// file. Between checkpoints the WAL grows by what was written meanwhile.
+const checkpointInterval = 500 * time.Millisecond
+
+// startCheckpoints runs SQLite's WAL checkpoints on a background goroutine.
+// PASSIVE checkpoints never wait for (or block) the writer, so the commit
+// path only appends to the WAL; SQLite restarts the WAL from its start once
+// a checkpoint has copied everything.
+func (s *Store) startCheckpoints() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(checkpointInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				// A last full copy, so a clean shutdown leaves a short WAL.
+				s.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+				return
+			case <-t.C:
+				s.DB.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+			}
+		}
+	}()
+	s.stopCheckpoints = func() { cancel(); <-done }
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"time"
 )
 
@@ -78,11 +79,7 @@ func (s *Store) EventList(ctx context.Context, p *EventListParams) ([]*Event, er
 	if !p.Since.IsZero() {
 		add("time >=", millis(p.Since))
 	}
-	limit := p.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	args = append(args, limit)
+	args = append(args, pageLimit(p.Limit))
 	q += " ORDER BY seq LIMIT $" + itoa(len(args))
 	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -102,10 +99,12 @@ func (s *Store) EventList(ctx context.Context, p *EventListParams) ([]*Event, er
 	return out, rows.Err()
 }
 
-func itoa(n int) string {
-	const digits = "0123456789"
-	if n < 10 {
-		return digits[n : n+1]
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// pageLimit is a list's page size: 100 unless 1–1000 is asked for.
+func pageLimit(n int) int {
+	if n <= 0 || n > 1000 {
+		return 100
 	}
-	return itoa(n/10) + digits[n%10:n%10+1]
+	return n
 }

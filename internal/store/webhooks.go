@@ -396,11 +396,7 @@ func (s *Store) OutboxList(ctx context.Context, p *OutboxListParams) ([]*Deliver
 	if p.ID != "" {
 		add("d.id = ?", p.ID)
 	}
-	limit := p.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	args = append(args, limit)
+	args = append(args, pageLimit(p.Limit))
 	q += " ORDER BY d.created_at DESC, d.id DESC LIMIT $" + itoa(len(args))
 	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -3,7 +3,7 @@
 // with the same load generator (64 concurrent keep-alive connections by
 // default), and prints both throughputs, their ratio and the p99 latencies.
 //
-//	go run ./cmd/benchhttp -duration 10s -conns 64
+//	go run ./cmd/benchhttp -rounds 3 -duration 5s -conns 64
 package main
 
 import (
@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -30,12 +31,13 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 10*time.Second, "load time per target")
+	duration := flag.Duration("duration", 5*time.Second, "load time per target and round")
+	rounds := flag.Int("rounds", 3, "rounds, each running both targets; the ratio printed is the median of the rounds'")
 	conns := flag.Int("conns", 64, "concurrent connections")
-	warmup := flag.Duration("warmup", 2*time.Second, "warm-up time per target (not measured)")
+	warmup := flag.Duration("warmup", time.Second, "warm-up time per target and round (not measured)")
 	dbURL := flag.String("database-url", "", "STATUSFLOW_DATABASE_URL for statusflow (default: SQLite in a temp dir)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the statusflow run to this file")
-	goroutines := flag.String("goroutines", "", "write a goroutine profile taken half-way through the statusflow run to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round's statusflow run to this file")
+	goroutines := flag.String("goroutines", "", "write a goroutine profile taken half-way through the first statusflow run to this file")
 	flag.Parse()
 
 	body := []byte(`{"type":"text","message":"Benchmark status","backgroundColor":"#128C7E","font":"serif","source":"bench"}`)
@@ -76,30 +78,69 @@ func main() {
 		check(fmt.Errorf("create instance: %s", resp.Status))
 	}
 
-	fmt.Printf("load: %d connections, %s per target after %s warm-up, %d CPUs\n", *conns, *duration, *warmup, numCPU())
-	base := run(client, "http://"+bln.Addr().String()+"/echo", "", body, *conns, *warmup, *duration)
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		check(err)
-		check(pprof.StartCPUProfile(f))
-	}
-	if *goroutines != "" {
-		time.AfterFunc(*warmup+*duration/2, func() {
-			f, err := os.Create(*goroutines)
+	fmt.Printf("load: %d connections, %d rounds of %s per target after %s warm-up, %d CPUs\n", *conns, *rounds, *duration, *warmup, numCPU())
+	sfURL := "http://" + a.Addr() + "/api/message/status/bench"
+	bareURL := "http://" + bln.Addr().String() + "/echo"
+	// Rounds alternate the two targets, and the ratio is taken round by
+	// round: a machine whose speed drifts (shared CPUs) moves both sides of
+	// a pair alike, where one long run of each would compare two moments.
+	var bases, sfs []result
+	var ratios []float64
+	for i := range *rounds {
+		base := run(client, bareURL, "", body, *conns, *warmup, *duration)
+		if i == 0 && *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
 			check(err)
-			pprof.Lookup("goroutine").WriteTo(f, 1)
-			f.Close()
-		})
+			check(pprof.StartCPUProfile(f))
+		}
+		if i == 0 && *goroutines != "" {
+			time.AfterFunc(*warmup+*duration/2, func() {
+				f, err := os.Create(*goroutines)
+				check(err)
+				pprof.Lookup("goroutine").WriteTo(f, 1)
+				f.Close()
+			})
+		}
+		sf := run(client, sfURL, cfg.AccountToken, body, *conns, *warmup, *duration)
+		if i == 0 && *cpuprofile != "" {
+			pprof.StopCPUProfile()
+		}
+		bases, sfs, ratios = append(bases, base), append(sfs, sf), append(ratios, sf.rps/base.rps)
+		fmt.Printf("round %d: bare %7.0f req/s (p99 %7s), statusflow %6.0f req/s (p50 %7s, p99 %7s), ratio %.3f, errors %d/%d\n",
+			i+1, base.rps, base.p99, sf.rps, sf.p50, sf.p99, sf.rps/base.rps, base.errors, sf.errors)
 	}
-	sf := run(client, "http://"+a.Addr()+"/api/message/status/bench", cfg.AccountToken, body, *conns, *warmup, *duration)
-	if *cpuprofile != "" {
-		pprof.StopCPUProfile()
-	}
-	fmt.Printf("bare fiber JSON handler : %9.0f req/s  p50 %7s  p99 %7s  errors %d\n", base.rps, base.p50, base.p99, base.errors)
-	fmt.Printf("statusflow text status  : %9.0f req/s  p50 %7s  p99 %7s  errors %d\n", sf.rps, sf.p50, sf.p99, sf.errors)
-	fmt.Printf("ratio (statusflow / bare): %.3f (target >= 0.25)\n", sf.rps/base.rps)
+	mid := median(ratios)
+	fmt.Printf("bare fiber JSON handler : %9.0f req/s  p99 %7s  (median of %d rounds)\n", median(rps(bases)), medianDur(bases), len(bases))
+	fmt.Printf("statusflow text status  : %9.0f req/s  p99 %7s  (median of %d rounds)\n", median(rps(sfs)), medianDur(sfs), len(sfs))
+	fmt.Printf("ratio (statusflow / bare): %.3f median of %d rounds, min %.3f, max %.3f (target >= 0.25)\n", mid, len(ratios), slices.Min(ratios), slices.Max(ratios))
 	n, _ := a.Store.SandboxStatusCount(context.Background(), "bench")
 	fmt.Printf("statuses recorded by the sandbox: %d\n", n)
+}
+
+func rps(rs []result) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.rps
+	}
+	return out
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianDur is the median of the rounds' p99 latencies.
+func medianDur(rs []result) time.Duration {
+	d := make([]float64, len(rs))
+	for i, r := range rs {
+		d[i] = float64(r.p99)
+	}
+	return time.Duration(median(d)).Round(10 * time.Microsecond)
 }
 
 type result struct {

@@ -67,7 +67,9 @@
 //
 // [Bus.PublishEvent] publishes each CloudEvent to
 // <prefix>.events.<instance>.<type> with Nats-Msg-Id = the event id,
-// traceparent and Content-Type application/cloudevents+json.
+// traceparent and Content-Type application/cloudevents+json, as a core NATS
+// message the EVENTS stream captures; one in 64 asks for a JetStream
+// acknowledgement so a stream that refuses events is logged.
 //
 // # Async enqueue
 //

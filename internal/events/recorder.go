@@ -74,55 +74,95 @@ func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
 // the core stores a published status's row this way, so the status table and
 // the event log never disagree, and one commit serves both.
 func (r *Recorder) EmitWith(ctx context.Context, ev status.Event, also func(ctx context.Context, tx *sql.Tx) error) error {
-	ce, err := ToCloudEvent(ev)
+	e, err := r.prepare(ev, also)
 	if err != nil {
 		return err
 	}
+	return e.finish(ctx, r.store.Write(ctx, e.write))
+}
+
+// EmitQueued records ev like Emit but returns once its write is queued:
+// finish waits for the commit, then wakes the outbox and publishes. The core
+// queues status.accepted this way and calls finish before it emits the
+// status's next event, which therefore follows it in the log and on NATS.
+func (r *Recorder) EmitQueued(ctx context.Context, ev status.Event) (finish func() error) {
+	e, err := r.prepare(ev, nil)
+	if err != nil {
+		return func() error { return err }
+	}
+	wait := r.store.WriteQueued(ctx, e.write)
+	return func() error { return e.finish(ctx, wait()) }
+}
+
+// emission is one event on its way into the log.
+type emission struct {
+	r       *Recorder
+	ce      *CloudEvent
+	body    []byte
+	row     *store.Event
+	also    func(ctx context.Context, tx *sql.Tx) error
+	hooks   []TxHook
+	pubs    []Publisher
+	notify  []func()
+	wrote   bool
+	traceID string
+}
+
+func (r *Recorder) prepare(ev status.Event, also func(ctx context.Context, tx *sql.Tx) error) (*emission, error) {
+	ce, err := ToCloudEvent(ev)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(ce)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	traceID := ""
 	if tc, ok := tracing.Parse(ev.TraceParent); ok {
 		traceID = tc.TraceID
 	}
-	row := &store.Event{ID: ce.ID, Instance: ev.Instance, Type: ev.Type, TraceID: traceID, Source: sourceOf(ev), Platform: ev.Origin.Platform, Time: ce.Time, Body: string(body)}
-
+	e := &emission{r: r, ce: ce, body: body, also: also, traceID: traceID,
+		row: &store.Event{ID: ce.ID, Instance: ev.Instance, Type: ev.Type, TraceID: traceID, Source: sourceOf(ev), Platform: ev.Origin.Platform, Time: ce.Time, Body: string(body)}}
 	r.mu.RLock()
-	hooks, pubs, notify := r.hooks, r.publishers, r.notify
+	e.hooks, e.pubs, e.notify = r.hooks, r.publishers, r.notify
 	r.mu.RUnlock()
+	return e, nil
+}
 
-	wrote := false
-	err = r.store.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		wrote = false // a batch retry runs this again
-		if also != nil {
-			if err := also(ctx, tx); err != nil {
-				return err
-			}
-		}
-		if err := r.store.EventInsertTx(ctx, tx, row); err != nil {
+// write is the event's part of a transaction.
+func (e *emission) write(ctx context.Context, tx *sql.Tx) error {
+	e.wrote = false // a batch retry runs this again
+	if e.also != nil {
+		if err := e.also(ctx, tx); err != nil {
 			return err
 		}
-		for _, h := range hooks {
-			w, err := h(ctx, tx, ce, body)
-			if err != nil {
-				return err
-			}
-			wrote = wrote || w
+	}
+	if err := e.r.store.EventInsertTx(ctx, tx, e.row); err != nil {
+		return err
+	}
+	for _, h := range e.hooks {
+		w, err := h(ctx, tx, e.ce, e.body)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		e.wrote = e.wrote || w
+	}
+	return nil
+}
+
+// finish runs after the write's commit (err is its outcome).
+func (e *emission) finish(ctx context.Context, err error) error {
 	if err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
-	if wrote {
-		for _, f := range notify {
+	if e.wrote {
+		for _, f := range e.notify {
 			f()
 		}
 	}
-	for _, p := range pubs {
-		if err := p.PublishEvent(ctx, ce, body); err != nil {
-			r.log.Error("publish event", "type", ce.Type, "instance", ce.Instance, "traceId", traceID, "err", err)
+	for _, p := range e.pubs {
+		if err := p.PublishEvent(ctx, e.ce, e.body); err != nil {
+			e.r.log.Error("publish event", "type", e.ce.Type, "instance", e.ce.Instance, "traceId", e.traceID, "err", err)
 		}
 	}
 	return nil

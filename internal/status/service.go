@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,6 +47,12 @@ type recordingSink interface {
 	EmitWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) error
 }
 
+// queuingSink is an [EventSink] that can record an event without waiting
+// for its commit (the events.Recorder): finish waits for it.
+type queuingSink interface {
+	EmitQueued(ctx context.Context, ev Event) (finish func() error)
+}
+
 // mediaPreparer turns a media URL into a file WhatsApp takes.
 type mediaPreparer interface {
 	Prepare(ctx context.Context, req MediaRequest) (*PreparedMedia, error)
@@ -65,6 +72,7 @@ type Service struct {
 	media       mediaPreparer
 	events      EventSink
 	recording   recordingSink // events, when it can record in a transaction
+	queuing     queuingSink   // events, when it can record without waiting
 	idempotency Idempotency
 	log         *slog.Logger
 	now         func() time.Time
@@ -79,6 +87,7 @@ func NewService(sess sessions, st statusStore, media mediaPreparer, events Event
 	}
 	svc := &Service{sessions: sess, store: st, media: media, events: events, idempotency: idem, log: log, now: func() time.Time { return time.Now().UTC() }}
 	svc.recording, _ = events.(recordingSink)
+	svc.queuing, _ = events.(queuingSink)
 	return svc
 }
 
@@ -121,11 +130,39 @@ func RequestHash(cmd Command) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, b).String()
 }
 
-// NewMessageID returns an id in the format WhatsApp Web uses (3EB0 + 18 hex digits).
+// NewMessageID returns an id in the format WhatsApp Web uses (3EB0 + 18 hex
+// digits). The 9 bytes are the milliseconds since 2024 (5 bytes, enough until
+// 2058) and a counter that starts at a random 31-bit value each millisecond
+// and counts up within it (UUIDv7's monotonic method): ids never repeat within
+// a process, collide across processes only by a 1-in-2³¹ chance per
+// millisecond, and sort by time, so the statuses' primary-key index grows at
+// its right edge instead of taking a random page per publication.
 func NewMessageID() string {
-	b := make([]byte, 9)
-	rand.Read(b)
-	return "3EB0" + strings.ToUpper(hex.EncodeToString(b))
+	msgIDs.Lock()
+	ms := uint64(max(time.Now().UnixMilli()-msgIDEpoch, 0))
+	if ms > msgIDs.ms {
+		var r [4]byte
+		rand.Read(r[:])
+		msgIDs.ms, msgIDs.ctr = ms, uint64(r[0]&0x7f)<<24|uint64(r[1])<<16|uint64(r[2])<<8|uint64(r[3])
+	} else if msgIDs.ctr++; msgIDs.ctr > 0xffffffff { // 2³¹ ids in a millisecond: borrow the next one
+		msgIDs.ms, msgIDs.ctr = msgIDs.ms+1, 0
+	}
+	ms, ctr := msgIDs.ms, msgIDs.ctr
+	msgIDs.Unlock()
+	var b [9]byte
+	for i := 4; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	b[5], b[6], b[7], b[8] = byte(ctr>>24), byte(ctr>>16), byte(ctr>>8), byte(ctr)
+	return "3EB0" + strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+const msgIDEpoch = 1704067200000 // 2024-01-01T00:00:00Z in Unix milliseconds
+
+var msgIDs struct {
+	sync.Mutex
+	ms, ctr uint64
 }
 
 func (s *Service) session(ctx context.Context, instance string) (whatsapp.Session, error) {
@@ -170,9 +207,15 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	vctx, endValidate := step(ctx, stageValidate)
 	sess, err := s.session(vctx, cmd.Instance)
 	endValidate(err)
+	accepted := func() {}
 	if !errors.Is(err, ErrInstanceNotFound) {
-		s.emit(ctx, Event{Type: EventStatusAccepted, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		// status.accepted commits with the engine's next write (or on its
+		// own while the media step runs). accepted() waits for that commit;
+		// it runs before any later event of this status (the deferred call
+		// before publish emits status.failed), so their order holds.
+		accepted = s.emitQueued(ctx, Event{Type: EventStatusAccepted, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
 			Data: AcceptedData{MessageID: id, MessageType: a.Type, Source: source, TraceID: tc.TraceID}})
+		defer accepted()
 	}
 	if err != nil {
 		return nil, err
@@ -214,6 +257,7 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	}
 	published := Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
 		Data: PublishedData{MessageID: id, MessageType: a.Type, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}}
+	accepted()
 	stctx, endStore := step(ctx, stageStore)
 	if rs, ok := s.store.(statusRecorder); ok && s.recording != nil {
 		// The status row and its status.published event commit together.
@@ -318,12 +362,35 @@ func (s *Service) emit(ctx context.Context, ev Event) {
 	s.emitWith(ctx, ev, nil)
 }
 
-// emitWith emits ev; with also set (and a sink that can), also runs in the
-// transaction that records the event. Failures are logged, never returned to
-// the command: the status is already out.
-func (s *Service) emitWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) error {
+// emitQueued emits ev without waiting for it to be recorded, when the sink
+// can; the returned func waits (once; later calls return at once).
+func (s *Service) emitQueued(ctx context.Context, ev Event) (wait func()) {
+	if s.queuing == nil {
+		s.emit(ctx, ev)
+		return func() {}
+	}
+	ectx, ev := s.eventContext(ctx, ev)
+	ectx, endEmit := step(ectx, stageEmit, attribute.String("statusflow.event.type", ev.Type))
+	finish := s.queuing.EmitQueued(ectx, ev)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			err := finish()
+			endEmit(err)
+			metrics.Event(ev.Type)
+			if err != nil {
+				s.log.Error("emit event", "type", ev.Type, "instance", ev.Instance, "err", fmt.Sprint(err))
+			}
+		})
+	}
+}
+
+// eventContext fills ev's id and time and returns the context its span
+// starts in: ctx without its cancellation (an event is recorded even when
+// the request is gone), in the event's trace.
+func (s *Service) eventContext(ctx context.Context, ev Event) (context.Context, Event) {
 	if ev.ID == "" {
-		ev.ID = uuid.NewString()
+		ev.ID = newEventID()
 	}
 	if ev.Time.IsZero() {
 		ev.Time = s.now()
@@ -334,6 +401,14 @@ func (s *Service) emitWith(ctx context.Context, ev Event, also func(ctx context.
 			ectx = tracing.With(ectx, tc)
 		}
 	}
+	return ectx, ev
+}
+
+// emitWith emits ev; with also set (and a sink that can), also runs in the
+// transaction that records the event. Failures are logged, never returned to
+// the command: the status is already out.
+func (s *Service) emitWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) error {
+	ectx, ev := s.eventContext(ctx, ev)
 	ectx, endEmit := step(ectx, stageEmit, attribute.String("statusflow.event.type", ev.Type))
 	var err error
 	if also != nil && s.recording != nil {
@@ -347,4 +422,14 @@ func (s *Service) emitWith(ctx context.Context, ev Event, also func(ctx context.
 		s.log.Error("emit event", "type", ev.Type, "instance", ev.Instance, "err", fmt.Sprint(err))
 	}
 	return err
+}
+
+// newEventID is a UUIDv7: time-ordered, so the event log's id index grows at
+// its right edge (a random UUID took a random page per event).
+func newEventID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
 }

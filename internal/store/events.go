@@ -26,14 +26,11 @@ type Event struct {
 // made unique per instance.
 func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error {
 	if ev.Seq == 0 {
-		var last sql.NullInt64
-		if err := s.TxQueryRow(ctx, tx, `SELECT MAX(seq) FROM events WHERE instance = $1`, ev.Instance).Scan(&last); err != nil {
+		seq, err := s.nextSeq(ctx, tx, ev.Instance)
+		if err != nil {
 			return err
 		}
-		ev.Seq = time.Now().UnixMicro()
-		if last.Valid && last.Int64 >= ev.Seq {
-			ev.Seq = last.Int64 + 1
-		}
+		ev.Seq = seq
 	}
 	_, err := s.TxExec(ctx, tx, `INSERT INTO events (id, seq, instance, type, trace_id, source, platform, time, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		ev.ID, ev.Seq, ev.Instance, ev.Type, ev.TraceID, ev.Source, ev.Platform, millis(ev.Time), ev.Body)
@@ -41,6 +38,43 @@ func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error 
 		return ErrConflict
 	}
 	return err
+}
+
+// nextSeq is the next event seq of instance: now in microseconds, or one
+// past the last seq when that is later. On SQLite every write goes through
+// the one writer (Write), so the last seq of each instance is kept in memory
+// after its first lookup instead of being read back for every event; a
+// rolled-back batch only leaves a gap, and seqs stay increasing.
+func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, instance string) (int64, error) {
+	var (
+		last int64
+		err  error
+	)
+	if s.Dialect == SQLite {
+		s.seqMu.Lock()
+		defer s.seqMu.Unlock()
+		if l, ok := s.lastSeq[instance]; ok {
+			last = l
+		} else if last, err = s.maxSeq(ctx, tx, instance); err != nil {
+			return 0, err
+		}
+	} else if last, err = s.maxSeq(ctx, tx, instance); err != nil {
+		return 0, err
+	}
+	seq := max(time.Now().UnixMicro(), last+1)
+	if s.Dialect == SQLite {
+		if s.lastSeq == nil {
+			s.lastSeq = make(map[string]int64)
+		}
+		s.lastSeq[instance] = seq
+	}
+	return seq, nil
+}
+
+func (s *Store) maxSeq(ctx context.Context, tx *sql.Tx, instance string) (int64, error) {
+	var last sql.NullInt64
+	err := s.TxQueryRow(ctx, tx, `SELECT MAX(seq) FROM events WHERE instance = $1`, instance).Scan(&last)
+	return last.Int64, err
 }
 
 // EventListParams filters EventList. Zero fields do not filter.

@@ -93,6 +93,7 @@ func (s *Store) InstanceDelete(ctx context.Context, name string) error {
 		}
 		// Everything that belongs to the instance goes with it, so a new instance
 		// of the same name starts clean (no inherited webhooks or event log).
+		s.forgetWebhooks()
 		for _, q := range []string{
 			`DELETE FROM statuses WHERE instance = $1`,
 			`DELETE FROM sandbox_statuses WHERE instance = $1`,
@@ -113,7 +114,11 @@ func (s *Store) InstanceDelete(ctx context.Context, name string) error {
 }
 
 func (s *Store) execOne(ctx context.Context, q string, args ...any) error {
-	res, err := s.Exec(ctx, q, args...)
+	return rowsOne(s.Exec(ctx, q, args...))
+}
+
+// rowsOne is [ErrNotFound] when a statement changed no row.
+func rowsOne(res sql.Result, err error) error {
 	if err != nil {
 		return err
 	}

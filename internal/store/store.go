@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -51,15 +52,25 @@ type Store struct {
 	stmts sync.Map // query → *sql.Stmt
 
 	stopCheckpoints func()
+
+	seqMu   sync.Mutex
+	lastSeq map[string]int64 // SQLite: the last event seq per instance, see nextSeq
+
+	hooksMu      sync.Mutex
+	enabledHooks map[string][]*Webhook // SQLite: see WebhookListEnabledTx
+	walLong      atomic.Bool           // the WAL is past walLimit
+	walLimit     atomic.Int64          // frames: walRestartFrames (tests set less)
+	path         string                // SQLite: the database file
 }
 
 // Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
 // file `statusflow.db` in dataDir — and applies pending migrations.
 func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 	var (
-		db      *sql.DB
-		dialect Dialect
-		err     error
+		db         *sql.DB
+		dialect    Dialect
+		sqlitePath string
+		err        error
 	)
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
@@ -78,6 +89,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 			path = filepath.Join(dataDir, "statusflow.db")
 		}
 		path = strings.TrimPrefix(strings.TrimPrefix(path, "sqlite://"), "file:")
+		sqlitePath = path
 		db, err = sql.Open("sqlite", sqliteDSN(path))
 		if err == nil {
 			// One writer at a time is SQLite's model; a small pool lets readers
@@ -92,7 +104,8 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	s := &Store{DB: db, Dialect: dialect}
+	s := &Store{DB: db, Dialect: dialect, path: sqlitePath}
+	s.walLimit.Store(walRestartFrames)
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -108,7 +121,9 @@ func sqliteDSN(path string) string {
 	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)",
 		// Checkpoints run in the background (checkpointLoop), not inside
 		// whichever commit crosses the WAL threshold.
-		"wal_autocheckpoint(0)"} {
+		"wal_autocheckpoint(0)",
+		// Once the WAL restarts, trim a file that grew past 64 MiB.
+		"journal_size_limit(67108864)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -214,10 +229,22 @@ func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 // file. Between checkpoints the WAL grows by what was written meanwhile.
 const checkpointInterval = 500 * time.Millisecond
 
+// walRestartFrames is the WAL length (frames of one page) past which the
+// writer catches the checkpoint up itself (catchUpCheckpoint): 8192 frames
+// of 4 KiB pages, 32 MiB.
+const walRestartFrames = 8192
+
 // startCheckpoints runs SQLite's WAL checkpoints on a background goroutine.
 // PASSIVE checkpoints never wait for (or block) the writer, so the commit
-// path only appends to the WAL; SQLite restarts the WAL from its start once
-// a checkpoint has copied everything.
+// path only appends to the WAL. SQLite restarts the WAL from its start when
+// a write begins after a checkpoint has copied everything, which under
+// steady writes never happens: commits land while each checkpoint runs, and
+// the WAL would grow without end (half a gigabyte in a minute of the HTTP
+// benchmark). So when the WAL is past walRestartFrames, the checkpointer
+// asks the writer to run one checkpoint between two batches, when nothing
+// can append; it copies only what the background one has not, and the next
+// batch starts the WAL again from its beginning (journal_size_limit trims
+// the file back).
 func (s *Store) startCheckpoints() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -232,7 +259,10 @@ func (s *Store) startCheckpoints() {
 				s.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 				return
 			case <-t.C:
-				s.DB.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+				var busy, logFrames, copied int
+				if err := s.DB.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err == nil && int64(logFrames) >= s.walLimit.Load() {
+					s.walLong.Store(true)
+				}
 			}
 		}
 	}()

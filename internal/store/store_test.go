@@ -108,6 +108,135 @@ func exercise(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		}
 	})
 
+	t.Run("WriteQueuedCommitsInOrder", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		var waits []func() error
+		for i := range 20 {
+			id := fmt.Sprintf("Q%02d", i)
+			if i == 7 {
+				id = "Q00" // taken by the first: this one fails alone
+			}
+			waits = append(waits, s.WriteQueued(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				return s.SandboxStatusInsertTx(ctx, tx, &store.SandboxStatus{Instance: "q", MessageID: id, Type: "text", Message: "{}", CreatedAt: now})
+			}))
+		}
+		// A later Write returning means every write queued before it has committed.
+		if err := s.SandboxStatusInsert(ctx, &store.SandboxStatus{Instance: "q", MessageID: "LAST", Type: "text", Message: "{}", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.SandboxStatusCount(ctx, "q"); n != 20 {
+			t.Fatalf("after the later write: %d rows, want 20", n)
+		}
+		for i, wait := range waits {
+			err := wait()
+			if i == 7 {
+				if !errors.Is(err, store.ErrConflict) {
+					t.Fatalf("duplicate queued write: %v, want ErrConflict", err)
+				}
+			} else if err != nil {
+				t.Fatalf("queued write %d: %v", i, err)
+			}
+			if err2 := wait(); !errors.Is(err2, err) && err2 != err {
+				t.Fatalf("wait again: %v, then %v", err, err2)
+			}
+		}
+		// Queued alone, with no later Write: it still commits.
+		if err := s.WriteQueued(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.SandboxStatusInsertTx(ctx, tx, &store.SandboxStatus{Instance: "q", MessageID: "ALONE", Type: "text", Message: "{}", CreatedAt: now})
+		})(); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.SandboxStatusCount(ctx, "q"); n != 21 {
+			t.Fatalf("%d rows, want 21", n)
+		}
+	})
+
+	t.Run("EventSeqIncreases", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		var last int64
+		for i := range 50 {
+			ev := &store.Event{ID: fmt.Sprintf("e%d", i), Instance: "a", Type: "status.published", Time: now, Body: "{}"}
+			if err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.EventInsertTx(ctx, tx, ev) }); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Seq <= last {
+				t.Fatalf("event %d: seq %d after %d", i, ev.Seq, last)
+			}
+			last = ev.Seq
+		}
+		// A seq from the future (another clock) is followed, not repeated.
+		future := &store.Event{ID: "f", Instance: "a", Seq: last + int64(time.Hour/time.Microsecond), Type: "x", Time: now, Body: "{}"}
+		next := &store.Event{ID: "n", Instance: "a", Type: "x", Time: now, Body: "{}"}
+		for _, ev := range []*store.Event{future, next} {
+			if err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.EventInsertTx(ctx, tx, ev) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if next.Seq <= future.Seq && s.Dialect == store.Postgres {
+			t.Fatalf("seq %d after an explicit %d", next.Seq, future.Seq)
+		}
+		list, err := s.EventList(ctx, &store.EventListParams{Instance: "a", Limit: 1000})
+		if err != nil || len(list) != 52 {
+			t.Fatalf("list: %d events, %v", len(list), err)
+		}
+	})
+
+	t.Run("EnabledWebhooksFollowChanges", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		if err := s.InstanceInsert(ctx, &store.Instance{Name: "w", Engine: "sandbox", TokenHash: "hw", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		enabled := func(step string, want int) {
+			t.Helper()
+			var got []*store.Webhook
+			if err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+				got, err = s.WebhookListEnabledTx(ctx, tx, "w")
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != want {
+				t.Fatalf("%s: %d enabled webhooks, want %d", step, len(got), want)
+			}
+		}
+		w := &store.Webhook{ID: "wh1", Instance: "w", Label: "default", URL: "http://127.0.0.1:1/h", Enabled: true, Secret: "s", CreatedAt: now, UpdatedAt: now}
+		enabled("none yet", 0)
+		if _, err := s.WebhookUpsert(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		enabled("created", 1)
+		if err := s.WebhookDisable(ctx, "wh1", "gone", now); err != nil {
+			t.Fatal(err)
+		}
+		enabled("disabled", 0)
+		w2 := *w
+		if _, err := s.WebhookUpsert(ctx, &w2); err != nil {
+			t.Fatal(err)
+		}
+		enabled("enabled again", 1)
+		if err := s.WebhookRotateSecret(ctx, "wh1", "s2", now.Add(time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+		enabled("rotated", 1)
+		if err := s.WebhookDelete(ctx, "w", "default", now); err != nil {
+			t.Fatal(err)
+		}
+		enabled("deleted", 0)
+		w3 := *w
+		w3.ID = "wh3"
+		if _, err := s.WebhookUpsert(ctx, &w3); err != nil {
+			t.Fatal(err)
+		}
+		enabled("created again", 1)
+		if err := s.InstanceDelete(ctx, "w"); err != nil {
+			t.Fatal(err)
+		}
+		enabled("instance deleted", 0)
+	})
+
 	t.Run("WriteIsolatesFailures", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

@@ -69,7 +69,7 @@ func scanWebhooks(rows *sql.Rows, err error) ([]*Webhook, error) {
 // It reports whether the webhook was created.
 func (s *Store) WebhookUpsert(ctx context.Context, w *Webhook) (created bool, err error) {
 	for range 2 {
-		res, err := s.Exec(ctx, `UPDATE webhooks SET url = $3, events = $4, authorization_value = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE instance = $1 AND label = $2`,
+		res, err := s.execWebhooks(ctx, `UPDATE webhooks SET url = $3, events = $4, authorization_value = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE instance = $1 AND label = $2`,
 			w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, millis(w.UpdatedAt))
 		if err != nil {
 			return false, err
@@ -82,7 +82,7 @@ func (s *Store) WebhookUpsert(ctx context.Context, w *Webhook) (created bool, er
 			*w = *got
 			return false, nil
 		}
-		_, err = s.Exec(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		_, err = s.execWebhooks(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			w.ID, w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, w.Secret, w.PreviousSecret,
 			optMillis(w.PreviousUntil), millis(w.CreatedAt), millis(w.UpdatedAt))
 		if isUniqueViolation(err) {
@@ -111,14 +111,59 @@ func (s *Store) WebhookList(ctx context.Context, instance string) ([]*Webhook, e
 // WebhookListEnabledTx returns an instance's enabled webhooks inside tx (the
 // event's transaction, so the outbox rows match the configuration the event
 // was committed against).
+//
+// It runs for every event, so on SQLite the answer is kept in memory until a
+// write changes the webhooks (execWebhooks, WebhookDelete, InstanceDelete) or
+// a batch rolls back: all of those run on the one writer, in the order the
+// batches see them. The returned webhooks are shared: do not modify them.
 func (s *Store) WebhookListEnabledTx(ctx context.Context, tx *sql.Tx, instance string) ([]*Webhook, error) {
-	return scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+	if s.Dialect != SQLite {
+		return scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+	}
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	if ws, ok := s.enabledHooks[instance]; ok {
+		return ws, nil
+	}
+	ws, err := scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+	if err != nil {
+		return nil, err
+	}
+	if s.enabledHooks == nil {
+		s.enabledHooks = make(map[string][]*Webhook)
+	}
+	s.enabledHooks[instance] = ws
+	return ws, nil
+}
+
+// forgetWebhooks drops WebhookListEnabledTx's memory. Writes that change the
+// webhooks table call it inside their transaction; so does a rolled-back batch.
+func (s *Store) forgetWebhooks() {
+	s.hooksMu.Lock()
+	clear(s.enabledHooks)
+	s.hooksMu.Unlock()
+}
+
+// execWebhooks is Exec for a statement that changes the webhooks table.
+func (s *Store) execWebhooks(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s.Dialect != SQLite {
+		return s.DB.ExecContext(ctx, q, args...)
+	}
+	var res sql.Result
+	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		s.forgetWebhooks()
+		var err error
+		res, err = s.TxExec(ctx, tx, q, args...)
+		return err
+	})
+	return res, err
 }
 
 // WebhookDelete removes an instance's webhook by label and discards its
 // deliveries still waiting to be sent; [ErrNotFound] when there is none.
 func (s *Store) WebhookDelete(ctx context.Context, instance, label string, now time.Time) error {
 	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		s.forgetWebhooks()
 		var id string
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE instance = $1 AND label = $2`, instance, label).Scan(&id); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -140,13 +185,13 @@ func (s *Store) WebhookDelete(ctx context.Context, instance, label string, now t
 // WebhookRotateSecret makes secret the webhook's signing secret; the old one
 // keeps signing until prevUntil.
 func (s *Store) WebhookRotateSecret(ctx context.Context, id, secret string, prevUntil, now time.Time) error {
-	return s.execOne(ctx, `UPDATE webhooks SET previous_secret = secret, previous_until = $3, secret = $2, updated_at = $4 WHERE id = $1`,
-		id, secret, millis(prevUntil), millis(now))
+	return rowsOne(s.execWebhooks(ctx, `UPDATE webhooks SET previous_secret = secret, previous_until = $3, secret = $2, updated_at = $4 WHERE id = $1`,
+		id, secret, millis(prevUntil), millis(now)))
 }
 
 // WebhookDisable turns a webhook off, saying why (a receiver's 410 Gone).
 func (s *Store) WebhookDisable(ctx context.Context, id, reason string, now time.Time) error {
-	return s.execOne(ctx, `UPDATE webhooks SET enabled = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1`, id, false, reason, millis(now))
+	return rowsOne(s.execWebhooks(ctx, `UPDATE webhooks SET enabled = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1`, id, false, reason, millis(now)))
 }
 
 // Delivery is a row of the webhook outbox. Its ID is the stable webhook-id.

@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Write runs fn in a write transaction and returns its error.
@@ -55,9 +59,46 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 }
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
-	done chan writeResult
+	ctx    context.Context
+	fn     func(ctx context.Context, tx *sql.Tx) error
+	done   chan writeResult
+	queued bool // from WriteQueued: no caller waits to lead
+}
+
+// WriteQueued queues fn like [Store.Write] but returns at once; wait returns
+// its error once it has committed. Writes commit in the order they were
+// queued, so a later Write from the same goroutine returning nil means this
+// one has committed too. The core queues a status's status.accepted event
+// this way: it commits in the same batch as whatever the engine writes next,
+// instead of costing the request a commit of its own.
+//
+// On PostgreSQL fn runs before WriteQueued returns.
+func (s *Store) WriteQueued(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) (wait func() error) {
+	if s.Dialect != SQLite {
+		err := s.Write(ctx, fn)
+		return func() error { return err }
+	}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1), queued: true}
+	s.wmu.Lock()
+	if s.wclosed {
+		s.wmu.Unlock()
+		return func() error { return fmt.Errorf("store: closed") }
+	}
+	s.wqueue = append(s.wqueue, req)
+	lead := !s.wbusy
+	s.wbusy = true
+	s.wmu.Unlock()
+	if lead {
+		go s.lead()
+	}
+	var (
+		once sync.Once
+		err  error
+	)
+	return func() error {
+		once.Do(func() { err = (<-req.done).err })
+		return err
+	}
 }
 
 type writeResult struct {
@@ -71,38 +112,124 @@ type writer struct {
 	wqueue  []*writeReq
 	wbusy   bool // a leader is committing
 	wclosed bool
+
+	// wconn is the one connection batches are written on, used only by the
+	// leader. SQLite drops a connection's whole page cache when another
+	// connection has written since its last transaction; on one connection
+	// the cache of the pages being appended to stays warm across commits,
+	// where the pool would hand each batch a connection whose cache is cold.
+	wconn *sql.Conn
+}
+
+// beginWrite starts a batch's transaction on the writer connection, opening
+// (or replacing a broken) one as needed. Only the leader calls it.
+func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	for attempt := 0; ; attempt++ {
+		if s.wconn == nil {
+			c, err := s.DB.Conn(ctx)
+			if err != nil {
+				return nil, err
+			}
+			s.wconn = c
+		}
+		tx, err := s.wconn.BeginTx(ctx, nil)
+		if errors.Is(err, sql.ErrConnDone) && attempt == 0 {
+			s.wconn.Close()
+			s.wconn = nil
+			continue
+		}
+		return tx, err
+	}
 }
 
 // maxBatch bounds how many writes share one transaction, so one commit never
 // grows without bound under load.
 const maxBatch = 256
 
-// lead commits one batch, then hands leadership to the oldest write still
-// queued (so no caller commits others' batches forever), or ends it.
+// lead commits one batch, then hands leadership to the oldest caller still
+// waiting in Write (so no caller commits others' batches forever), keeps it
+// while only WriteQueued writes are left, or ends it.
 func (s *Store) lead() {
-	s.wmu.Lock()
-	n := min(len(s.wqueue), maxBatch)
-	batch := append([]*writeReq(nil), s.wqueue[:n]...)
-	s.wqueue = append(s.wqueue[:0], s.wqueue[n:]...)
-	s.wmu.Unlock()
-
-	s.commitBatch(batch)
-
-	s.wmu.Lock()
-	if len(s.wqueue) == 0 {
-		s.wbusy = false
+	for {
+		s.linger()
+		s.wmu.Lock()
+		n := min(len(s.wqueue), maxBatch)
+		batch := append([]*writeReq(nil), s.wqueue[:n]...)
+		s.wqueue = append(s.wqueue[:0], s.wqueue[n:]...)
 		s.wmu.Unlock()
-		return
+
+		DebugBatches.Add(1)
+		DebugWrites.Add(int64(len(batch)))
+		s.commitBatch(batch)
+		if s.walLong.Swap(false) {
+			s.catchUpCheckpoint()
+		}
+
+		s.wmu.Lock()
+		if len(s.wqueue) == 0 {
+			s.wbusy = false
+			s.wmu.Unlock()
+			return
+		}
+		for _, next := range s.wqueue {
+			if !next.queued {
+				s.wmu.Unlock()
+				next.done <- writeResult{lead: true}
+				return
+			}
+		}
+		s.wmu.Unlock()
 	}
-	next := s.wqueue[0]
-	s.wmu.Unlock()
-	next.done <- writeResult{lead: true}
 }
 
-// stopWriter refuses new writes; queued ones still commit.
+// catchUpCheckpoint runs a PASSIVE checkpoint on the writer connection
+// between two batches (see startCheckpoints): with no write in between, it
+// copies the WAL to its end, so the next batch restarts the WAL.
+func (s *Store) catchUpCheckpoint() {
+	if s.wconn == nil {
+		return
+	}
+	s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+}
+
+// Before it takes a batch, the leader yields its CPU a few times while fewer
+// than lingerEnough writes are queued. On a busy server the goroutines that
+// run meanwhile are the requests about to queue their writes, so the commit
+// carries more of them: fewer commits, each rewriting the same hot pages
+// (measured: ~13 writes per commit without, ~35 with, +10–15 % publications
+// per second). When nothing else is runnable Gosched returns at once, so a
+// quiet server does not wait.
+const (
+	lingerYields = 3
+	lingerEnough = 24
+)
+
+func (s *Store) linger() {
+	for range lingerYields {
+		s.wmu.Lock()
+		n := len(s.wqueue)
+		s.wmu.Unlock()
+		if n >= lingerEnough {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// stopWriter refuses new writes, waits for the queued ones to commit and
+// releases the writer connection.
 func (s *Store) stopWriter() {
 	s.wmu.Lock()
 	s.wclosed = true
+	for s.wbusy {
+		s.wmu.Unlock()
+		time.Sleep(time.Millisecond)
+		s.wmu.Lock()
+	}
+	if s.wconn != nil {
+		s.wconn.Close()
+		s.wconn = nil
+	}
 	s.wmu.Unlock()
 }
 
@@ -138,7 +265,7 @@ func (s *Store) runBatch(batch []*writeReq) (errs []error, ok bool) {
 		}
 		return errs, false
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -154,12 +281,14 @@ func (s *Store) runBatch(batch []*writeReq) (errs []error, ok bool) {
 	}
 	if failed {
 		tx.Rollback()
+		s.forgetWebhooks() // it may hold what the rolled-back writes saw
 		if len(batch) > 1 {
 			return errs, false
 		}
 		return errs, true
 	}
 	if err := tx.Commit(); err != nil {
+		s.forgetWebhooks()
 		return fail(err)
 	}
 	return errs, true
@@ -180,3 +309,5 @@ func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, er
 	})
 	return res, err
 }
+
+var DebugBatches, DebugWrites atomic.Int64

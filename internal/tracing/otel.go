@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -63,6 +64,7 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", name))),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
 	otel.SetTracerProvider(tp)
+	installed.Store(true)
 	var once sync.Once
 	return func(ctx context.Context) (err error) {
 		once.Do(func() { err = tp.Shutdown(ctx) })
@@ -88,6 +90,20 @@ func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (conte
 func StartWith(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, func(err error)) {
 	tc, ok := From(ctx)
 	cur := trace.SpanContextFromContext(ctx)
+	if !installed.Load() {
+		// No provider: an OpenTelemetry span would not record anything, so
+		// only the trace position moves on (a publication starts ~8 spans;
+		// skipping them is ~4 % of its CPU).
+		switch {
+		case !ok && cur.IsValid():
+			tc = Context{TraceID: cur.TraceID().String(), SpanID: cur.SpanID().String(), Sampled: cur.IsSampled()}.Child()
+		case !ok:
+			tc = New()
+		default:
+			tc = tc.Child()
+		}
+		return With(ctx, tc), endNothing
+	}
 	root := false
 	switch {
 	case !ok && cur.IsValid():
@@ -115,6 +131,11 @@ func StartWith(ctx context.Context, name string, opts ...trace.SpanStartOption) 
 		span.End()
 	}
 }
+
+// installed is set once Setup installs a recording provider.
+var installed atomic.Bool
+
+func endNothing(error) {}
 
 // SpanContext is c as an OpenTelemetry span context; remote marks a parent
 // that came from another process.

@@ -5,9 +5,11 @@ package tracing
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"strings"
+	"time"
 )
 
 // Context is one position in a trace: the trace id shared by every step of a
@@ -50,9 +52,23 @@ func Continue(h string) Context {
 	return New()
 }
 
-// New starts a new trace.
+// New starts a new trace. Its id begins with the time in milliseconds (6
+// bytes) followed by 10 random bytes, as AWS X-Ray's ids begin with the time:
+// ids the server starts sort by time, so the trace-id indexes of the event log
+// and the statuses grow at their right edge instead of dirtying a random page
+// per row (on SQLite that was most of a publication's write cost). W3C trace
+// context allows it: only ids flagged "random" (we set no such flag) must be
+// random in full, and 80 random bits keep ids unique.
 func New() Context {
-	return Context{TraceID: randomHex(16), SpanID: randomHex(8), Sampled: true}
+	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	binary.BigEndian.PutUint64(b[6:14], rand.Uint64())
+	binary.BigEndian.PutUint16(b[14:], uint16(rand.Uint32()))
+	return Context{TraceID: hex.EncodeToString(b[:]), SpanID: randomHex(8), Sampled: true}
 }
 
 // Child returns a new span in the same trace.
@@ -86,13 +102,18 @@ func From(ctx context.Context) (Context, bool) {
 	return c, ok
 }
 
+// randomHex is n random bytes in hex, never all zero (the spec forbids it).
+// math/rand/v2's generator is ChaCha8 seeded from the system: ids that are
+// random enough for tracing, without a system call for each.
 func randomHex(n int) string {
-	b := make([]byte, n)
+	b := make([]byte, n+8)
 	for {
-		rand.Read(b)
-		for _, x := range b {
+		for i := 0; i < n; i += 8 {
+			binary.LittleEndian.PutUint64(b[i:], rand.Uint64())
+		}
+		for _, x := range b[:n] {
 			if x != 0 {
-				return hex.EncodeToString(b)
+				return hex.EncodeToString(b[:n])
 			}
 		}
 	}

@@ -2,7 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
 // sandboxStatuses is GET /api/sandbox/:instance/statuses: what a sandbox
@@ -30,15 +31,23 @@ func (s *Server) sandboxStatuses(c *fiber.Ctx) error {
 	}
 	out := make([]fiber.Map, 0, len(list))
 	for _, r := range list {
-		out = append(out, s.sandboxView(c.UserContext(), r))
+		v, err := s.sandboxView(c.UserContext(), r)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
 	}
 	return OK(c, itoa(len(out))+" statuses found", fiber.Map{"statuses": out})
 }
 
-func (s *Server) sandboxView(ctx context.Context, r *store.SandboxStatus) fiber.Map {
+func (s *Server) sandboxView(ctx context.Context, r *store.SandboxStatus) (fiber.Map, error) {
+	msg, err := whatsapp.RecordedMessageJSON(r)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox status %s: %w", r.MessageID, err)
+	}
 	v := fiber.Map{
 		"messageId": r.MessageID, "type": r.Type, "revoked": r.Revoked,
-		"createdAt": r.CreatedAt.Format(time.RFC3339Nano), "message": json.RawMessage(r.Message),
+		"createdAt": r.CreatedAt.Format(time.RFC3339Nano), "message": msg,
 		"source": "", "traceId": "",
 	}
 	if st, err := s.deps.Store.StatusGet(ctx, r.Instance, r.MessageID); err == nil {
@@ -47,7 +56,7 @@ func (s *Server) sandboxView(ctx context.Context, r *store.SandboxStatus) fiber.
 	if r.MediaMimetype != "" {
 		v["media"] = fiber.Map{"mimetype": r.MediaMimetype, "bytes": r.MediaBytes, "sha256": r.MediaSHA256}
 	}
-	return v
+	return v, nil
 }
 
 // schema is GET /schemas/:name — the embedded schema whose $id ends in that name.

@@ -36,7 +36,16 @@ func (s *Server) sendStatus(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return OK(c, "Status sent successfully", fiber.Map{"status": "sent", "data": res})
+	// A struct, not OK's map: the busiest answer skips sorting map keys.
+	return c.JSON(sentReply{Success: true, Message: "Status sent successfully", Status: "sent", Data: res})
+}
+
+// sentReply is Send Status's answer (API.md §4).
+type sentReply struct {
+	Success bool           `json:"success"`
+	Message string         `json:"message"`
+	Status  string         `json:"status"`
+	Data    *status.Result `json:"data"`
 }
 
 // deleteStatus is DELETE /api/chat/delete/:instance.

@@ -37,6 +37,7 @@ func main() {
 	warmup := flag.Duration("warmup", time.Second, "warm-up time per target and round (not measured)")
 	dbURL := flag.String("database-url", "", "STATUSFLOW_DATABASE_URL for statusflow (default: SQLite in a temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round's statusflow run to this file")
+	memprofile := flag.String("memprofile", "", "write the allocation profile after the first round's statusflow run to this file, and the one before it to this file + .base (pprof -base)")
 	goroutines := flag.String("goroutines", "", "write a goroutine profile taken half-way through the first statusflow run to this file")
 	flag.Parse()
 
@@ -88,6 +89,12 @@ func main() {
 	var ratios []float64
 	for i := range *rounds {
 		base := run(client, bareURL, "", body, *conns, *warmup, *duration)
+		if i == 0 && *memprofile != "" { // the allocations before, for pprof -base
+			f, err := os.Create(*memprofile + ".base")
+			check(err)
+			check(pprof.Lookup("allocs").WriteTo(f, 0))
+			f.Close()
+		}
 		if i == 0 && *cpuprofile != "" {
 			f, err := os.Create(*cpuprofile)
 			check(err)
@@ -104,6 +111,12 @@ func main() {
 		sf := run(client, sfURL, cfg.AccountToken, body, *conns, *warmup, *duration)
 		if i == 0 && *cpuprofile != "" {
 			pprof.StopCPUProfile()
+		}
+		if i == 0 && *memprofile != "" {
+			f, err := os.Create(*memprofile)
+			check(err)
+			check(pprof.Lookup("allocs").WriteTo(f, 0))
+			f.Close()
 		}
 		bases, sfs, ratios = append(bases, base), append(sfs, sf), append(ratios, sf.rps/base.rps)
 		fmt.Printf("round %d: bare %7.0f req/s (p99 %7s), statusflow %6.0f req/s (p50 %7s, p99 %7s), ratio %.3f, errors %d/%d\n",

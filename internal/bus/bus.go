@@ -120,13 +120,13 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 		url = ns.ClientURL()
 	}
 	b.set(func() { b.clientURL = url })
-	nc, err := nats.Connect(url,
+	opts := []nats.Option{
 		nats.Name("statusflow"),
 		nats.Timeout(b.cfg.ConnectTimeout),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.ReconnectBufSize(32<<20),
+		nats.ReconnectBufSize(32 << 20),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				b.log.Warn("nats disconnected; reconnecting", "err", err)
@@ -141,7 +141,15 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 			}
 			b.log.Warn("nats async error", "subject", subj, "err", err)
 		}),
-	)
+	}
+	if b.ns != nil {
+		// statusflow's own connection to the embedded server is in-process
+		// (a pipe, not a loopback socket): every event and trigger would
+		// otherwise cost a system call on each side. Other clients (the nats
+		// CLI, workers) still use the TCP port.
+		opts = append(opts, nats.InProcessServer(b.ns))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return fmt.Errorf("STATUSFLOW_NATS_URL %s: connect: %w", redact(url), err)
 	}
@@ -327,8 +335,11 @@ func (b *Bus) jetStream() (jetstream.JetStream, error) {
 
 // PublishEvent implements [events.Publisher]: it publishes the CloudEvent to
 // <prefix>.events.<instance>.<type>, which the EVENTS stream captures, with
-// Nats-Msg-Id = the event id (a republished event is stored once), the
-// traceparent header and content-type application/cloudevents+json.
+// the traceparent header and content-type application/cloudevents+json.
+// There is no Nats-Msg-Id: an event is published once (never retried), its
+// id is in the body, and the stream's duplicate window would otherwise hold
+// every event id of the last two minutes in the server's memory (millions
+// under load).
 //
 // Events go out as core NATS messages: a publication neither waits for nor
 // pays for a JetStream acknowledgement (asking for one per event cost about
@@ -346,7 +357,6 @@ func (b *Bus) PublishEvent(ctx context.Context, ce *events.CloudEvent, body []by
 	}
 	m := nats.NewMsg(b.subjects.Event(ce.Instance, ce.Type))
 	m.Data = body
-	m.Header.Set(nats.MsgIdHdr, ce.ID)
 	m.Header.Set("Content-Type", "application/cloudevents+json")
 	if ce.TraceParent != "" {
 		m.Header.Set(HeaderTraceParent, ce.TraceParent)

@@ -66,8 +66,8 @@
 // # Events
 //
 // [Bus.PublishEvent] publishes each CloudEvent to
-// <prefix>.events.<instance>.<type> with Nats-Msg-Id = the event id,
-// traceparent and Content-Type application/cloudevents+json, as a core NATS
+// <prefix>.events.<instance>.<type> with traceparent and Content-Type
+// application/cloudevents+json (the event id is in the body), as a core NATS
 // message the EVENTS stream captures; one in 64 asks for a JetStream
 // acknowledgement so a stream that refuses events is logged.
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/statusflow/statusflow/internal/bus"
+	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
 const faultTriggers = 1000
@@ -192,13 +195,15 @@ func TestBus_FaultProcessKill(t *testing.T) {
 		"STATUSFLOW_ACCOUNT_TOKEN="+accountToken,
 		"STATUSFLOW_LOG_FORMAT=json",
 	)}
-	p.start()
+	// Registered before the first start: a start that fails (readiness never
+	// came) must not leave the process running after the test.
 	t.Cleanup(func() {
 		p.kill()
-		if t.Failed() {
+		if t.Failed() && p.logs != nil {
 			t.Logf("statusflow logs (last run):\n%s", tail(p.logs.String(), 4000))
 		}
 	})
+	p.start()
 
 	body, _ := json.Marshal(map[string]any{"name": "sales", "engine": "sandbox", "token": instanceToken})
 	req, _ := http.NewRequest("POST", "http://"+addr+"/api/instance/new", bytes.NewReader(body))
@@ -258,22 +263,24 @@ func TestBus_FaultProcessKill(t *testing.T) {
 	held := pendingTriggers(t, js, prefix)
 	t.Logf("1,000 triggers through a kill -9 (at %d published) in %s; %d still held in the stream", killedAt, time.Since(start).Round(time.Millisecond), held)
 
-	rows, err := db.Query(`SELECT message FROM sandbox_statuses WHERE instance = 'sales'`)
+	rows, err := db.Query(`SELECT message, message_proto FROM sandbox_statuses WHERE instance = 'sales'`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	var texts []string
 	for rows.Next() {
-		var msg string
-		rows.Scan(&msg)
-		var m struct {
-			ExtendedTextMessage struct {
-				Text string `json:"text"`
-			} `json:"extendedTextMessage"`
+		var rec store.SandboxStatus
+		var b64 string
+		if err := rows.Scan(&rec.Message, &b64); err != nil {
+			t.Fatal(err)
 		}
-		json.Unmarshal([]byte(msg), &m)
-		texts = append(texts, m.ExtendedTextMessage.Text)
+		rec.Proto, _ = base64.StdEncoding.DecodeString(b64)
+		m, err := whatsapp.RecordedMessage(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, m.GetExtendedTextMessage().GetText())
 	}
 	lost, twice := tally(texts)
 	t.Logf("%d statuses for %d unique triggers: %d missing, %d published twice", len(texts), faultTriggers, lost, twice)

@@ -286,7 +286,7 @@ func triggersDrained(t testing.TB, js jetstream.JetStream, prefix string) bool {
 }
 
 // textsOf returns the text of every sandbox status of an instance (the
-// protojson's extendedTextMessage.text).
+// recorded message's extendedTextMessage.text).
 func textsOf(t testing.TB, st *store.Store, instance string) []string {
 	t.Helper()
 	list, err := st.SandboxStatusList(context.Background(), instance, 100000)
@@ -295,14 +295,11 @@ func textsOf(t testing.TB, st *store.Store, instance string) []string {
 	}
 	out := make([]string, 0, len(list))
 	for _, s := range list {
-		var m struct {
-			ExtendedTextMessage struct {
-				Text string `json:"text"`
-			} `json:"extendedTextMessage"`
-			Conversation string `json:"conversation"`
+		m, err := whatsapp.RecordedMessage(s)
+		if err != nil {
+			t.Fatal(err)
 		}
-		json.Unmarshal([]byte(s.Message), &m)
-		out = append(out, m.ExtendedTextMessage.Text+m.Conversation)
+		out = append(out, m.GetExtendedTextMessage().GetText()+m.GetConversation())
 	}
 	return out
 }

@@ -82,7 +82,7 @@ func (s Subjects) DLQStream() string      { return s.streamName("DLQ") }
 //     trigger is gone once acked or terminated), file storage, a
 //     deduplication window of cfg.DedupWindow on Nats-Msg-Id.
 //   - <PREFIX>_EVENTS on <prefix>.events.>: limits retention, kept for
-//     cfg.EventsMaxAge; Nats-Msg-Id is the event id.
+//     cfg.EventsMaxAge; events carry no Nats-Msg-Id (see Bus.PublishEvent).
 //   - <PREFIX>_DLQ on <prefix>.dlq.>: limits retention, kept for cfg.DLQMaxAge.
 func StreamConfigs(cfg Config) []jetstream.StreamConfig {
 	s := Subjects{Prefix: cfg.Prefix}

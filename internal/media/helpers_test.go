@@ -19,7 +19,6 @@ import (
 	"testing"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
@@ -294,11 +293,11 @@ func (c *core) publish(t testing.TB, args status.PublishArgs) *waE2E.Message {
 	}
 	for _, rec := range list {
 		if rec.MessageID == res.MessageID {
-			var m waE2E.Message
-			if err := protojson.Unmarshal([]byte(rec.Message), &m); err != nil {
+			m, err := whatsapp.RecordedMessage(rec)
+			if err != nil {
 				t.Fatal(err)
 			}
-			return &m
+			return m
 		}
 	}
 	t.Fatalf("message %s not recorded", res.MessageID)

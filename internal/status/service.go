@@ -188,18 +188,20 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 	if source == "" {
 		source = cmd.Origin.Source
 	}
-	log := s.log.With("instance", cmd.Instance, "traceId", tc.TraceID, "messageId", id, "type", a.Type)
+	// Attributes on the record itself: a logger With them would be built
+	// (its attributes encoded) for every publication.
+	attrs := [...]slog.Attr{slog.String("instance", cmd.Instance), slog.String("traceId", tc.TraceID), slog.String("messageId", id), slog.String("type", a.Type)}
 	res, err := s.publishOnce(ctx, cmd, a, id, source, tc)
 	if err != nil {
 		e := AsError(err)
-		log.Warn("status failed", "status", e.Code, "err", err)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "status failed", append(attrs[:], slog.String("status", string(e.Code)), slog.Any("err", err))...)
 		if !errors.Is(err, ErrInstanceNotFound) {
 			s.emit(ctx, Event{Type: EventStatusFailed, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
 				Data: FailedData{MessageID: id, MessageType: a.Type, Source: source, TraceID: tc.TraceID, Status: string(e.Code), Message: e.Message}})
 		}
 		return nil, e
 	}
-	log.Info("status published")
+	s.log.LogAttrs(ctx, slog.LevelInfo, "status published", attrs[:]...)
 	return res, nil
 }
 

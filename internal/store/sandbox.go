@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"fmt"
 	"time"
 )
 
@@ -11,7 +13,8 @@ type SandboxStatus struct {
 	Instance      string
 	MessageID     string
 	Type          string
-	Message       string // the waE2E.Message as protojson
+	Message       string // the waE2E.Message as protojson (rows recorded before Proto)
+	Proto         []byte // the waE2E.Message in protobuf's binary form
 	MediaMimetype string
 	MediaBytes    int64
 	MediaSHA256   string // hex
@@ -26,8 +29,8 @@ func (s *Store) SandboxStatusInsert(ctx context.Context, st *SandboxStatus) erro
 
 // SandboxStatusInsertTx is SandboxStatusInsert inside tx.
 func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
-	_, err := s.TxExec(ctx, tx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		st.Instance, st.MessageID, st.Type, st.Message, st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
+	_, err := s.TxExec(ctx, tx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		st.Instance, st.MessageID, st.Type, st.Message, base64.StdEncoding.EncodeToString(st.Proto), st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -44,7 +47,7 @@ func (s *Store) SandboxStatusList(ctx context.Context, instance string, limit in
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT instance, message_id, type, message, media_mimetype, media_bytes, media_sha256, revoked, created_at FROM sandbox_statuses WHERE instance = $1 ORDER BY created_at DESC, message_id DESC LIMIT $2`, instance, limit)
+	rows, err := s.DB.QueryContext(ctx, `SELECT instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at FROM sandbox_statuses WHERE instance = $1 ORDER BY created_at DESC, message_id DESC LIMIT $2`, instance, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +56,12 @@ func (s *Store) SandboxStatusList(ctx context.Context, instance string, limit in
 	for rows.Next() {
 		var st SandboxStatus
 		var created int64
-		if err := rows.Scan(&st.Instance, &st.MessageID, &st.Type, &st.Message, &st.MediaMimetype, &st.MediaBytes, &st.MediaSHA256, &st.Revoked, &created); err != nil {
+		var proto string
+		if err := rows.Scan(&st.Instance, &st.MessageID, &st.Type, &st.Message, &proto, &st.MediaMimetype, &st.MediaBytes, &st.MediaSHA256, &st.Revoked, &created); err != nil {
 			return nil, err
+		}
+		if st.Proto, err = base64.StdEncoding.DecodeString(proto); err != nil {
+			return nil, fmt.Errorf("sandbox status %s: message_proto: %w", st.MessageID, err)
 		}
 		st.CreatedAt = fromMillis(created)
 		out = append(out, &st)

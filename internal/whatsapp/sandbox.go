@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"golang.org/x/crypto/hkdf"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/statusflow/statusflow/internal/store"
 )
@@ -206,12 +208,12 @@ func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.M
 	if s.State() != StateConnected {
 		return time.Time{}, ErrNotConnected
 	}
-	body, err := protojson.Marshal(msg)
+	body, err := proto.Marshal(msg)
 	if err != nil {
 		return time.Time{}, err
 	}
 	now := s.engine.now()
-	rec := &store.SandboxStatus{Instance: s.instance, MessageID: id, Type: messageType(msg), Message: string(body), CreatedAt: now}
+	rec := &store.SandboxStatus{Instance: s.instance, MessageID: id, Type: messageType(msg), Proto: body, CreatedAt: now}
 	if m := mediaOf(msg); m != nil {
 		rec.MediaMimetype, rec.MediaBytes, rec.MediaSHA256 = m.mimetype, int64(m.length), hex.EncodeToString(m.sha256)
 	}
@@ -266,4 +268,26 @@ func mediaOf(m *waE2E.Message) *mediaFields {
 		return &mediaFields{x.GetMimetype(), x.GetFileLength(), x.GetFileSHA256()}
 	}
 	return nil
+}
+
+// RecordedMessage is the message the sandbox recorded in rec.
+func RecordedMessage(rec *store.SandboxStatus) (*waE2E.Message, error) {
+	var m waE2E.Message
+	if len(rec.Proto) > 0 {
+		return &m, proto.Unmarshal(rec.Proto, &m)
+	}
+	return &m, protojson.Unmarshal([]byte(rec.Message), &m) // recorded before the binary form
+}
+
+// RecordedMessageJSON is the message the sandbox recorded in rec, as
+// protojson (what GET /api/sandbox/:instance/statuses shows).
+func RecordedMessageJSON(rec *store.SandboxStatus) (json.RawMessage, error) {
+	if len(rec.Proto) == 0 {
+		return json.RawMessage(rec.Message), nil
+	}
+	m, err := RecordedMessage(rec)
+	if err != nil {
+		return nil, err
+	}
+	return protojson.Marshal(m)
 }

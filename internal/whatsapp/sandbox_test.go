@@ -12,8 +12,11 @@ import (
 	"testing"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/util/cbcutil"
 	"golang.org/x/crypto/hkdf"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
@@ -150,5 +153,40 @@ func TestSandbox_SendStatusSameIDTwice(t *testing.T) {
 	}
 	if n, _ := st.SandboxStatusCount(context.Background(), "sales"); n != 1 {
 		t.Fatalf("recorded %d statuses, want 1", n)
+	}
+}
+
+// The sandbox records the exact message in protobuf's binary form; rows
+// recorded before, as protojson, still read back the same.
+func TestSandbox_RecordedMessage(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t, store.SQLite)
+	ctx := context.Background()
+	sess, err := NewSandbox(st).Open(ctx, OpenParams{Instance: "sales"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := BuildText(TextStatus{Text: "recorded", BackgroundColor: "#128C7E", Font: "serif"})
+	if _, err := sess.SendStatus(ctx, "3EB0NEW", msg); err != nil {
+		t.Fatal(err)
+	}
+	legacyJSON, _ := protojson.Marshal(msg)
+	if err := st.SandboxStatusInsert(ctx, &store.SandboxStatus{Instance: "sales", MessageID: "3EB0OLD", Type: "text", Message: string(legacyJSON)}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := st.SandboxStatusList(ctx, "sales", 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %d, %v", len(list), err)
+	}
+	for _, rec := range list {
+		got, err := RecordedMessage(rec)
+		if err != nil || !proto.Equal(got, msg) {
+			t.Fatalf("%s: recorded %v (%v), want %v", rec.MessageID, got, err, msg)
+		}
+		js, err := RecordedMessageJSON(rec)
+		var back waE2E.Message
+		if err != nil || protojson.Unmarshal(js, &back) != nil || !proto.Equal(&back, msg) {
+			t.Fatalf("%s: as JSON %s (%v)", rec.MessageID, js, err)
+		}
 	}
 }

@@ -25,6 +25,9 @@ const (
 // stage's error.
 func step(ctx context.Context, stage string, attrs ...attribute.KeyValue) (_ context.Context, end func(error)) {
 	done := metrics.StageTimer(stage)
+	if !tracing.Recording() {
+		return ctx, done // no span to record: only the latency
+	}
 	ctx, endSpan := tracing.Start(ctx, "status."+stage, attrs...)
 	return ctx, func(err error) {
 		endSpan(err)

@@ -28,16 +28,37 @@ func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// TxExec runs q inside tx with a cached prepared statement.
-func (s *Store) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	if s.Dialect != SQLite {
-		return tx.ExecContext(ctx, q, args...)
+// txStmt is the prepared statement for q bound to tx. In a group-commit
+// batch the binding is made once per query and reused by every write of the
+// batch (database/sql would otherwise build a new bound statement for each
+// call); only the leader runs a batch, so batchStmts needs no lock.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if tx == s.batchTx {
+		if st, ok := s.batchStmts[q]; ok {
+			return st, nil
+		}
 	}
 	st, err := s.prepared(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	bound := tx.StmtContext(ctx, st)
+	if tx == s.batchTx {
+		s.batchStmts[q] = bound
+	}
+	return bound, nil
+}
+
+// TxExec runs q inside tx with a cached prepared statement.
+func (s *Store) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if s.Dialect != SQLite {
+		return tx.ExecContext(ctx, q, args...)
+	}
+	st, err := s.txStmt(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // TxQuery runs q inside tx with a cached prepared statement.
@@ -45,11 +66,11 @@ func (s *Store) TxQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 	if s.Dialect != SQLite {
 		return tx.QueryContext(ctx, q, args...)
 	}
-	st, err := s.prepared(ctx, q)
+	st, err := s.txStmt(ctx, tx, q)
 	if err != nil {
 		return nil, err
 	}
-	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	return st.QueryContext(ctx, args...)
 }
 
 // TxQueryRow runs q inside tx with a cached prepared statement.
@@ -57,11 +78,11 @@ func (s *Store) TxQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...an
 	if s.Dialect != SQLite {
 		return tx.QueryRowContext(ctx, q, args...)
 	}
-	st, err := s.prepared(ctx, q)
+	st, err := s.txStmt(ctx, tx, q)
 	if err != nil {
 		return tx.QueryRowContext(ctx, q, args...) // reports the same error
 	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	return st.QueryRowContext(ctx, args...)
 }
 
 func (s *Store) closeStmts() {

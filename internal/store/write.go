@@ -119,6 +119,11 @@ type writer struct {
 	// the cache of the pages being appended to stays warm across commits,
 	// where the pool would hand each batch a connection whose cache is cold.
 	wconn *sql.Conn
+
+	// batchTx is the transaction of the batch being written and batchStmts
+	// its bound statements (see txStmt); both belong to the leader.
+	batchTx    *sql.Tx
+	batchStmts map[string]*sql.Stmt
 }
 
 // beginWrite starts a batch's transaction on the writer connection, opening
@@ -269,6 +274,14 @@ func (s *Store) runBatch(batch []*writeReq) (errs []error, ok bool) {
 	if err != nil {
 		return fail(err)
 	}
+	s.batchTx = tx
+	if s.batchStmts == nil {
+		s.batchStmts = make(map[string]*sql.Stmt)
+	}
+	defer func() {
+		s.batchTx = nil
+		clear(s.batchStmts) // database/sql closes them with the transaction
+	}()
 	failed := false
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {

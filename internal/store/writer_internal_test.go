@@ -63,7 +63,7 @@ func TestWALStaysBoundedUnderContinuousWrites(t *testing.T) {
 	s := openSQLite(t)
 	ctx := context.Background()
 	const rowBytes = 4000
-	// A smaller trigger than production's 32 MiB keeps the test short; the
+	// A smaller trigger than production's 64 MiB keeps the test short; the
 	// mechanism is the same.
 	s.walLimit.Store(1024) // frames: 4 MiB
 	body := func(i int64) string { return strings.Repeat(string(rune('a'+i%26)), rowBytes) }

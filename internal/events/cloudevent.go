@@ -52,3 +52,29 @@ func ToCloudEvent(ev status.Event) (*CloudEvent, error) {
 		Data:            data,
 	}, nil
 }
+
+// envelope is CloudEvent without its methods, for Encode.
+type envelope CloudEvent
+
+// Encode is the event's JSON, as json.Marshal writes it, without checking
+// and compacting Data a second time: Data comes from json.Marshal (in
+// ToCloudEvent), and encoding/json would scan a json.RawMessage byte by byte
+// again on every event.
+func (ce *CloudEvent) Encode() ([]byte, error) {
+	head, err := json.Marshal(struct {
+		*envelope
+		Data json.RawMessage `json:"data,omitempty"` // shadows envelope.Data: written below
+	}{envelope: (*envelope)(ce)})
+	if err != nil {
+		return nil, err
+	}
+	data := []byte(ce.Data)
+	if len(data) == 0 {
+		data = []byte("null")
+	}
+	out := make([]byte, 0, len(head)+len(`,"data":`)+len(data))
+	out = append(out, head[:len(head)-1]...) // head ends with the object's '}'
+	out = append(out, `,"data":`...)
+	out = append(out, data...)
+	return append(out, '}'), nil
+}

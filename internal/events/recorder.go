@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -113,7 +112,7 @@ func (r *Recorder) prepare(ev status.Event, also func(ctx context.Context, tx *s
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(ce)
+	body, err := ce.Encode()
 	if err != nil {
 		return nil, err
 	}

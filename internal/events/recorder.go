@@ -80,12 +80,12 @@ func (r *Recorder) EmitWith(ctx context.Context, ev status.Event, also func(ctx 
 	return e.finish(ctx, r.store.Write(ctx, e.write))
 }
 
-// EmitQueued records ev like Emit but returns once its write is queued:
+// EmitQueued records ev like EmitWith but returns once its write is queued:
 // finish waits for the commit, then wakes the outbox and publishes. The core
 // queues status.accepted this way and calls finish before it emits the
 // status's next event, which therefore follows it in the log and on NATS.
-func (r *Recorder) EmitQueued(ctx context.Context, ev status.Event) (finish func() error) {
-	e, err := r.prepare(ev, nil)
+func (r *Recorder) EmitQueued(ctx context.Context, ev status.Event, also func(ctx context.Context, tx *sql.Tx) error) (finish func() error) {
+	e, err := r.prepare(ev, also)
 	if err != nil {
 		return func() error { return err }
 	}

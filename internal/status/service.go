@@ -48,9 +48,18 @@ type recordingSink interface {
 }
 
 // queuingSink is an [EventSink] that can record an event without waiting
-// for its commit (the events.Recorder): finish waits for it.
+// for its commit (the events.Recorder): finish waits for it. also, when not
+// nil, runs in the event's transaction.
 type queuingSink interface {
-	EmitQueued(ctx context.Context, ev Event) (finish func() error)
+	EmitQueued(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) (finish func() error)
+}
+
+// txSender is a session whose send is itself a database write (the sandbox
+// engine). It sends inside the transaction that records the status and its
+// status.published event: one commit for the request instead of two, and the
+// record of the send, the status row and the event never disagree.
+type txSender interface {
+	SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error
 }
 
 // mediaPreparer turns a media URL into a file WhatsApp takes.
@@ -237,6 +246,11 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	default:
 		return nil, Errorf(CodeInvalid, "Type must be one of: text, image, video, audio")
 	}
+	if sender, ok := sess.(txSender); ok && s.queuing != nil {
+		if rs, ok := s.store.(statusRecorder); ok {
+			return s.sendInTx(ctx, cmd, id, source, tc, msg, a.Type, sender, rs, accepted)
+		}
+	}
 	sctx, endSend := step(ctx, stageSend)
 	ts, err := sess.SendStatus(sctx, id, msg)
 	endSend(err)
@@ -275,6 +289,45 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	}
 	s.emit(ctx, published)
 	return res, nil
+}
+
+// sendInTx publishes through a [txSender]: the send, the status row and the
+// status.published event are one write, queued behind status.accepted.
+func (s *Service) sendInTx(ctx context.Context, cmd Command, id, source string, tc tracing.Context, msg *waE2E.Message, typ string,
+	sender txSender, rs statusRecorder, accepted func()) (*Result, error) {
+	ts := s.now().UTC()
+	origin, _ := json.Marshal(cmd.Origin)
+	rec := &store.Status{Instance: cmd.Instance, MessageID: id, Type: typ, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}
+	res := &Result{MessageID: id, MessageType: typ, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID}
+	if !cmd.Origin.IsZero() {
+		o := cmd.Origin
+		res.Origin = &o
+	}
+	published := Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: PublishedData{MessageID: id, MessageType: typ, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}}
+	sctx, endSend := step(ctx, stageSend)
+	var sendErr error
+	finish := s.emitQueuedWith(sctx, published, func(ctx context.Context, tx *sql.Tx) error {
+		if sendErr = sender.SendStatusTx(ctx, tx, id, msg, ts); sendErr != nil {
+			return sendErr
+		}
+		_, endStore := step(ctx, stageStore)
+		err := rs.StatusRecordTx(ctx, tx, rec)
+		endStore(err)
+		return err
+	})
+	accepted() // its event goes out before status.published (finish publishes that one)
+	err := finish()
+	endSend(err)
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(sendErr, whatsapp.ErrNotConnected):
+		return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: sendErr}
+	case sendErr != nil:
+		err = sendErr
+	}
+	return nil, &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
 }
 
 func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a PublishArgs) (*waE2E.Message, error) {
@@ -365,25 +418,38 @@ func (s *Service) emit(ctx context.Context, ev Event) {
 }
 
 // emitQueued emits ev without waiting for it to be recorded, when the sink
-// can; the returned func waits (once; later calls return at once).
+// can; the returned func waits (once; later calls return at once). Failures
+// are logged.
 func (s *Service) emitQueued(ctx context.Context, ev Event) (wait func()) {
 	if s.queuing == nil {
 		s.emit(ctx, ev)
 		return func() {}
 	}
+	finish := s.emitQueuedWith(ctx, ev, nil)
+	return func() { finish() }
+}
+
+// emitQueuedWith queues ev, with also in its transaction, on the queuing
+// sink; the returned func waits for the commit (once), publishes the event,
+// and returns the error, also logged.
+func (s *Service) emitQueuedWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) (wait func() error) {
 	ectx, ev := s.eventContext(ctx, ev)
 	ectx, endEmit := step(ectx, stageEmit, attribute.String("statusflow.event.type", ev.Type))
-	finish := s.queuing.EmitQueued(ectx, ev)
-	var once sync.Once
-	return func() {
+	finish := s.queuing.EmitQueued(ectx, ev, also)
+	var (
+		once sync.Once
+		err  error
+	)
+	return func() error {
 		once.Do(func() {
-			err := finish()
+			err = finish()
 			endEmit(err)
 			metrics.Event(ev.Type)
 			if err != nil {
 				s.log.Error("emit event", "type", ev.Type, "instance", ev.Instance, "err", fmt.Sprint(err))
 			}
 		})
+		return err
 	}
 }
 

@@ -37,6 +37,15 @@ func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *Sandb
 	return err
 }
 
+// SandboxStatusRecordTx records st inside tx; a message id already recorded
+// is left as it is (WhatsApp takes a repeated id as the same message), and,
+// unlike a failed INSERT, this leaves a PostgreSQL transaction usable.
+func (s *Store) SandboxStatusRecordTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
+	_, err := s.TxExec(ctx, tx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (instance, message_id) DO NOTHING`,
+		st.Instance, st.MessageID, st.Type, st.Message, base64.StdEncoding.EncodeToString(st.Proto), st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
+	return err
+}
+
 // SandboxStatusMarkRevoked marks a recorded status revoked; [ErrNotFound] when unknown.
 func (s *Store) SandboxStatusMarkRevoked(ctx context.Context, instance, messageID string) error {
 	return s.execOne(ctx, `UPDATE sandbox_statuses SET revoked = TRUE WHERE instance = $1 AND message_id = $2`, instance, messageID)

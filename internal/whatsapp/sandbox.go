@@ -8,6 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 // sandboxStore is where the sandbox records what it would have sent.
 type sandboxStore interface {
 	SandboxStatusInsert(ctx context.Context, st *store.SandboxStatus) error
+	SandboxStatusRecordTx(ctx context.Context, tx *sql.Tx, st *store.SandboxStatus) error
 	SandboxStatusMarkRevoked(ctx context.Context, instance, messageID string) error
 }
 
@@ -208,14 +210,10 @@ func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.M
 	if s.State() != StateConnected {
 		return time.Time{}, ErrNotConnected
 	}
-	body, err := proto.Marshal(msg)
+	now := s.engine.now()
+	rec, err := s.record(id, msg, now)
 	if err != nil {
 		return time.Time{}, err
-	}
-	now := s.engine.now()
-	rec := &store.SandboxStatus{Instance: s.instance, MessageID: id, Type: messageType(msg), Proto: body, CreatedAt: now}
-	if m := mediaOf(msg); m != nil {
-		rec.MediaMimetype, rec.MediaBytes, rec.MediaSHA256 = m.mimetype, int64(m.length), hex.EncodeToString(m.sha256)
 	}
 	if err := s.engine.store.SandboxStatusInsert(ctx, rec); errors.Is(err, store.ErrConflict) {
 		// WhatsApp treats a message id it has seen as the same message: a
@@ -225,6 +223,34 @@ func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.M
 		return time.Time{}, err
 	}
 	return now, nil
+}
+
+// SendStatusTx is SendStatus inside tx, at time at: the sandbox's "send" is
+// a database write, so the core makes it in the transaction that records the
+// status and its status.published event (one commit, and the three never
+// disagree). A repeated id is the same message, as with SendStatus.
+func (s *sandboxSession) SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error {
+	if s.State() != StateConnected {
+		return ErrNotConnected
+	}
+	rec, err := s.record(id, msg, at)
+	if err != nil {
+		return err
+	}
+	return s.engine.store.SandboxStatusRecordTx(ctx, tx, rec)
+}
+
+// record is what the sandbox keeps of a message it would send.
+func (s *sandboxSession) record(id string, msg *waE2E.Message, at time.Time) (*store.SandboxStatus, error) {
+	body, err := proto.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	rec := &store.SandboxStatus{Instance: s.instance, MessageID: id, Type: messageType(msg), Proto: body, CreatedAt: at}
+	if m := mediaOf(msg); m != nil {
+		rec.MediaMimetype, rec.MediaBytes, rec.MediaSHA256 = m.mimetype, int64(m.length), hex.EncodeToString(m.sha256)
+	}
+	return rec, nil
 }
 
 func (s *sandboxSession) RevokeStatus(ctx context.Context, id string) (time.Time, error) {

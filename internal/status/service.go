@@ -255,24 +255,12 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	ts, err := sess.SendStatus(sctx, id, msg)
 	endSend(err)
 	if err != nil {
-		if errors.Is(err, whatsapp.ErrNotConnected) {
-			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
-		}
-		return nil, &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
+		return nil, sendError(err)
 	}
 	if ts.IsZero() {
 		ts = s.now()
 	}
-	ts = ts.UTC()
-	origin, _ := json.Marshal(cmd.Origin)
-	rec := &store.Status{Instance: cmd.Instance, MessageID: id, Type: a.Type, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}
-	res := &Result{MessageID: id, MessageType: a.Type, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID}
-	if !cmd.Origin.IsZero() {
-		o := cmd.Origin
-		res.Origin = &o
-	}
-	published := Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
-		Data: PublishedData{MessageID: id, MessageType: a.Type, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}}
+	rec, res, published := sent(cmd, id, a.Type, source, tc, ts.UTC())
 	accepted()
 	stctx, endStore := step(ctx, stageStore)
 	if rs, ok := s.store.(statusRecorder); ok && s.recording != nil {
@@ -296,15 +284,7 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 func (s *Service) sendInTx(ctx context.Context, cmd Command, id, source string, tc tracing.Context, msg *waE2E.Message, typ string,
 	sender txSender, rs statusRecorder, accepted func()) (*Result, error) {
 	ts := s.now().UTC()
-	origin, _ := json.Marshal(cmd.Origin)
-	rec := &store.Status{Instance: cmd.Instance, MessageID: id, Type: typ, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}
-	res := &Result{MessageID: id, MessageType: typ, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID}
-	if !cmd.Origin.IsZero() {
-		o := cmd.Origin
-		res.Origin = &o
-	}
-	published := Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
-		Data: PublishedData{MessageID: id, MessageType: typ, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}}
+	rec, res, published := sent(cmd, id, typ, source, tc, ts)
 	sctx, endSend := step(ctx, stageSend)
 	var sendErr error
 	finish := s.emitQueuedWith(sctx, published, func(ctx context.Context, tx *sql.Tx) error {
@@ -319,15 +299,36 @@ func (s *Service) sendInTx(ctx context.Context, cmd Command, id, source string, 
 	accepted() // its event goes out before status.published (finish publishes that one)
 	err := finish()
 	endSend(err)
-	switch {
-	case err == nil:
+	if err == nil {
 		return res, nil
-	case errors.Is(sendErr, whatsapp.ErrNotConnected):
-		return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: sendErr}
-	case sendErr != nil:
-		err = sendErr
 	}
-	return nil, &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
+	if sendErr != nil {
+		err = sendErr // the cause, not the event log's wrapping of it
+	}
+	return nil, sendError(err)
+}
+
+// sent is what a status sent at ts leaves: its row, the command's result and
+// its status.published event.
+func sent(cmd Command, id, typ, source string, tc tracing.Context, ts time.Time) (*store.Status, *Result, Event) {
+	origin, _ := json.Marshal(cmd.Origin)
+	rec := &store.Status{Instance: cmd.Instance, MessageID: id, Type: typ, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}
+	res := &Result{MessageID: id, MessageType: typ, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID}
+	if !cmd.Origin.IsZero() {
+		o := cmd.Origin
+		res.Origin = &o
+	}
+	published := Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: PublishedData{MessageID: id, MessageType: typ, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}}
+	return rec, res, published
+}
+
+// sendError is a failed send or revoke as the API reports it.
+func sendError(err error) *Error {
+	if errors.Is(err, whatsapp.ErrNotConnected) {
+		return &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+	}
+	return &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
 }
 
 func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a PublishArgs) (*waE2E.Message, error) {
@@ -382,10 +383,7 @@ func (s *Service) delete(ctx context.Context, cmd Command, a DeleteArgs, tc trac
 	if a.DeleteForEveryone {
 		ts, err := sess.RevokeStatus(ctx, a.MessageID)
 		if err != nil {
-			if errors.Is(err, whatsapp.ErrNotConnected) {
-				return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
-			}
-			return nil, &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
+			return nil, sendError(err)
 		}
 		if ts.IsZero() {
 			ts = s.now()

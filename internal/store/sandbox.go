@@ -29,8 +29,7 @@ func (s *Store) SandboxStatusInsert(ctx context.Context, st *SandboxStatus) erro
 
 // SandboxStatusInsertTx is SandboxStatusInsert inside tx.
 func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
-	_, err := s.TxExec(ctx, tx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		st.Instance, st.MessageID, st.Type, st.Message, base64.StdEncoding.EncodeToString(st.Proto), st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
+	_, err := s.TxExec(ctx, tx, sandboxInsert, sandboxArgs(st)...)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -41,9 +40,15 @@ func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *Sandb
 // is left as it is (WhatsApp takes a repeated id as the same message), and,
 // unlike a failed INSERT, this leaves a PostgreSQL transaction usable.
 func (s *Store) SandboxStatusRecordTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
-	_, err := s.TxExec(ctx, tx, `INSERT INTO sandbox_statuses (instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (instance, message_id) DO NOTHING`,
-		st.Instance, st.MessageID, st.Type, st.Message, base64.StdEncoding.EncodeToString(st.Proto), st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt))
+	_, err := s.TxExec(ctx, tx, sandboxInsert+` ON CONFLICT (instance, message_id) DO NOTHING`, sandboxArgs(st)...)
 	return err
+}
+
+const sandboxInsert = `INSERT INTO sandbox_statuses (instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+func sandboxArgs(st *SandboxStatus) []any {
+	return []any{st.Instance, st.MessageID, st.Type, st.Message, base64.StdEncoding.EncodeToString(st.Proto),
+		st.MediaMimetype, st.MediaBytes, st.MediaSHA256, st.Revoked, millis(st.CreatedAt)}
 }
 
 // SandboxStatusMarkRevoked marks a recorded status revoked; [ErrNotFound] when unknown.

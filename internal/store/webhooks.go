@@ -146,17 +146,7 @@ func (s *Store) forgetWebhooks() {
 
 // execWebhooks is Exec for a statement that changes the webhooks table.
 func (s *Store) execWebhooks(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if s.Dialect != SQLite {
-		return s.DB.ExecContext(ctx, q, args...)
-	}
-	var res sql.Result
-	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		s.forgetWebhooks()
-		var err error
-		res, err = s.TxExec(ctx, tx, q, args...)
-		return err
-	})
-	return res, err
+	return s.exec(ctx, s.forgetWebhooks, q, args...)
 }
 
 // WebhookDelete removes an instance's webhook by label and discards its

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -37,15 +36,10 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 		return tx.Commit()
 	}
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
-	s.wmu.Lock()
-	if s.wclosed {
-		s.wmu.Unlock()
-		return fmt.Errorf("store: closed")
+	lead, err := s.enqueue(req)
+	if err != nil {
+		return err
 	}
-	s.wqueue = append(s.wqueue, req)
-	lead := !s.wbusy
-	s.wbusy = true
-	s.wmu.Unlock()
 	for {
 		if lead {
 			s.lead()
@@ -79,26 +73,32 @@ func (s *Store) WriteQueued(ctx context.Context, fn func(ctx context.Context, tx
 		return func() error { return err }
 	}
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1), queued: true}
-	s.wmu.Lock()
-	if s.wclosed {
-		s.wmu.Unlock()
-		return func() error { return fmt.Errorf("store: closed") }
+	lead, err := s.enqueue(req)
+	if err != nil {
+		return func() error { return err }
 	}
-	s.wqueue = append(s.wqueue, req)
-	lead := !s.wbusy
-	s.wbusy = true
-	s.wmu.Unlock()
 	if lead {
-		go s.lead()
+		go s.lead() // nobody waits here to lead
 	}
-	var (
-		once sync.Once
-		err  error
-	)
+	var once sync.Once
 	return func() error {
 		once.Do(func() { err = (<-req.done).err })
 		return err
 	}
+}
+
+// enqueue queues req and reports whether its caller is to lead (no leader
+// is committing).
+func (s *Store) enqueue(req *writeReq) (lead bool, err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.wclosed {
+		return false, fmt.Errorf("store: closed")
+	}
+	s.wqueue = append(s.wqueue, req)
+	lead = !s.wbusy
+	s.wbusy = true
+	return lead, nil
 }
 
 type writeResult struct {
@@ -163,8 +163,6 @@ func (s *Store) lead() {
 		s.wqueue = append(s.wqueue[:0], s.wqueue[n:]...)
 		s.wmu.Unlock()
 
-		DebugBatches.Add(1)
-		DebugWrites.Add(int64(len(batch)))
 		s.commitBatch(batch)
 		if s.walLong.Swap(false) {
 			s.catchUpCheckpoint()
@@ -311,16 +309,22 @@ func (s *Store) runBatch(batch []*writeReq) (errs []error, ok bool) {
 // SQLite (so it never waits on the database lock in the busy handler), as a
 // plain statement on PostgreSQL.
 func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.exec(ctx, nil, q, args...)
+}
+
+// exec is Exec; before, when set, runs first inside the SQLite transaction.
+func (s *Store) exec(ctx context.Context, before func(), q string, args ...any) (sql.Result, error) {
 	if s.Dialect != SQLite {
 		return s.DB.ExecContext(ctx, q, args...)
 	}
 	var res sql.Result
 	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if before != nil {
+			before()
+		}
 		var err error
 		res, err = s.TxExec(ctx, tx, q, args...)
 		return err
 	})
 	return res, err
 }
-
-var DebugBatches, DebugWrites atomic.Int64

@@ -1,28 +1,19 @@
 package bus
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/statusflow/statusflow/internal/events"
-	"github.com/statusflow/statusflow/internal/status"
-	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
 )
 
@@ -331,193 +322,4 @@ func (b *Bus) jetStream() (jetstream.JetStream, error) {
 		return nil, ErrNotStarted
 	}
 	return b.js, nil
-}
-
-// PublishEvent implements [events.Publisher]: it publishes the CloudEvent to
-// <prefix>.events.<instance>.<type>, which the EVENTS stream captures, with
-// the traceparent header and content-type application/cloudevents+json.
-// There is no Nats-Msg-Id: an event is published once (never retried), its
-// id is in the body, and the stream's duplicate window would otherwise hold
-// every event id of the last two minutes in the server's memory (millions
-// under load).
-//
-// Events go out as core NATS messages: a publication neither waits for nor
-// pays for a JetStream acknowledgement (asking for one per event cost about
-// a seventh of the HTTP publishing benchmark's throughput). One event in
-// ackEvery (and the first) asks for an acknowledgement anyway, so a stream
-// that refuses events (deleted, out of storage) shows in the log within
-// ackEvery events. Nothing is retried either way: the event log in the
-// database is the durable record, and webhooks have their own outbox.
-func (b *Bus) PublishEvent(ctx context.Context, ce *events.CloudEvent, body []byte) error {
-	b.mu.Lock()
-	nc, js := b.nc, b.js
-	b.mu.Unlock()
-	if nc == nil || js == nil {
-		return ErrNotStarted
-	}
-	m := nats.NewMsg(b.subjects.Event(ce.Instance, ce.Type))
-	m.Data = body
-	m.Header.Set("Content-Type", "application/cloudevents+json")
-	if ce.TraceParent != "" {
-		m.Header.Set(HeaderTraceParent, ce.TraceParent)
-	}
-	if b.eventsPublished.Add(1)%ackEvery == 1 {
-		_, err := js.PublishMsgAsync(m)
-		return err
-	}
-	return nc.PublishMsg(m)
-}
-
-// ackEvery: one published event in ackEvery asks JetStream for an
-// acknowledgement (see PublishEvent).
-const ackEvery = 64
-
-var _ events.Publisher = (*Bus)(nil)
-
-// Enqueue queues a node execution on the trigger stream (Prefer:
-// respond-async). The request was authenticated by HTTP: instead of the
-// user's token, the trigger carries [HeaderAuth], an HMAC only statusflow
-// can compute. Nats-Msg-Id is the idempotency key when given, else the
-// pre-assigned message id, and the consumer uses it as the idempotency key;
-// the pre-assigned message id travels in [HeaderMessageID]. Enqueue returns
-// once JetStream has stored the trigger.
-func (b *Bus) Enqueue(ctx context.Context, nodeID string, req nodes.ExecuteRequest) error {
-	js, err := b.jetStream()
-	if err != nil {
-		return status.Wrap(status.CodeInternal, "Internal error", err)
-	}
-	key := signKey(b.authHash())
-	body, err := json.Marshal(struct {
-		Input  json.RawMessage `json:"input"`
-		Origin status.Origin   `json:"origin"`
-	}{req.Input, req.Origin})
-	if err != nil {
-		return status.Wrap(status.CodeInvalid, "Invalid request body", err)
-	}
-	m := nats.NewMsg(b.subjects.Trigger(nodeID, req.Instance))
-	m.Data = body
-	msgID := cmp.Or(req.IdempotencyKey, req.MessageID, uuid.NewString())
-	m.Header.Set(nats.MsgIdHdr, msgID)
-	if req.MessageID != "" {
-		m.Header.Set(HeaderMessageID, req.MessageID)
-	}
-	if req.TraceParent != "" {
-		m.Header.Set(HeaderTraceParent, req.TraceParent)
-	}
-	m.Header.Set(HeaderAuth, sign(key, m.Subject, msgID, req.MessageID, body))
-	if _, err := js.PublishMsg(ctx, m); err != nil {
-		return status.Wrap(status.CodeInternal, "Could not queue the request", err)
-	}
-	return nil
-}
-
-func (b *Bus) authHash() string {
-	if b.auth == nil {
-		return ""
-	}
-	return b.auth.AccountHash()
-}
-
-// handleRequest is the request door, <prefix>.request.<nodeId>.<instance>: a
-// core NATS request is copied into the trigger stream with [HeaderReplyTo]
-// set to the requester's inbox, so it runs the one durable path (auth, DLQ,
-// idempotency) and the consumer answers with the execute result. If the
-// copy cannot be stored, or it is a duplicate Nats-Msg-Id, the requester is
-// answered at once with an error envelope.
-func (b *Bus) handleRequest(m *nats.Msg) {
-	node, inst, ok := b.subjects.ParseTrigger("request", m.Subject)
-	respond := func(code status.Code, msg string) {
-		if m.Reply != "" {
-			m.Respond(replyBody(nil, &status.Error{Code: code, Message: msg}, ""))
-		}
-	}
-	if !ok {
-		respond(status.CodeInvalid, "a request subject is "+b.cfg.Prefix+".request.<nodeId>.<instance>")
-		return
-	}
-	js, err := b.jetStream()
-	if err != nil {
-		respond(status.CodeInternal, "statusflow is stopping")
-		return
-	}
-	fm := nats.NewMsg(b.subjects.Trigger(node, inst))
-	fm.Data = m.Data
-	for k, vs := range m.Header {
-		fm.Header[k] = vs
-	}
-	fm.Header.Del(HeaderAuth)
-	if m.Reply != "" {
-		fm.Header.Set(HeaderReplyTo, m.Reply)
-	}
-	ctx, cancel := context.WithTimeout(b.runCtx, 10*time.Second)
-	defer cancel()
-	ack, err := js.PublishMsg(ctx, fm)
-	if err != nil {
-		respond(status.CodeInternal, "Could not queue the request: "+err.Error())
-		return
-	}
-	if ack.Duplicate {
-		respond("duplicate", "A trigger with this Nats-Msg-Id was already received (stream sequence "+strconv.FormatUint(ack.Sequence, 10)+"); its result went to the first requester")
-	}
-}
-
-// startEmbedded starts nats-server in-process with JetStream in
-// DataDir/nats, listening on cfg.Listen, or on a free port when that one is
-// taken (the URL is logged).
-func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
-	host, portStr, _ := net.SplitHostPort(cfg.Listen)
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("STATUSFLOW_NATS_LISTEN %q: bad port", cfg.Listen)
-	}
-	if port == 0 {
-		// nats-server reads port 0 as "the default, 4222"; we mean any free port.
-		port = server.RANDOM_PORT
-	} else if ln, err := net.Listen("tcp", cfg.Listen); err != nil {
-		log.Warn("STATUSFLOW_NATS_LISTEN is taken; the embedded NATS server uses a free port", "listen", cfg.Listen, "err", err)
-		port = server.RANDOM_PORT
-	} else {
-		ln.Close()
-	}
-	opts := &server.Options{
-		ServerName: "statusflow",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
-		NoSigs:     true,
-		MaxPayload: 8 << 20,
-	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats: %w", err)
-	}
-	ns.SetLoggerV2(serverLogger{log}, false, false, false)
-	ns.Start()
-	if !ns.ReadyForConnections(cfg.ConnectTimeout) {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, fmt.Errorf("embedded nats: not ready after %s (STATUSFLOW_NATS_LISTEN %s, store %s)", cfg.ConnectTimeout, cfg.Listen, opts.StoreDir)
-	}
-	log.Info("embedded nats server listening", "url", ns.ClientURL(), "store", opts.StoreDir)
-	return ns, nil
-}
-
-// serverLogger sends nats-server's log to slog: notices at debug, warnings
-// and errors as such.
-type serverLogger struct{ log *slog.Logger }
-
-func (l serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Debugf(format string, v ...any)  {}
-func (l serverLogger) Tracef(format string, v ...any)  {}
-
-// redact hides a password in a URL for logs.
-func redact(u string) string {
-	if i, j := strings.LastIndexByte(u, '@'), strings.Index(u, "://"); i > 0 && j > 0 && i > j {
-		return u[:j+3] + "***" + u[i:]
-	}
-	return u
 }

@@ -26,7 +26,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
-	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/errcode"
 )
 
 // Base is the `$id` prefix of every schema; GET /schemas/<name>.json serves them.
@@ -150,8 +150,8 @@ func (v *Validator) Doc(name string) map[string]any {
 }
 
 // Decode parses body as JSON, validates it against the named schema and
-// unmarshals it into dst. Every failure is a *status.Error with
-// [status.CodeInvalid] and the message the schema attaches to the rule.
+// unmarshals it into dst. Every failure is a *errcode.Error with
+// [errcode.CodeInvalid] and the message the schema attaches to the rule.
 //
 // A body the fast path finds certainly valid skips the full validator; any
 // other goes through it, so every error comes from one place.
@@ -161,7 +161,7 @@ func (v *Validator) Decode(name string, body []byte, dst any) error {
 			return nil
 		}
 		if err := json.Unmarshal(body, dst); err != nil {
-			return status.Errorf(status.CodeInvalid, "Invalid request body: %s", err)
+			return errcode.Errorf(errcode.CodeInvalid, "Invalid request body: %s", err)
 		}
 		return nil
 	}
@@ -176,7 +176,7 @@ func (v *Validator) Decode(name string, body []byte, dst any) error {
 		return nil
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
-		return status.Errorf(status.CodeInvalid, "Invalid request body: %s", err)
+		return errcode.Errorf(errcode.CodeInvalid, "Invalid request body: %s", err)
 	}
 	return nil
 }
@@ -190,16 +190,16 @@ func (v *Validator) ValidateJSON(name string, body []byte) error {
 // ParseJSON parses one JSON value for validation (numbers kept exact).
 func ParseJSON(body []byte) (any, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid request body: the body is empty; send a JSON object")
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: the body is empty; send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid request body: unexpected data after the JSON value")
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: unexpected data after the JSON value")
 	}
 	return doc, nil
 }
@@ -216,9 +216,9 @@ func (v *Validator) Validate(name string, doc any) error {
 	}
 	ve, ok := err.(*jsonschema.ValidationError)
 	if !ok {
-		return status.Wrap(status.CodeInvalid, "Invalid request body", err)
+		return errcode.Wrap(errcode.CodeInvalid, "Invalid request body", err)
 	}
-	return &status.Error{Code: status.CodeInvalid, Message: v.message(ve, doc), Err: err}
+	return &errcode.Error{Code: errcode.CodeInvalid, Message: v.message(ve, doc), Err: err}
 }
 
 type candidate struct {

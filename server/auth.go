@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -43,17 +42,6 @@ func tokenFrom(c *fiber.Ctx) string {
 	return c.Query("token")
 }
 
-// authError maps the auth package's errors to their HTTP answers.
-func authError(err error) error {
-	switch {
-	case errors.Is(err, auth.ErrMissingToken), errors.Is(err, auth.ErrInvalidToken):
-		return newError(fiber.StatusUnauthorized, err.Error())
-	case errors.Is(err, auth.ErrWrongInstance):
-		return newError(fiber.StatusForbidden, err.Error())
-	}
-	return err
-}
-
 // requireAuth returns the middleware for a route's Auth.
 func (s *Server) requireAuth(a Auth) fiber.Handler {
 	return func(c *fiber.Ctx) error {
@@ -62,16 +50,16 @@ func (s *Server) requireAuth(a Auth) fiber.Handler {
 		}
 		p, err := s.auth.Authenticate(c.UserContext(), tokenFrom(c))
 		if err != nil {
-			return authError(err)
+			return err
 		}
 		switch a {
 		case AuthAccount:
 			if !p.Account {
-				return authError(auth.ErrInvalidToken)
+				return auth.ErrInvalidToken
 			}
 		case AuthInstance:
 			if err := p.CanUse(c.Params("instance")); err != nil {
-				return authError(err)
+				return err
 			}
 		}
 		c.Locals(localPrincipal, p)

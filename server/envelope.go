@@ -5,32 +5,45 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/errcode"
 )
 
-// httpStatus maps the core's error codes to HTTP statuses (API.md §4). It is
-// the HTTP front door's one mapping table.
-var httpStatus = map[status.Code]int{
-	status.CodeInvalid:               http.StatusBadRequest,
-	status.CodeInstanceNotFound:      http.StatusNotFound,
-	status.CodeMessageNotFound:       http.StatusNotFound,
-	status.CodeIdempotencyKeyReused:  http.StatusConflict,
-	status.CodeMediaDownloadFailed:   http.StatusBadRequest,
-	status.CodeMediaValidationFailed: http.StatusBadRequest,
-	status.CodeUnsupportedMediaType:  http.StatusBadRequest,
-	status.CodeMediaUploadFailed:     http.StatusInternalServerError,
-	status.CodeAudioConversionFailed: http.StatusInternalServerError,
-	status.CodeSendFailed:            http.StatusInternalServerError,
-	status.CodeDisconnected:          http.StatusServiceUnavailable,
-	status.CodeInternal:              http.StatusInternalServerError,
-	status.CodeNodeNotFound:          http.StatusNotFound,
-	status.CodeIdempotencyInProgress: http.StatusConflict,
+// httpStatus maps error codes to HTTP statuses (API.md §2, §4): the core's,
+// and the auth and webhooks packages' sentinels. It is the HTTP front door's
+// one mapping table.
+var httpStatus = map[errcode.Code]int{
+	errcode.CodeInvalid:               http.StatusBadRequest,
+	errcode.CodeInstanceNotFound:      http.StatusNotFound,
+	errcode.CodeMessageNotFound:       http.StatusNotFound,
+	errcode.CodeIdempotencyKeyReused:  http.StatusConflict,
+	errcode.CodeMediaDownloadFailed:   http.StatusBadRequest,
+	errcode.CodeMediaValidationFailed: http.StatusBadRequest,
+	errcode.CodeUnsupportedMediaType:  http.StatusBadRequest,
+	errcode.CodeMediaUploadFailed:     http.StatusInternalServerError,
+	errcode.CodeAudioConversionFailed: http.StatusInternalServerError,
+	errcode.CodeSendFailed:            http.StatusInternalServerError,
+	errcode.CodeDisconnected:          http.StatusServiceUnavailable,
+	errcode.CodeInternal:              http.StatusInternalServerError,
+	errcode.CodeNodeNotFound:          http.StatusNotFound,
+	errcode.CodeIdempotencyInProgress: http.StatusConflict,
+
+	errcode.CodeTokenMissing:        http.StatusUnauthorized,
+	errcode.CodeTokenInvalid:        http.StatusUnauthorized,
+	errcode.CodeWrongInstance:       http.StatusForbidden,
+	errcode.CodeWebhookNotFound:     http.StatusNotFound,
+	errcode.CodeDeliveryNotFound:    http.StatusNotFound,
+	errcode.CodeInboundNotFound:     http.StatusNotFound,
+	errcode.CodeWebhookDisabled:     http.StatusConflict,
+	errcode.CodeDeliveryBusy:        http.StatusConflict,
+	errcode.CodeReplayed:            http.StatusConflict,
+	errcode.CodeSignatureMissing:    http.StatusUnauthorized,
+	errcode.CodeSignatureInvalid:    http.StatusUnauthorized,
+	errcode.CodeTimestampOutOfRange: http.StatusUnauthorized,
 }
 
 // apiError is an error answered as-is: an HTTP status, a message and an
-// optional internal status. Handlers return it for errors the core never sees
-// (auth, rate limit, instance management).
+// optional internal status. Handlers return it for one-off answers that have no
+// code (rate limit, instance management, query parameters).
 type apiError struct {
 	HTTP    int
 	Message string
@@ -57,7 +70,7 @@ type errorInfo struct {
 func toEnvelope(err error, traceID string) (int, errorBody) {
 	body := errorBody{TraceID: traceID}
 	var ae *apiError
-	var se *status.Error
+	var se *errcode.Error
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &ae):

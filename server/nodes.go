@@ -76,7 +76,7 @@ func (s *Server) executeNode(c *fiber.Ctx) error {
 		return err
 	}
 	if err := PrincipalOf(c).CanUse(req.Instance); err != nil {
-		return authError(err)
+		return err
 	}
 	tc := traceOf(c)
 	req.TraceParent = tc.String()

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -36,20 +35,6 @@ type webhookHandlers struct {
 	svc *webhooks.Service
 }
 
-// webhookError maps the webhooks package's errors to HTTP answers; the
-// core's *status.Error values go through the envelope table.
-func webhookError(err error) error {
-	switch {
-	case errors.Is(err, webhooks.ErrWebhookNotFound), errors.Is(err, webhooks.ErrDeliveryNotFound), errors.Is(err, webhooks.ErrInboundNotFound):
-		return newError(fiber.StatusNotFound, err.Error())
-	case errors.Is(err, webhooks.ErrWebhookDisabled), errors.Is(err, webhooks.ErrDeliveryBusy), errors.Is(err, webhooks.ErrReplayed):
-		return newError(fiber.StatusConflict, err.Error())
-	case errors.Is(err, webhooks.ErrMissingSignature), errors.Is(err, webhooks.ErrBadSignature), errors.Is(err, webhooks.ErrTimestamp):
-		return newError(fiber.StatusUnauthorized, err.Error())
-	}
-	return err
-}
-
 func (h *webhookHandlers) upsert(c *fiber.Ctx) error {
 	var in webhooks.WebhookInput
 	if err := h.s.deps.Validator.Decode(schemas.WebhookConfigInput, c.Body(), &in); err != nil {
@@ -57,7 +42,7 @@ func (h *webhookHandlers) upsert(c *fiber.Ctx) error {
 	}
 	w, created, err := h.svc.Upsert(c.UserContext(), c.Params("instance"), in)
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	if created {
 		return reply(c, fiber.StatusCreated, "Webhook created; keep the secret, it is shown only now", fiber.Map{"webhook": w})
@@ -68,14 +53,14 @@ func (h *webhookHandlers) upsert(c *fiber.Ctx) error {
 func (h *webhookHandlers) list(c *fiber.Ctx) error {
 	ws, err := h.svc.List(c.UserContext(), c.Params("instance"))
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, fmt.Sprintf("%d webhooks found", len(ws)), fiber.Map{"webhooks": ws})
 }
 
 func (h *webhookHandlers) delete(c *fiber.Ctx) error {
 	if err := h.svc.Delete(c.UserContext(), c.Params("instance"), c.Params("label")); err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, "Webhook deleted", fiber.Map{"webhook": fiber.Map{"label": c.Params("label")}})
 }
@@ -83,7 +68,7 @@ func (h *webhookHandlers) delete(c *fiber.Ctx) error {
 func (h *webhookHandlers) rotate(c *fiber.Ctx) error {
 	w, err := h.svc.Rotate(c.UserContext(), c.Params("instance"), c.Params("label"))
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, "Webhook secret rotated; the previous one still signs until previousSecretValidUntil", fiber.Map{"webhook": w})
 }
@@ -93,7 +78,7 @@ func (h *webhookHandlers) deliveries(c *fiber.Ctx) error {
 		State: webhooks.DeliveryState(c.Query("state")), Webhook: c.Query("webhook"), Event: c.Query("event"), Limit: c.QueryInt("limit"),
 	})
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, fmt.Sprintf("%d deliveries found", len(ds)), fiber.Map{"deliveries": ds})
 }
@@ -101,7 +86,7 @@ func (h *webhookHandlers) deliveries(c *fiber.Ctx) error {
 func (h *webhookHandlers) replay(c *fiber.Ctx) error {
 	d, err := h.svc.Replay(c.UserContext(), c.Params("instance"), c.Params("id"))
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, "Delivery queued for replay", fiber.Map{"delivery": d})
 }
@@ -125,7 +110,7 @@ func (h *webhookHandlers) createInbound(c *fiber.Ctx) error {
 	}
 	v, err := h.svc.CreateInbound(c.UserContext(), c.Params("instance"), in)
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	return reply(c, fiber.StatusCreated, "Inbound hook created; keep the secret, it is shown only now", fiber.Map{"hook": absolute(c, v)})
 }
@@ -133,7 +118,7 @@ func (h *webhookHandlers) createInbound(c *fiber.Ctx) error {
 func (h *webhookHandlers) listInbound(c *fiber.Ctx) error {
 	hs, err := h.svc.ListInbound(c.UserContext(), c.Params("instance"))
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	for _, v := range hs {
 		absolute(c, v)
@@ -143,7 +128,7 @@ func (h *webhookHandlers) listInbound(c *fiber.Ctx) error {
 
 func (h *webhookHandlers) deleteInbound(c *fiber.Ctx) error {
 	if err := h.svc.DeleteInbound(c.UserContext(), c.Params("instance"), c.Params("id")); err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, "Inbound hook deleted", fiber.Map{"hook": fiber.Map{"id": c.Params("id")}})
 }
@@ -151,7 +136,7 @@ func (h *webhookHandlers) deleteInbound(c *fiber.Ctx) error {
 func (h *webhookHandlers) rotateInbound(c *fiber.Ctx) error {
 	v, err := h.svc.RotateInbound(c.UserContext(), c.Params("instance"), c.Params("id"))
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, "Inbound hook secret rotated; the previous one is accepted until previousSecretValidUntil", fiber.Map{"hook": absolute(c, v)})
 }
@@ -167,7 +152,7 @@ func (h *webhookHandlers) receive(c *fiber.Ctx) error {
 	}
 	res, err := h.svc.Receive(c.UserContext(), c.Params("hookId"), c.Body(), hdr, traceOf(c).String())
 	if err != nil {
-		return webhookError(err)
+		return err
 	}
 	return OK(c, "Webhook accepted", fiber.Map{"traceId": res.TraceID, "output": res.Output, "hookId": res.HookID, "webhookId": res.WebhookID,
 		"node": res.Node, "instance": res.Instance})

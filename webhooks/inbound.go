@@ -10,23 +10,24 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
 )
 
-// Errors of [Service.Receive]; the front door answers 401 for the first
-// three and 409 for a replay.
+// Errors of [Service.Receive]; the server's HTTP table answers 401 for the
+// first three codes and 409 for a replay.
 var (
 	// ErrMissingSignature: webhook-id, webhook-timestamp or webhook-signature is missing.
-	ErrMissingSignature = errors.New("Missing webhook-id, webhook-timestamp or webhook-signature header")
+	ErrMissingSignature = errcode.New(errcode.CodeSignatureMissing, "Missing webhook-id, webhook-timestamp or webhook-signature header")
 	// ErrBadSignature: no signature matches the hook's secret(s), or the headers are malformed.
-	ErrBadSignature = errors.New("Invalid webhook signature")
+	ErrBadSignature = errcode.New(errcode.CodeSignatureInvalid, "Invalid webhook signature")
 	// ErrTimestamp: webhook-timestamp is more than 5 minutes from the server's clock.
-	ErrTimestamp = errors.New("Webhook timestamp is too old or too new")
+	ErrTimestamp = errcode.New(errcode.CodeTimestampOutOfRange, "Webhook timestamp is too old or too new")
 	// ErrReplayed: the hook already accepted this webhook-id.
-	ErrReplayed = errors.New("Webhook already received (webhook-id replayed)")
+	ErrReplayed = errcode.New(errcode.CodeReplayed, "Webhook already received (webhook-id replayed)")
 )
 
 // AnyNode as an inbound hook's node lets the request body name the node.

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
@@ -24,18 +25,18 @@ import (
 	"github.com/statusflow/statusflow/nodes"
 )
 
-// Errors the front door maps to its answers. Returned errors wrap them.
+// Errors the front door maps to its answers by code (the server's HTTP table).
 var (
 	// ErrWebhookNotFound: no webhook with that label on the instance.
-	ErrWebhookNotFound = errors.New("Webhook not found")
+	ErrWebhookNotFound = errcode.New(errcode.CodeWebhookNotFound, "Webhook not found")
 	// ErrWebhookDisabled: a replay was asked for a disabled or deleted webhook.
-	ErrWebhookDisabled = errors.New("Webhook is disabled or deleted; enable it before replaying")
+	ErrWebhookDisabled = errcode.New(errcode.CodeWebhookDisabled, "Webhook is disabled or deleted; enable it before replaying")
 	// ErrDeliveryNotFound: no delivery with that id on the instance.
-	ErrDeliveryNotFound = errors.New("Delivery not found")
+	ErrDeliveryNotFound = errcode.New(errcode.CodeDeliveryNotFound, "Delivery not found")
 	// ErrDeliveryBusy: the delivery is being sent right now.
-	ErrDeliveryBusy = errors.New("Delivery is being sent right now; try again when it is done")
+	ErrDeliveryBusy = errcode.New(errcode.CodeDeliveryBusy, "Delivery is being sent right now; try again when it is done")
 	// ErrInboundNotFound: no inbound hook with that id (on the instance).
-	ErrInboundNotFound = errors.New("Inbound hook not found")
+	ErrInboundNotFound = errcode.New(errcode.CodeInboundNotFound, "Inbound hook not found")
 )
 
 // AllEvents is the event filter entry that matches every event type.

@@ -14,19 +14,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/logging"
 	"github.com/statusflow/statusflow/internal/store"
 )
 
-// Errors, with the literal messages of API.md §2.
+// Errors, with the literal messages of API.md §2; the front doors map their
+// codes (the server's HTTP table, the bus's DLQ status).
 var (
 	// ErrMissingToken: no token was sent.
-	ErrMissingToken = errors.New("Missing token")
+	ErrMissingToken = errcode.New(errcode.CodeTokenMissing, "Missing token")
 	// ErrInvalidToken: the token is unknown, or an instance token was used
 	// where only the account token is accepted.
-	ErrInvalidToken = errors.New("Invalid token")
+	ErrInvalidToken = errcode.New(errcode.CodeTokenInvalid, "Invalid token")
 	// ErrWrongInstance: an instance token was used on another instance.
-	ErrWrongInstance = errors.New("Instance token does not match this instance")
+	ErrWrongInstance = errcode.New(errcode.CodeWrongInstance, "Instance token does not match this instance")
 )
 
 // Principal is who a token belongs to.

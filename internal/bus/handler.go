@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
@@ -75,25 +76,26 @@ const (
 	HeaderDLQTime = "Statusflow-Dlq-Time"
 )
 
-// DLQ statuses the bus adds to the core's codes.
+// DLQ statuses the bus adds to the core's codes: the bus codes of
+// [errcode], as the strings [HeaderDLQStatus] carries.
 const (
 	// DLQStatusUnauthorized: missing or unknown token (HTTP 401).
-	DLQStatusUnauthorized = "unauthorized"
+	DLQStatusUnauthorized = string(errcode.CodeUnauthorized)
 	// DLQStatusForbidden: an instance token used on another instance (HTTP 403).
-	DLQStatusForbidden = "forbidden"
+	DLQStatusForbidden = string(errcode.CodeForbidden)
 	// DLQStatusMaxDeliveries: a retryable failure that did not clear within
 	// [Config.MaxDeliver] deliveries.
-	DLQStatusMaxDeliveries = "max_deliveries"
+	DLQStatusMaxDeliveries = string(errcode.CodeMaxDeliveries)
 	// DLQStatusBadSubject: a subject that names no node and instance.
-	DLQStatusBadSubject = "invalid_subject"
+	DLQStatusBadSubject = string(errcode.CodeBadSubject)
 )
 
 // PermanentError marks a failure that can never succeed: the DLQ middleware
 // dead-letters it on the first delivery. A *status.Error whose code is not
 // [status.Code.Retryable] is permanent too.
 type PermanentError struct {
-	// Status is the internal status put in [HeaderDLQStatus].
-	Status string
+	// Code is the internal status put in [HeaderDLQStatus].
+	Code errcode.Code
 	// Message is what a user reads, put in [HeaderDLQReason].
 	Message string
 	Err     error
@@ -101,9 +103,9 @@ type PermanentError struct {
 
 func (e *PermanentError) Error() string {
 	if e.Err != nil && e.Err.Error() != e.Message {
-		return e.Status + ": " + e.Message + ": " + e.Err.Error()
+		return string(e.Code) + ": " + e.Message + ": " + e.Err.Error()
 	}
-	return e.Status + ": " + e.Message
+	return string(e.Code) + ": " + e.Message
 }
 
 func (e *PermanentError) Unwrap() error { return e.Err }
@@ -149,7 +151,7 @@ func IsPermanent(err error) bool {
 func reasonOf(err error) (statusCode, reason string) {
 	var pe *PermanentError
 	if errors.As(err, &pe) {
-		return pe.Status, pe.Message
+		return string(pe.Code), pe.Message
 	}
 	var se *status.Error
 	if errors.As(err, &se) {

@@ -145,7 +145,7 @@ func TestDeadLetter(t *testing.T) {
 	t.Run("FailedDLQPublishIsJoinedAndNotTerminated", func(t *testing.T) {
 		t.Parallel()
 		pub := &stubPublisher{err: errors.New("nats down")}
-		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(&bus.PermanentError{Status: "unauthorized", Message: "Invalid token"}))(context.Background(), newFakeMsg(1))
+		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(&bus.PermanentError{Code: "unauthorized", Message: "Invalid token"}))(context.Background(), newFakeMsg(1))
 		var dead *bus.DeadLetteredError
 		if errors.As(err, &dead) || !errors.Is(err, &bus.PermanentError{}) || !strings.Contains(err.Error(), "nats down") {
 			t.Errorf("err = %v", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 )
 
@@ -49,6 +50,6 @@ func (b *Bus) handleRequest(m *nats.Msg) {
 		return
 	}
 	if ack.Duplicate {
-		respond("duplicate", "A trigger with this Nats-Msg-Id was already received (stream sequence "+strconv.FormatUint(ack.Sequence, 10)+"); its result went to the first requester")
+		respond(errcode.CodeDuplicate, "A trigger with this Nats-Msg-Id was already received (stream sequence "+strconv.FormatUint(ack.Sequence, 10)+"); its result went to the first requester")
 	}
 }

@@ -38,7 +38,7 @@ func TestTrace_TraceAndMetrics(t *testing.T) {
 	var seen tracing.Context
 	h := bus.Chain(func(ctx context.Context, m jetstream.Msg) error {
 		seen, _ = tracing.From(ctx)
-		return &bus.PermanentError{Status: "node_test_permanent", Message: "no"}
+		return &bus.PermanentError{Code: "node_test_permanent", Message: "no"}
 	}, bus.Trace(log), bus.DeadLetter(pub, func(string) string { return "sf.dlq.status.publish.sales" }, 5))
 
 	redelivered := `statusflow_trigger_redeliveries_total{node="status.publish"}`

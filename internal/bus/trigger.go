@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusflow/statusflow/internal/auth"
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
 	"github.com/statusflow/statusflow/nodes"
@@ -72,26 +73,26 @@ type outcome struct {
 func (h *triggerHandler) handle(ctx context.Context, m jetstream.Msg) error {
 	nodeID, instance, ok := h.subjects.ParseTrigger("trigger", m.Subject())
 	if !ok {
-		return &PermanentError{Status: DLQStatusBadSubject, Message: "a trigger subject is " + h.subjects.Prefix + ".trigger.<nodeId>.<instance>"}
+		return &PermanentError{Code: errcode.CodeBadSubject, Message: "a trigger subject is " + h.subjects.Prefix + ".trigger.<nodeId>.<instance>"}
 	}
 	hdr := m.Headers()
 	msgID := hdr.Get(nats.MsgIdHdr)
 	signed := false
 	if sig := hdr.Get(HeaderAuth); sig != "" {
 		if !hmac.Equal([]byte(sig), []byte(sign(h.signKey, m.Subject(), msgID, hdr.Get(HeaderMessageID), m.Data()))) {
-			return &PermanentError{Status: DLQStatusUnauthorized, Message: auth.ErrInvalidToken.Error(), Err: errors.New("bad " + HeaderAuth + " signature")}
+			return &PermanentError{Code: errcode.CodeUnauthorized, Message: auth.ErrInvalidToken.Message, Err: errors.New("bad " + HeaderAuth + " signature")}
 		}
 		signed = true
 	} else {
 		p, err := h.auth.Authenticate(ctx, hdr.Get(HeaderToken))
 		if errors.Is(err, auth.ErrMissingToken) || errors.Is(err, auth.ErrInvalidToken) {
-			return &PermanentError{Status: DLQStatusUnauthorized, Message: err.Error()}
+			return &PermanentError{Code: errcode.CodeUnauthorized, Message: errcode.AsError(err).Message}
 		}
 		if err != nil {
 			return status.Wrap(status.CodeInternal, "Internal error", err)
 		}
 		if err := p.CanUse(instance); err != nil {
-			return &PermanentError{Status: DLQStatusForbidden, Message: err.Error()}
+			return &PermanentError{Code: errcode.CodeForbidden, Message: errcode.AsError(err).Message}
 		}
 	}
 	req, err := decodeTrigger(h.validator, m.Data(), instance)

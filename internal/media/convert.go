@@ -11,7 +11,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/errcode"
 )
 
 // Output settings. Opus at these rates is what WhatsApp's own clients send;
@@ -43,7 +43,7 @@ const (
 // one filter graph resamples and downmixes once and splits the result
 // between the Opus encoder and the pipe, so the waveform costs FFmpeg almost
 // nothing (the bare conversion is the benchmark's baseline).
-func (w *work) audio(ctx context.Context) (*status.PreparedMedia, error) {
+func (w *work) audio(ctx context.Context) (*Prepared, error) {
 	out := w.path("out.ogg")
 	args := w.input()
 	pcm := []string{"-c:a", "pcm_s16le", "-f", "s16le", "pipe:1"}
@@ -65,12 +65,12 @@ func (w *work) audio(ctx context.Context) (*status.PreparedMedia, error) {
 	}
 	wf := newWaveformWriter(waveformRate)
 	if err := w.p.run(ctx, w.p.ffmpeg, args, wf); err != nil {
-		return nil, status.Wrap(status.CodeAudioConversionFailed, "ffmpeg could not convert the audio: "+w.reason(err), err)
+		return nil, errcode.Wrap(errcode.CodeAudioConversionFailed, "ffmpeg could not convert the audio: "+w.reason(err), err)
 	}
 	if wf.samples == 0 {
-		return nil, status.Errorf(status.CodeAudioConversionFailed, "ffmpeg could not convert the audio: no audio was decoded")
+		return nil, errcode.Errorf(errcode.CodeAudioConversionFailed, "ffmpeg could not convert the audio: no audio was decoded")
 	}
-	pm := &status.PreparedMedia{Mimetype: MimeOpus, Path: out, Voice: w.req.Voice}
+	pm := &Prepared{Mimetype: MimeOpus, Path: out, Voice: w.req.Voice}
 	secs := wf.seconds(waveformRate)
 	if w.req.Duration != nil && *w.req.Duration > 0 {
 		secs = *w.req.Duration
@@ -92,12 +92,12 @@ func (w *work) audio(ctx context.Context) (*status.PreparedMedia, error) {
 
 func waveformFrom(v []int) ([]byte, error) {
 	if len(v) != WaveformLen {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "waveform must have %d values, got %d", WaveformLen, len(v))
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "waveform must have %d values, got %d", WaveformLen, len(v))
 	}
 	out := make([]byte, WaveformLen)
 	for i, x := range v {
 		if x < 0 || x > 100 {
-			return nil, status.Errorf(status.CodeMediaValidationFailed, "waveform values must be 0–100, got %d", x)
+			return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "waveform values must be 0–100, got %d", x)
 		}
 		out[i] = byte(x)
 	}
@@ -137,22 +137,22 @@ func roundSeconds(s float64) uint32 {
 // anything else becomes H.264 High (at most 1280 px) or AAC. The JPEG
 // thumbnail comes from the same FFmpeg run; size and seconds from ffprobe on
 // the result, so they describe what is actually sent (rotation included).
-func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
+func (w *work) video(ctx context.Context) (*Prepared, error) {
 	in, err := w.p.probeFile(ctx, w.format.demuxer, w.in)
 	if err != nil {
-		return nil, status.Wrap(status.CodeMediaValidationFailed, "the video could not be read: "+w.reason(err), err)
+		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed, "the video could not be read: "+w.reason(err), err)
 	}
 	v := in.stream("video")
 	if v == nil {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "the file has no video stream")
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the file has no video stream")
 	}
 	a := in.stream("audio")
 	dur := in.duration()
 	if dur <= 0 {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "the video has no duration (it may be truncated)")
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the video has no duration (it may be truncated)")
 	}
 	if v.Width*v.Height > maxVideoPixels {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "the video is %dx%d pixels, larger than 8K", v.Width, v.Height)
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the video is %dx%d pixels, larger than 8K", v.Width, v.Height)
 	}
 	// Each stream is copied when WhatsApp plays it as is, re-encoded otherwise.
 	copyVideo := v.CodecName == "h264" && (v.PixFmt == "yuv420p" || v.PixFmt == "yuvj420p")
@@ -193,18 +193,18 @@ func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
 		"-vf", "scale=w="+thumbSide+":h="+thumbSide+":force_original_aspect_ratio=decrease",
 		"-c:v", "mjpeg", "-q:v", "6", "-f", "image2", "file:"+thumb)
 	if err := w.p.run(ctx, w.p.ffmpeg, args, nil); err != nil {
-		return nil, status.Wrap(status.CodeMediaValidationFailed, "the video could not be converted: "+w.reason(err), err)
+		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed, "the video could not be converted: "+w.reason(err), err)
 	}
 	res, err := w.p.probeFile(ctx, "mov", out)
 	if err != nil {
-		return nil, status.Wrap(status.CodeMediaValidationFailed, "the converted video could not be read: "+w.reason(err), err)
+		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed, "the converted video could not be read: "+w.reason(err), err)
 	}
 	ov := res.stream("video")
 	if ov == nil {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "the converted video has no video stream")
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the converted video has no video stream")
 	}
 	width, height := ov.displaySize()
-	pm := &status.PreparedMedia{Mimetype: MimeMP4, Path: out, Width: uint32(width), Height: uint32(height),
+	pm := &Prepared{Mimetype: MimeMP4, Path: out, Width: uint32(width), Height: uint32(height),
 		Seconds: min(roundSeconds(res.duration()), MaxVideoSeconds)}
 	pm.Thumbnail = readThumb(thumb)
 	return pm, nil
@@ -214,9 +214,9 @@ func (w *work) video(ctx context.Context) (*status.PreparedMedia, error) {
 // switched off with -noautorotate so it cannot apply it twice), transparency
 // flattened onto white, at most 2560 px on the long side, metadata dropped
 // (no GPS position leaks), plus the thumbnail, all in one FFmpeg run.
-func (w *work) image(ctx context.Context) (*status.PreparedMedia, error) {
+func (w *work) image(ctx context.Context) (*Prepared, error) {
 	if wd, ht, ok := w.imageSize(); ok && wd*ht > maxImagePixels {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "the image is %dx%d pixels, more than the limit of %d megapixels", wd, ht, maxImagePixels/1_000_000)
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the image is %dx%d pixels, more than the limit of %d megapixels", wd, ht, maxImagePixels/1_000_000)
 	}
 	out, thumb := w.path("out.jpg"), w.path("thumb.jpg")
 	chain := "[0:v]"
@@ -240,18 +240,18 @@ func (w *work) image(ctx context.Context) (*status.PreparedMedia, error) {
 		"-map", "[o]", "-frames:v", "1", "-map_metadata", "-1", "-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p", "-f", "image2", "file:"+out,
 		"-map", "[th]", "-frames:v", "1", "-map_metadata", "-1", "-c:v", "mjpeg", "-q:v", "6", "-pix_fmt", "yuvj420p", "-f", "image2", "file:"+thumb)
 	if err := w.p.run(ctx, w.p.ffmpeg, args, nil); err != nil {
-		return nil, status.Wrap(status.CodeMediaValidationFailed, "the image could not be decoded: "+w.reason(err), err)
+		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed, "the image could not be decoded: "+w.reason(err), err)
 	}
 	f, err := os.Open(out)
 	if err != nil {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "the image could not be decoded: no picture was produced")
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the image could not be decoded: no picture was produced")
 	}
 	cfg, _, err := image.DecodeConfig(f)
 	f.Close()
 	if err != nil {
-		return nil, status.Wrap(status.CodeMediaValidationFailed, "the image could not be decoded: the converted JPEG is unreadable", err)
+		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed, "the image could not be decoded: the converted JPEG is unreadable", err)
 	}
-	return &status.PreparedMedia{Mimetype: MimeJPEG, Path: out, Width: uint32(cfg.Width), Height: uint32(cfg.Height),
+	return &Prepared{Mimetype: MimeJPEG, Path: out, Width: uint32(cfg.Width), Height: uint32(cfg.Height),
 		Thumbnail: readThumb(thumb)}, nil
 }
 

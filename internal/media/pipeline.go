@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
-	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
 )
 
@@ -123,7 +123,7 @@ func (p *Pipeline) Close() { p.client.CloseIdleConnections() }
 
 // Prepare fetches req.URL and turns it into a file WhatsApp takes for
 // req.Type. The result must be released with Cleanup; on error nothing is
-// left on disk. Errors are *status.Error:
+// left on disk. Errors are *errcode.Error:
 //
 //   - media_download_failed, "Failed to download media from URL": a bad or
 //     refused URL (scheme, private address), a network error, an HTTP error
@@ -133,14 +133,14 @@ func (p *Pipeline) Close() { p.client.CloseIdleConnections() }
 //   - unsupported_media_type: the bytes are of a type req.Type does not take.
 //   - audio_conversion_failed: FFmpeg could not convert the audio; the message
 //     carries FFmpeg's reason.
-func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *status.PreparedMedia, err error) {
+func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err error) {
 	switch req.Type {
 	case "image", "video", "audio":
 	default:
-		return nil, status.Errorf(status.CodeInvalid, "Type must be one of: text, image, video, audio")
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Type must be one of: text, image, video, audio")
 	}
 	if p.notReady != nil {
-		return nil, status.Wrap(status.CodeMediaValidationFailed,
+		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed,
 			"media statuses are not available on this server: FFmpeg is not installed or incomplete", p.notReady)
 	}
 	if err := CheckURL(req.URL); err != nil {
@@ -148,7 +148,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 	}
 	dir, err := os.MkdirTemp(p.cfg.TempDir, "statusflow-media-")
 	if err != nil {
-		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	// Every way out of here except success removes the directory, a panic too.
 	done := false
@@ -168,15 +168,15 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 	detected, f := sniff(header)
 	w.format = f
 	if req.MimeType != "" && !declaredMatches(req.MimeType, detected, f) {
-		return nil, status.Errorf(status.CodeMediaValidationFailed,
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed,
 			"the declared mimeType %s does not match the file, which is %s", req.MimeType, detected)
 	}
 	if f == nil {
-		return nil, status.Errorf(status.CodeUnsupportedMediaType,
+		return nil, errcode.Errorf(errcode.CodeUnsupportedMediaType,
 			"the file is %s; type %s accepts %s", detected, req.Type, accepted(req.Type))
 	}
 	if f.kind != req.Type && !(req.Type == "audio" && f.kind == "video" && w.audioOnly(ctx)) {
-		return nil, status.Errorf(status.CodeMediaValidationFailed,
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed,
 			"the file is %s (%s), not %s; type %s accepts %s", an(f.kind), detected, an(req.Type), req.Type, accepted(req.Type))
 	}
 	cctx, endConvert := stage(ctx, "media.convert")
@@ -195,7 +195,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req status.MediaRequest) (pm *st
 	os.Remove(w.in) // the upload only needs the output; free the disk now
 	fi, err := os.Stat(pm.Path)
 	if err != nil {
-		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	pm.Size = fi.Size()
 	pm.Type = req.Type
@@ -225,8 +225,8 @@ func an(kind string) string {
 // which mean nothing to a user and vary from run to run.
 var toolNoise = regexp.MustCompile(`\[[^\]]* @ 0x[0-9a-f]+\] `)
 
-func downloadFailed(err error) *status.Error {
-	return status.Wrap(status.CodeMediaDownloadFailed, "Failed to download media from URL", err)
+func downloadFailed(err error) *errcode.Error {
+	return errcode.Wrap(errcode.CodeMediaDownloadFailed, "Failed to download media from URL", err)
 }
 
 // download streams url into path, never holding the body in memory, and
@@ -255,7 +255,7 @@ func (p *Pipeline) download(ctx context.Context, url, path string) ([]byte, erro
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	defer f.Close()
 	head := &headWriter{max: sniffLen}
@@ -267,16 +267,16 @@ func (p *Pipeline) download(ctx context.Context, url, path string) ([]byte, erro
 		return nil, downloadFailed(err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, status.Wrap(status.CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	if n == 0 {
-		return nil, status.Errorf(status.CodeMediaValidationFailed, "the media file is empty")
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the media file is empty")
 	}
 	return head.buf, nil
 }
 
-func tooLarge(limit int64) *status.Error {
-	return status.Errorf(status.CodeMediaValidationFailed, "the media file is larger than the limit of %d bytes", limit)
+func tooLarge(limit int64) *errcode.Error {
+	return errcode.Errorf(errcode.CodeMediaValidationFailed, "the media file is larger than the limit of %d bytes", limit)
 }
 
 // headWriter keeps the first max bytes written to it.
@@ -299,7 +299,7 @@ type work struct {
 	in     string
 	header []byte
 	format *format
-	req    status.MediaRequest
+	req    Request
 }
 
 func (w *work) path(name string) string { return filepath.Join(w.dir, name) }

@@ -1,133 +1,53 @@
 package status
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/statusflow/statusflow/internal/errcode"
 
-// Code identifies what went wrong. Codes are part of the external contract: the
-// public ones appear as `error.status` in HTTP envelopes, in DLQ reasons and in
-// `status.failed` events, so they never change once shipped.
-type Code string
+// The core's errors are statusflow's one error vocabulary, declared in the
+// standard-library-only package [errcode] so that low packages (schemas,
+// media) return them without linking the core. These names re-export it for
+// the core's callers; they are the same types and values.
 
+// Code identifies what went wrong; see [errcode.Code].
+type Code = errcode.Code
+
+// Error is the one error type; see [errcode.Error].
+type Error = errcode.Error
+
+// The core's codes; see [errcode] for their meaning.
 const (
-	// CodeInvalid: the request broke a schema rule; the message is the literal
-	// message of API.md §4–5. Never retried.
-	CodeInvalid Code = "invalid_request"
-	// CodeInstanceNotFound: no instance has that name. Never retried.
-	CodeInstanceNotFound Code = "instance_not_found"
-	// CodeMessageNotFound: no stored status has that id on the instance. Never retried.
-	CodeMessageNotFound Code = "message_not_found"
-	// CodeIdempotencyKeyReused: an Idempotency-Key was reused with another body.
-	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
-	// CodeMediaDownloadFailed: the media URL could not be fetched (network,
-	// refused address, HTTP error, timeout).
-	CodeMediaDownloadFailed Code = "media_download_failed"
-	// CodeMediaValidationFailed: the media was fetched but is unusable (too
-	// large, undecodable, wrong kind for the status type, lying mimeType).
-	CodeMediaValidationFailed Code = "media_validation_failed"
-	// CodeUnsupportedMediaType: the detected type cannot be delivered for the
-	// requested status type.
-	CodeUnsupportedMediaType Code = "unsupported_media_type"
-	// CodeMediaUploadFailed: the engine could not upload the prepared media.
-	CodeMediaUploadFailed Code = "media_upload_failed"
-	// CodeAudioConversionFailed: FFmpeg failed to convert audio.
-	CodeAudioConversionFailed Code = "audio_conversion_failed"
-	// CodeSendFailed: the engine refused or failed to send the message.
-	CodeSendFailed Code = "send_failed"
-	// CodeDisconnected: the instance is not connected to WhatsApp. Retryable.
-	CodeDisconnected Code = "disconnected"
-	// CodeInternal: anything else (a database failure, a bug).
-	CodeInternal Code = "internal_error"
-	// CodeNodeNotFound: no node of the catalog has that id. Never retried.
-	CodeNodeNotFound Code = "node_not_found"
-	// CodeIdempotencyInProgress: a request with the same Idempotency-Key is
-	// still running and did not finish within the wait. Retryable.
-	CodeIdempotencyInProgress Code = "idempotency_in_progress"
+	CodeInvalid               = errcode.CodeInvalid
+	CodeInstanceNotFound      = errcode.CodeInstanceNotFound
+	CodeMessageNotFound       = errcode.CodeMessageNotFound
+	CodeIdempotencyKeyReused  = errcode.CodeIdempotencyKeyReused
+	CodeMediaDownloadFailed   = errcode.CodeMediaDownloadFailed
+	CodeMediaValidationFailed = errcode.CodeMediaValidationFailed
+	CodeUnsupportedMediaType  = errcode.CodeUnsupportedMediaType
+	CodeMediaUploadFailed     = errcode.CodeMediaUploadFailed
+	CodeAudioConversionFailed = errcode.CodeAudioConversionFailed
+	CodeSendFailed            = errcode.CodeSendFailed
+	CodeDisconnected          = errcode.CodeDisconnected
+	CodeInternal              = errcode.CodeInternal
+	CodeNodeNotFound          = errcode.CodeNodeNotFound
+	CodeIdempotencyInProgress = errcode.CodeIdempotencyInProgress
 )
 
-// Public reports whether the code is shown as `error.status` in envelopes.
-// API.md's error table gives no status for plain validation and not-found rows.
-func (c Code) Public() bool {
-	switch c {
-	case CodeInvalid, CodeInstanceNotFound, CodeMessageNotFound, CodeInternal, CodeNodeNotFound:
-		return false
-	}
-	return true
-}
-
-// Retryable reports whether the same command may succeed later without change:
-// a disconnected instance, a send or upload that failed on the network, a
-// download that failed (the URL's server may come back) and internal errors.
-// Front doors that retry (the NATS trigger consumer) use it; invalid input,
-// unknown instances and unusable media are permanent.
-func (c Code) Retryable() bool {
-	switch c {
-	case CodeDisconnected, CodeSendFailed, CodeMediaUploadFailed, CodeMediaDownloadFailed, CodeInternal, CodeIdempotencyInProgress:
-		return true
-	}
-	return false
-}
-
-// Error is the one error type of the publishing core. Front doors map its Code
-// to their own answer (an HTTP status, an ack/nak/term, a DLQ entry); Message is
-// what a user reads, Err the underlying cause for logs.
-type Error struct {
-	Code    Code
-	Message string
-	Err     error
-}
+// Sentinels for errors.Is; see [errcode].
+var (
+	ErrInstanceNotFound      = errcode.ErrInstanceNotFound
+	ErrMessageNotFound       = errcode.ErrMessageNotFound
+	ErrDisconnected          = errcode.ErrDisconnected
+	ErrIdempotencyKeyReused  = errcode.ErrIdempotencyKeyReused
+	ErrIdempotencyInProgress = errcode.ErrIdempotencyInProgress
+	ErrNodeNotFound          = errcode.ErrNodeNotFound
+)
 
 // Errorf builds an [Error] whose message is formatted.
 func Errorf(code Code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return errcode.Errorf(code, format, args...)
 }
 
 // Wrap builds an [Error] with a fixed user message and a cause kept for logs.
-func Wrap(code Code, message string, err error) *Error {
-	return &Error{Code: code, Message: message, Err: err}
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return string(e.Code) + ": " + e.Message + ": " + e.Err.Error()
-	}
-	return string(e.Code) + ": " + e.Message
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is matches any *Error with the same Code, so errors.Is(err, ErrDisconnected)
-// holds however much detail was added.
-func (e *Error) Is(target error) bool {
-	var o *Error
-	return errors.As(target, &o) && o.Code == e.Code
-}
-
-// Sentinels for errors.Is. Returned errors carry the same Code with their own message.
-var (
-	// ErrInstanceNotFound is returned when the command names an unknown instance.
-	ErrInstanceNotFound = &Error{Code: CodeInstanceNotFound, Message: "Instance not found"}
-	// ErrMessageNotFound is returned by Delete for an id that was never published on the instance.
-	ErrMessageNotFound = &Error{Code: CodeMessageNotFound, Message: "message not found"}
-	// ErrDisconnected is returned when the instance's engine is not connected.
-	ErrDisconnected = &Error{Code: CodeDisconnected, Message: "Instance is not connected to WhatsApp"}
-	// ErrIdempotencyKeyReused is returned when a key comes back with a different body.
-	ErrIdempotencyKeyReused = &Error{Code: CodeIdempotencyKeyReused, Message: "Idempotency-Key was already used with a different request"}
-	// ErrIdempotencyInProgress is returned when an earlier request with the same key is still running.
-	ErrIdempotencyInProgress = &Error{Code: CodeIdempotencyInProgress, Message: "A request with this Idempotency-Key is still in progress; retry later"}
-	// ErrNodeNotFound is returned by the node catalog for an unknown node id.
-	ErrNodeNotFound = &Error{Code: CodeNodeNotFound, Message: "Node not found"}
-)
+func Wrap(code Code, message string, err error) *Error { return errcode.Wrap(code, message, err) }
 
 // AsError returns err as an *Error, wrapping unknown errors as [CodeInternal].
-func AsError(err error) *Error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return &Error{Code: CodeInternal, Message: "Internal error", Err: err}
-}
+func AsError(err error) *Error { return errcode.AsError(err) }

@@ -1,45 +1,11 @@
 package status
 
-import "os"
+import "github.com/statusflow/statusflow/internal/media"
 
-// MediaRequest is what the core asks of the media pipeline for an image,
-// video or audio status.
-type MediaRequest struct {
-	Type     string // image, video or audio
-	URL      string
-	MimeType string // declared by the caller; "" to sniff
-	FileName string
-	Voice    bool     // audio: deliver as a voice note (PTT)
-	Duration *float64 // audio: seconds given by the caller
-	Waveform []int    // audio: 64 values 0–100 given by the caller
-}
+// MediaRequest is what the core asks of its media port (the pipeline in
+// internal/media) for an image, video or audio status.
+type MediaRequest = media.Request
 
-// PreparedMedia is media ready to upload: a temporary file in a format
-// WhatsApp takes, with what the message needs to describe it. The caller must
-// call Cleanup when done, whatever happens.
-type PreparedMedia struct {
-	Type      string // image, video or audio
-	Mimetype  string // e.g. "image/jpeg", "video/mp4", "audio/ogg; codecs=opus"
-	Path      string // the temporary file holding the bytes to upload
-	Size      int64
-	Width     uint32
-	Height    uint32
-	Seconds   uint32
-	Thumbnail []byte // JPEG, images and video
-	Waveform  []byte // audio: 64 values 0–100
-	Voice     bool
-
-	// Remove is called by Cleanup; the pipeline sets it to remove its files.
-	Remove func()
-}
-
-// Open opens the prepared file for reading.
-func (p *PreparedMedia) Open() (*os.File, error) { return os.Open(p.Path) }
-
-// Cleanup removes the temporary files. Safe to call more than once.
-func (p *PreparedMedia) Cleanup() {
-	if p != nil && p.Remove != nil {
-		p.Remove()
-		p.Remove = nil
-	}
-}
+// PreparedMedia is the port's answer: a file ready to upload. The caller
+// must call Cleanup when done.
+type PreparedMedia = media.Prepared

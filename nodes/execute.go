@@ -7,6 +7,11 @@ import (
 	"github.com/statusflow/statusflow/schemas"
 )
 
+// Origin says who asked a node to run (platform, workflow, execution…). It
+// is the core's [status.Origin], named here for the front doors that talk to
+// nodes and not to the core.
+type Origin = status.Origin
+
 // ExecuteRequest is one execution of a node, whichever front door it came
 // through (POST /api/nodes/:id/execute, a NATS trigger, an inbound webhook,
 // or an async Send Status).
@@ -16,7 +21,7 @@ type ExecuteRequest struct {
 	// Input is the node's input, validated against its input schema.
 	Input json.RawMessage `json:"input"`
 	// Origin says who asked.
-	Origin status.Origin `json:"origin"`
+	Origin Origin `json:"origin"`
 	// TraceParent continues the caller's trace.
 	TraceParent string `json:"traceparent,omitempty"`
 	// IdempotencyKey makes the execution run at most once per instance.

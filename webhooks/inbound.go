@@ -11,7 +11,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/statusflow/statusflow/internal/errcode"
-	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
@@ -79,11 +78,11 @@ func (s *Service) CreateInbound(ctx context.Context, instance string, in Inbound
 	if err := s.instance(ctx, instance); err != nil {
 		return nil, err
 	}
-	node := cmpOr(in.Node, status.KindPublish)
+	node := cmpOr(in.Node, nodes.PublishStatusID)
 	if nc, ok := s.exec.(nodeChecker); ok && node != AnyNode {
 		d, found := nc.Get(node)
 		if !found || d.Kind != nodes.KindAction {
-			return nil, status.Errorf(status.CodeInvalid, "Invalid request body: node %q is not an action node", node)
+			return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: node %q is not an action node", node)
 		}
 	}
 	now := s.cfg.Now().UTC()
@@ -153,7 +152,7 @@ type InboundEnvelope struct {
 	// Instance, when set, must be the hook's instance.
 	Instance string          `json:"instance"`
 	Input    json.RawMessage `json:"input"`
-	Origin   status.Origin   `json:"origin"`
+	Origin   nodes.Origin    `json:"origin"`
 	// IdempotencyKey defaults to one derived from the hook and webhook-id.
 	IdempotencyKey string `json:"idempotencyKey"`
 }
@@ -176,7 +175,7 @@ type InboundResult struct {
 // caller's trace.
 //
 // Errors: [ErrInboundNotFound], [ErrMissingSignature], [ErrBadSignature],
-// [ErrTimestamp], [ErrReplayed], or the node's *status.Error. When the node
+// [ErrTimestamp], [ErrReplayed], or the node's *errcode.Error. When the node
 // fails with a retryable error, the webhook-id is forgotten so the sender's
 // retry is taken (the derived idempotency key still keeps it at most once).
 func (s *Service) Receive(ctx context.Context, hookID string, body []byte, header http.Header, traceParent string) (*InboundResult, error) {
@@ -198,13 +197,13 @@ func (s *Service) Receive(ctx context.Context, hookID string, body []byte, heade
 	}
 	node := cmpOr(env.Node, h.Node)
 	if node == AnyNode {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid request body: node is required: this hook runs the node the body names")
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: node is required: this hook runs the node the body names")
 	}
 	if h.Node != AnyNode && node != h.Node {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid request body: this hook runs node %s, not %s", h.Node, node)
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: this hook runs node %s, not %s", h.Node, node)
 	}
 	if env.Instance != "" && env.Instance != h.Instance {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid request body: this hook publishes on instance %s, not %s", h.Instance, env.Instance)
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: this hook publishes on instance %s, not %s", h.Instance, env.Instance)
 	}
 	origin := env.Origin
 	origin.Platform = "webhook"
@@ -217,7 +216,7 @@ func (s *Service) Receive(ctx context.Context, hookID string, body []byte, heade
 	key := cmpOr(env.IdempotencyKey, "inbound:"+h.ID+":"+msgID)
 
 	if s.exec == nil {
-		return nil, status.Errorf(status.CodeInternal, "Inbound hooks are not available: no node catalog")
+		return nil, errcode.Errorf(errcode.CodeInternal, "Inbound hooks are not available: no node catalog")
 	}
 	now := s.cfg.Now()
 	if err := s.store.InboundSeenInsert(ctx, h.ID, msgID, now.Add(2*InboundToleranceDefault+time.Minute)); errors.Is(err, store.ErrConflict) {
@@ -227,7 +226,7 @@ func (s *Service) Receive(ctx context.Context, hookID string, body []byte, heade
 	}
 	res, err := s.exec.Execute(ctx, node, nodes.ExecuteRequest{Instance: h.Instance, Input: env.Input, Origin: origin, TraceParent: traceParent, IdempotencyKey: key})
 	if err != nil {
-		if se := status.AsError(err); se.Code.Retryable() {
+		if se := errcode.AsError(err); se.Code.Retryable() {
 			if derr := s.store.InboundSeenDelete(context.WithoutCancel(ctx), h.ID, msgID); derr != nil {
 				s.log.Error("inbound hook: forget webhook-id", "hook", h.ID, "err", derr)
 			}
@@ -270,7 +269,7 @@ func parseInbound(body []byte) (*InboundEnvelope, error) {
 	}
 	m, ok := doc.(map[string]any)
 	if !ok {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid request body: expected a JSON object")
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: expected a JSON object")
 	}
 	if _, isEnv := m["input"].(map[string]any); !isEnv {
 		return &InboundEnvelope{Input: bytes.Clone(body)}, nil

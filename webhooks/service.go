@@ -20,7 +20,6 @@ import (
 	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/media"
-	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/nodes"
 )
@@ -144,7 +143,7 @@ func (s *Service) view(w *store.Webhook, now time.Time) *Webhook {
 func (s *Service) instance(ctx context.Context, name string) error {
 	_, err := s.store.InstanceGetByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return status.ErrInstanceNotFound
+		return errcode.ErrInstanceNotFound
 	}
 	return err
 }
@@ -233,11 +232,11 @@ func (s *Service) Rotate(ctx context.Context, instance, label string) (*Webhook,
 
 // CheckURL reports whether a webhook URL is acceptable: http(s), a host, no
 // user info, and — unless private addresses are allowed — every address the
-// host resolves to is public. Errors are [status.CodeInvalid] with the
+// host resolves to is public. Errors are [errcode.CodeInvalid] with the
 // reason. Deliveries are checked again when dialled.
 func (s *Service) CheckURL(ctx context.Context, raw string) error {
 	invalid := func(format string, a ...any) error {
-		return status.Errorf(status.CodeInvalid, "Invalid request body: url: "+format, a...)
+		return errcode.Errorf(errcode.CodeInvalid, "Invalid request body: url: "+format, a...)
 	}
 	if err := media.CheckURL(raw); err != nil {
 		return invalid("%s", err)
@@ -355,7 +354,7 @@ type DeliveryFilter struct {
 // Deliveries lists the instance's deliveries, newest first, with their attempts.
 func (s *Service) Deliveries(ctx context.Context, instance string, f DeliveryFilter) ([]*Delivery, error) {
 	if f.State != "" && !f.State.Valid() {
-		return nil, status.Errorf(status.CodeInvalid, "Invalid state %q: use one of %s", f.State, statesList())
+		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid state %q: use one of %s", f.State, statesList())
 	}
 	if err := s.instance(ctx, instance); err != nil {
 		return nil, err

@@ -36,7 +36,7 @@
 // the outcome with nats.go's ack vocabulary:
 //
 //   - success: Ack;
-//   - a retryable *status.Error (disconnected, send_failed, media download or
+//   - a retryable *errcode.Error (disconnected, send_failed, media download or
 //     upload failure, internal, idempotency_in_progress) or a panic:
 //     NakWithDelay(backoff), 1 s doubling to 1 min with jitter;
 //   - a permanent one (invalid input, unknown instance or node, bad token,

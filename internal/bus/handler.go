@@ -18,7 +18,6 @@ import (
 
 	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
-	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
 )
 
@@ -91,8 +90,8 @@ const (
 )
 
 // PermanentError marks a failure that can never succeed: the DLQ middleware
-// dead-letters it on the first delivery. A *status.Error whose code is not
-// [status.Code.Retryable] is permanent too.
+// dead-letters it on the first delivery. A *errcode.Error whose code is not
+// [errcode.Code.Retryable] is permanent too.
 type PermanentError struct {
 	// Code is the internal status put in [HeaderDLQStatus].
 	Code errcode.Code
@@ -140,7 +139,7 @@ func IsPermanent(err error) bool {
 	if errors.As(err, &pe) {
 		return true
 	}
-	var se *status.Error
+	var se *errcode.Error
 	if errors.As(err, &se) {
 		return !se.Code.Retryable()
 	}
@@ -153,15 +152,15 @@ func reasonOf(err error) (statusCode, reason string) {
 	if errors.As(err, &pe) {
 		return string(pe.Code), pe.Message
 	}
-	var se *status.Error
+	var se *errcode.Error
 	if errors.As(err, &se) {
 		return string(se.Code), se.Message
 	}
 	var pan *PanicError
 	if errors.As(err, &pan) {
-		return string(status.CodeInternal), pan.Error()
+		return string(errcode.CodeInternal), pan.Error()
 	}
-	return string(status.CodeInternal), err.Error()
+	return string(errcode.CodeInternal), err.Error()
 }
 
 // Recover turns a panic in the handler into a [PanicError].

@@ -8,8 +8,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
-	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/nodes"
 )
 
@@ -64,15 +64,15 @@ var _ events.Publisher = (*Bus)(nil)
 func (b *Bus) Enqueue(ctx context.Context, nodeID string, req nodes.ExecuteRequest) error {
 	js, err := b.jetStream()
 	if err != nil {
-		return status.Wrap(status.CodeInternal, "Internal error", err)
+		return errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	key := signKey(b.authHash())
 	body, err := json.Marshal(struct {
 		Input  json.RawMessage `json:"input"`
-		Origin status.Origin   `json:"origin"`
+		Origin nodes.Origin    `json:"origin"`
 	}{req.Input, req.Origin})
 	if err != nil {
-		return status.Wrap(status.CodeInvalid, "Invalid request body", err)
+		return errcode.Wrap(errcode.CodeInvalid, "Invalid request body", err)
 	}
 	m := nats.NewMsg(b.subjects.Trigger(nodeID, req.Instance))
 	m.Data = body
@@ -86,7 +86,7 @@ func (b *Bus) Enqueue(ctx context.Context, nodeID string, req nodes.ExecuteReque
 	}
 	m.Header.Set(HeaderAuth, sign(key, m.Subject, msgID, req.MessageID, body))
 	if _, err := js.PublishMsg(ctx, m); err != nil {
-		return status.Wrap(status.CodeInternal, "Could not queue the request", err)
+		return errcode.Wrap(errcode.CodeInternal, "Could not queue the request", err)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/statusflow/statusflow/internal/errcode"
-	"github.com/statusflow/statusflow/internal/status"
 )
 
 // handleRequest is the request door, <prefix>.request.<nodeId>.<instance>: a
@@ -19,18 +18,18 @@ import (
 // answered at once with an error envelope.
 func (b *Bus) handleRequest(m *nats.Msg) {
 	node, inst, ok := b.subjects.ParseTrigger("request", m.Subject)
-	respond := func(code status.Code, msg string) {
+	respond := func(code errcode.Code, msg string) {
 		if m.Reply != "" {
-			m.Respond(replyBody(nil, &status.Error{Code: code, Message: msg}, ""))
+			m.Respond(replyBody(nil, &errcode.Error{Code: code, Message: msg}, ""))
 		}
 	}
 	if !ok {
-		respond(status.CodeInvalid, "a request subject is "+b.cfg.Prefix+".request.<nodeId>.<instance>")
+		respond(errcode.CodeInvalid, "a request subject is "+b.cfg.Prefix+".request.<nodeId>.<instance>")
 		return
 	}
 	js, err := b.jetStream()
 	if err != nil {
-		respond(status.CodeInternal, "statusflow is stopping")
+		respond(errcode.CodeInternal, "statusflow is stopping")
 		return
 	}
 	fm := nats.NewMsg(b.subjects.Trigger(node, inst))
@@ -46,7 +45,7 @@ func (b *Bus) handleRequest(m *nats.Msg) {
 	defer cancel()
 	ack, err := js.PublishMsg(ctx, fm)
 	if err != nil {
-		respond(status.CodeInternal, "Could not queue the request: "+err.Error())
+		respond(errcode.CodeInternal, "Could not queue the request: "+err.Error())
 		return
 	}
 	if ack.Duplicate {

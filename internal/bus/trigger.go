@@ -18,7 +18,6 @@ import (
 
 	"github.com/statusflow/statusflow/internal/auth"
 	"github.com/statusflow/statusflow/internal/errcode"
-	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
 	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
@@ -28,7 +27,7 @@ import (
 const PlatformNATS = "nats"
 
 // Executor runs one node execution: *nodes.Catalog. Errors are
-// *status.Error: a code that is not [status.Code.Retryable] (invalid input,
+// *errcode.Error: a code that is not [errcode.Code.Retryable] (invalid input,
 // unknown node or instance, unusable media) dead-letters the trigger, a
 // retryable one NAKs it.
 type Executor interface {
@@ -89,7 +88,7 @@ func (h *triggerHandler) handle(ctx context.Context, m jetstream.Msg) error {
 			return &PermanentError{Code: errcode.CodeUnauthorized, Message: errcode.AsError(err).Message}
 		}
 		if err != nil {
-			return status.Wrap(status.CodeInternal, "Internal error", err)
+			return errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 		}
 		if err := p.CanUse(instance); err != nil {
 			return &PermanentError{Code: errcode.CodeForbidden, Message: errcode.AsError(err).Message}
@@ -151,7 +150,7 @@ func decodeTrigger(v *schemas.Validator, data []byte, instance string) (nodes.Ex
 	}
 	obj, ok := doc.(map[string]any)
 	if !ok {
-		return nodes.ExecuteRequest{}, status.Errorf(status.CodeInvalid, "Invalid request body: expected a JSON object")
+		return nodes.ExecuteRequest{}, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: expected a JSON object")
 	}
 	req := nodes.ExecuteRequest{Instance: instance}
 	_, hasInput := obj["input"]
@@ -160,7 +159,7 @@ func decodeTrigger(v *schemas.Validator, data []byte, instance string) (nodes.Ex
 		req.Input = json.RawMessage(data)
 	} else {
 		if in, has := obj["instance"]; has && in != instance {
-			return nodes.ExecuteRequest{}, status.Errorf(status.CodeInvalid, "Invalid request body: instance %q does not match the subject's instance %q", in, instance)
+			return nodes.ExecuteRequest{}, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: instance %q does not match the subject's instance %q", in, instance)
 		}
 		obj["instance"] = instance
 		if err := v.Validate(schemas.ExecuteInput, obj); err != nil {
@@ -168,10 +167,10 @@ func decodeTrigger(v *schemas.Validator, data []byte, instance string) (nodes.Ex
 		}
 		var body struct {
 			Input  json.RawMessage `json:"input"`
-			Origin status.Origin   `json:"origin"`
+			Origin nodes.Origin    `json:"origin"`
 		}
 		if err := json.Unmarshal(data, &body); err != nil {
-			return nodes.ExecuteRequest{}, status.Errorf(status.CodeInvalid, "Invalid request body: %s", err)
+			return nodes.ExecuteRequest{}, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: %s", err)
 		}
 		req.Input, req.Origin = body.Input, body.Origin
 	}
@@ -218,7 +217,7 @@ func replyBody(res *nodes.ExecuteResult, err error, traceID string) []byte {
 		Message string `json:"message"`
 		Status  string `json:"status,omitempty"`
 	}{Message: msg}
-	if c := status.Code(code); c.Public() {
+	if c := errcode.Code(code); c.Public() {
 		e.Status = code
 	}
 	b, _ := json.Marshal(struct {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/statusflow/statusflow/internal/backoff"
 )
 
 // RetryPolicy decides when a failed delivery is tried again. attempt is the
@@ -23,17 +25,11 @@ type ExponentialRetry struct {
 
 // NextRetry implements [RetryPolicy].
 func (r ExponentialRetry) NextRetry(attempt int, now time.Time) time.Time {
-	d := r.Base
-	for i := 1; i < attempt && d < r.Max; i++ {
-		d *= 2
-	}
-	d = min(d, r.Max)
 	j := 0.5
 	if r.Jitter != nil {
 		j = r.Jitter()
 	}
-	d = time.Duration(float64(d) * (0.8 + 0.4*j))
-	return now.Add(d)
+	return now.Add(backoff.Exponential(r.Base, r.Max, attempt, j))
 }
 
 func randFloat() float64 { return rand.Float64() }

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/statusflow/statusflow/internal/backoff"
 	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/tracing"
@@ -304,13 +305,7 @@ func triggerNode(subject string) string {
 // base·2^(attempt-1), capped at max, with ±20% jitter.
 func Backoff(base, limit time.Duration) func(attempt int) time.Duration {
 	return func(attempt int) time.Duration {
-		d := base
-		for i := 1; i < attempt && d < limit; i++ {
-			d *= 2
-		}
-		d = min(d, limit)
-		jitter := time.Duration(float64(d) * 0.2 * (2*rand.Float64() - 1))
-		return max(d+jitter, time.Millisecond)
+		return max(backoff.Exponential(base, limit, attempt, rand.Float64()), time.Millisecond)
 	}
 }
 

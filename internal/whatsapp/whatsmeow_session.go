@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/backoff"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/appstate"
 	wastore "go.mau.fi/whatsmeow/store"
@@ -261,7 +262,7 @@ func (s *whatsmeowSession) startReconnect() {
 		}()
 		for attempt := 0; ; attempt++ {
 			if attempt > 0 {
-				t := time.NewTimer(backoff(attempt))
+				t := time.NewTimer(reconnectDelay(attempt))
 				select {
 				case <-s.ctx.Done():
 					t.Stop()
@@ -289,14 +290,10 @@ func (s *whatsmeowSession) startReconnect() {
 	}()
 }
 
-// backoff is the delay before the attempt-th retry: 1 s doubling to
+// reconnectDelay is the delay before the attempt-th retry: 1 s doubling to
 // [ReconnectMaxDelay], with ±20 % jitter.
-func backoff(attempt int) time.Duration {
-	d := ReconnectMaxDelay
-	if attempt < 7 {
-		d = min(time.Second<<(attempt-1), ReconnectMaxDelay)
-	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+func reconnectDelay(attempt int) time.Duration {
+	return backoff.Exponential(time.Second, ReconnectMaxDelay, attempt, rand.Float64())
 }
 
 // Reconnect implements [Session]: a disconnected linked session starts

@@ -213,9 +213,6 @@ func Publication(statusType, errStatus string) { Default.Publication(statusType,
 // Deletion calls [Metrics.Deletion] on [Default].
 func Deletion(deleteType, errStatus string) { Default.Deletion(deleteType, errStatus) }
 
-// Stage calls [Metrics.Stage] on [Default].
-func Stage(stage string, failed bool, d time.Duration) { Default.Stage(stage, failed, d) }
-
 // StageTimer starts timing a pipeline stage on [Default]; call the returned
 // func once with the stage's error. Pair it with tracing.Start for the span:
 //

@@ -22,8 +22,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	_ "modernc.org/sqlite"             // registers "sqlite"
+	"modernc.org/sqlite"               // registers "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialect names the SQL flavour, as whatsmeow's sqlstore expects it.
@@ -214,14 +216,21 @@ func splitStatements(sqlText string) []string {
 	return out
 }
 
-// isUniqueViolation reports whether err is a unique-key violation on either database.
+// isUniqueViolation reports whether err is a unique-key violation on either
+// database, by the driver's error code: SQLite's extended codes for a UNIQUE
+// or PRIMARY KEY constraint, PostgreSQL's SQLSTATE 23505 (unique_violation).
 func isUniqueViolation(err error) bool {
-	if err == nil {
-		return false
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "duplicate key value")
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pgerrUniqueViolation
 }
+
+// pgerrUniqueViolation is PostgreSQL's SQLSTATE for a unique-key violation.
+const pgerrUniqueViolation = "23505"
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
 

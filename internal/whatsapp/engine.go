@@ -27,11 +27,6 @@ const (
 	StateLoggedOut State = "loggedout"
 )
 
-// States lists every [State], for schemas and tests.
-func States() []State {
-	return []State{StateConnected, StateConnecting, StateDisconnected, StateLoggedOut}
-}
-
 // Engine names, as accepted by `POST /api/instance/new`.
 const (
 	EngineWhatsmeow = "whatsmeow"

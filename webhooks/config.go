@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/statusflow/statusflow/internal/media"
+	"github.com/statusflow/statusflow/internal/ssrf"
 )
 
 // Defaults of [Config].
@@ -44,7 +44,7 @@ type Config struct {
 	AllowAddrs []netip.AddrPort
 	// LookupIP resolves webhook hosts (tests map names without DNS).
 	// Defaults to the system resolver.
-	LookupIP media.LookupFunc
+	LookupIP ssrf.LookupFunc
 
 	// MaxAttempts is how many attempts a delivery gets before it is
 	// [StateFailed] (STATUSFLOW_WEBHOOK_MAX_ATTEMPTS). Defaults to [MaxAttemptsDefault].

@@ -19,7 +19,7 @@ import (
 
 	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
-	"github.com/statusflow/statusflow/internal/media"
+	"github.com/statusflow/statusflow/internal/ssrf"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/nodes"
 )
@@ -238,7 +238,7 @@ func (s *Service) CheckURL(ctx context.Context, raw string) error {
 	invalid := func(format string, a ...any) error {
 		return errcode.Errorf(errcode.CodeInvalid, "Invalid request body: url: "+format, a...)
 	}
-	if err := media.CheckURL(raw); err != nil {
+	if err := ssrf.CheckURL(raw); err != nil {
 		return invalid("%s", err)
 	}
 	if s.cfg.AllowPrivate {
@@ -268,7 +268,7 @@ func (s *Service) CheckURL(ctx context.Context, raw string) error {
 		if ap, err := netip.ParseAddrPort(net.JoinHostPort(a.Unmap().String(), port)); err == nil && slices.Contains(s.cfg.AllowAddrs, ap) {
 			continue
 		}
-		if err := media.CheckAddr(a); err != nil {
+		if err := ssrf.CheckAddr(a); err != nil {
 			return invalid("%s", err)
 		}
 	}

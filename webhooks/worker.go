@@ -19,8 +19,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/metrics"
+	"github.com/statusflow/statusflow/internal/ssrf"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/tracing"
 )
@@ -62,9 +62,9 @@ func NewWorker(st outboxStore, log *slog.Logger, cfg Config) (*Worker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client := media.NewGuardedClient(media.GuardConfig{
+	client := ssrf.NewGuardedClient(ssrf.GuardConfig{
 		AllowPrivate: cfg.AllowPrivate, AllowAddrs: cfg.AllowAddrs, LookupIP: cfg.LookupIP,
-		ConnectTimeout: min(cfg.Timeout, media.DefaultConnectTimeout), HeaderTimeout: cfg.Timeout, Timeout: cfg.Timeout,
+		ConnectTimeout: min(cfg.Timeout, ssrf.DefaultConnectTimeout), HeaderTimeout: cfg.Timeout, Timeout: cfg.Timeout,
 	})
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if tr, ok := client.Transport.(*http.Transport); ok {
@@ -375,7 +375,7 @@ func observe(state string, code int, latency time.Duration, err error) {
 		metrics.WebhookFailure(fmt.Sprintf("%dxx", code/100))
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		metrics.WebhookFailure("timeout")
-	case errors.Is(err, media.ErrForbiddenAddress):
+	case errors.Is(err, ssrf.ErrForbiddenAddress):
 		metrics.WebhookFailure("forbidden_address")
 	default:
 		metrics.WebhookFailure("network")

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/statusflow/statusflow/internal/media"
+	"github.com/statusflow/statusflow/internal/ssrf"
 	"github.com/statusflow/statusflow/internal/status"
 )
 
@@ -212,8 +213,8 @@ func TestPipeline_BadInput(t *testing.T) {
 			t.Parallel()
 			err := prepare(t, media.Config{}, status.MediaRequest{Type: "audio", URL: u})
 			requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
-			if strings.Contains(u, "://") && !errors.Is(err, media.ErrUnsupportedScheme) {
-				t.Errorf("err = %v, want ErrUnsupportedScheme", err)
+			if strings.Contains(u, "://") && !errors.Is(err, ssrf.ErrUnsupportedScheme) {
+				t.Errorf("err = %v, want ssrf.ErrUnsupportedScheme", err)
 			}
 		})
 	}
@@ -282,39 +283,39 @@ func TestPipeline_PrivateAddresses(t *testing.T) {
 	})
 	t.Run("Loopback", func(t *testing.T) {
 		t.Parallel()
-		refused(t, target.URL+"/a.png", media.ErrForbiddenAddress)
+		refused(t, target.URL+"/a.png", ssrf.ErrForbiddenAddress)
 	})
 	t.Run("RedirectTo127", func(t *testing.T) {
 		t.Parallel()
-		refused(t, front.URL+"/?to=http://127.0.0.1:"+targetPort+"/a.png", media.ErrForbiddenAddress)
+		refused(t, front.URL+"/?to=http://127.0.0.1:"+targetPort+"/a.png", ssrf.ErrForbiddenAddress)
 	})
 	t.Run("RedirectToLocalhostName", func(t *testing.T) {
 		t.Parallel()
-		refused(t, front.URL+"/?to=http://localhost:"+targetPort+"/a.png", media.ErrForbiddenAddress)
+		refused(t, front.URL+"/?to=http://localhost:"+targetPort+"/a.png", ssrf.ErrForbiddenAddress)
 	})
 	t.Run("RedirectToFileScheme", func(t *testing.T) {
 		t.Parallel()
-		refused(t, front.URL+"/?to=file:///etc/passwd", media.ErrUnsupportedScheme)
+		refused(t, front.URL+"/?to=file:///etc/passwd", ssrf.ErrUnsupportedScheme)
 	})
 	t.Run("NameResolvingToMetadata", func(t *testing.T) {
 		t.Parallel()
-		refused(t, "http://metadata.test/latest/meta-data/", media.ErrForbiddenAddress)
+		refused(t, "http://metadata.test/latest/meta-data/", ssrf.ErrForbiddenAddress)
 	})
 	t.Run("RedirectToMetadataName", func(t *testing.T) {
 		t.Parallel()
-		refused(t, front.URL+"/?to=http://metadata.test/latest/meta-data/", media.ErrForbiddenAddress)
+		refused(t, front.URL+"/?to=http://metadata.test/latest/meta-data/", ssrf.ErrForbiddenAddress)
 	})
 	t.Run("NameResolvingToMappedLoopback", func(t *testing.T) {
 		t.Parallel()
-		refused(t, "http://mapped.test:"+targetPort+"/a.png", media.ErrForbiddenAddress)
+		refused(t, "http://mapped.test:"+targetPort+"/a.png", ssrf.ErrForbiddenAddress)
 	})
 	t.Run("IPv6Loopback", func(t *testing.T) {
 		t.Parallel()
-		refused(t, "http://[::1]:"+targetPort+"/a.png", media.ErrForbiddenAddress)
+		refused(t, "http://[::1]:"+targetPort+"/a.png", ssrf.ErrForbiddenAddress)
 	})
 	t.Run("TooManyRedirects", func(t *testing.T) {
 		t.Parallel()
-		refused(t, nestRedirects(front.URL, 6), media.ErrTooManyRedirects)
+		refused(t, nestRedirects(front.URL, 6), ssrf.ErrTooManyRedirects)
 	})
 	t.Run("FiveRedirectsAllowed", func(t *testing.T) {
 		t.Parallel()

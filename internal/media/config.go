@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/statusflow/statusflow/internal/ssrf"
 )
 
 // Defaults of [Config].
@@ -38,7 +40,7 @@ type Config struct {
 	// LookupIP resolves media host names; the result is still checked when
 	// dialling. Tests use it instead of real DNS. Defaults to the system
 	// resolver.
-	LookupIP LookupFunc
+	LookupIP ssrf.LookupFunc
 
 	// MaxBytes is the largest media file accepted, enforced while the body
 	// streams (a larger download is cut off, whatever Content-Length says).
@@ -90,13 +92,13 @@ func (c Config) WithDefaults() Config {
 		c.MaxBytes = DefaultMaxBytes
 	}
 	if c.MaxRedirects == 0 {
-		c.MaxRedirects = DefaultMaxRedirects
+		c.MaxRedirects = ssrf.DefaultMaxRedirects
 	}
 	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
+		c.ConnectTimeout = ssrf.DefaultConnectTimeout
 	}
 	if c.HeaderTimeout == 0 {
-		c.HeaderTimeout = DefaultHeaderTimeout
+		c.HeaderTimeout = ssrf.DefaultHeaderTimeout
 	}
 	if c.DownloadTimeout == 0 {
 		c.DownloadTimeout = DefaultDownloadTimeout
@@ -143,8 +145,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) guardConfig() GuardConfig {
-	return GuardConfig{
+func (c Config) guardConfig() ssrf.GuardConfig {
+	return ssrf.GuardConfig{
 		AllowPrivate:   c.AllowPrivate,
 		AllowAddrs:     c.AllowAddrs,
 		LookupIP:       c.LookupIP,

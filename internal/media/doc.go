@@ -28,6 +28,6 @@
 // allowed and the demuxer forced from the sniffed type, so a downloaded
 // playlist cannot make FFmpeg read anything else.
 //
-// The SSRF guard ([NewGuardedClient], [CheckURL], [CheckAddr]) is exported
-// for other packages that fetch user-given URLs, such as webhook delivery.
+// Downloads go through internal/ssrf's guarded client, which webhook
+// delivery uses too.
 package media

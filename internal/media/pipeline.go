@@ -16,6 +16,7 @@ import (
 
 	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
+	"github.com/statusflow/statusflow/internal/ssrf"
 	"github.com/statusflow/statusflow/internal/tracing"
 )
 
@@ -48,7 +49,7 @@ func New(cfg Config, log *slog.Logger) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg:    cfg,
 		log:    log,
-		client: NewGuardedClient(cfg.guardConfig()),
+		client: ssrf.NewGuardedClient(cfg.guardConfig()),
 		sem:    make(chan struct{}, cfg.MaxProcesses),
 	}
 	var missing []error
@@ -143,7 +144,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err 
 		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed,
 			"media statuses are not available on this server: FFmpeg is not installed or incomplete", p.notReady)
 	}
-	if err := CheckURL(req.URL); err != nil {
+	if err := ssrf.CheckURL(req.URL); err != nil {
 		return nil, downloadFailed(err)
 	}
 	dir, err := os.MkdirTemp(p.cfg.TempDir, "statusflow-media-")

@@ -1,4 +1,4 @@
-package media_test
+package ssrf_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statusflow/statusflow/internal/media"
+	"github.com/statusflow/statusflow/internal/ssrf"
 )
 
 func TestCheckAddr(t *testing.T) {
@@ -62,8 +62,8 @@ func TestCheckAddr(t *testing.T) {
 	} {
 		t.Run(tc.given, func(t *testing.T) {
 			t.Parallel()
-			err := media.CheckAddr(netip.MustParseAddr(tc.given))
-			if refused := errors.Is(err, media.ErrForbiddenAddress); refused != tc.expectRefused {
+			err := ssrf.CheckAddr(netip.MustParseAddr(tc.given))
+			if refused := errors.Is(err, ssrf.ErrForbiddenAddress); refused != tc.expectRefused {
 				t.Errorf("CheckAddr(%s) = %v, want refused=%v", tc.given, err, tc.expectRefused)
 			}
 		})
@@ -88,7 +88,7 @@ func TestCheckURL(t *testing.T) {
 		{"//example.com/a.png", true},
 		{"http://exa mple.com/", true},
 	} {
-		if err := media.CheckURL(tc.given); (err != nil) != tc.withError {
+		if err := ssrf.CheckURL(tc.given); (err != nil) != tc.withError {
 			t.Errorf("CheckURL(%q) = %v, want error %v", tc.given, err, tc.withError)
 		}
 	}
@@ -113,15 +113,15 @@ func TestNewGuardedClient(t *testing.T) {
 
 	t.Run("RefusesLoopback", func(t *testing.T) {
 		t.Parallel()
-		c := media.NewGuardedClient(media.GuardConfig{})
+		c := ssrf.NewGuardedClient(ssrf.GuardConfig{})
 		defer c.CloseIdleConnections()
-		if err := get(c, srv.URL); !errors.Is(err, media.ErrForbiddenAddress) {
+		if err := get(c, srv.URL); !errors.Is(err, ssrf.ErrForbiddenAddress) {
 			t.Errorf("err = %v, want ErrForbiddenAddress", err)
 		}
 	})
 	t.Run("AllowPrivate", func(t *testing.T) {
 		t.Parallel()
-		c := media.NewGuardedClient(media.GuardConfig{AllowPrivate: true})
+		c := ssrf.NewGuardedClient(ssrf.GuardConfig{AllowPrivate: true})
 		defer c.CloseIdleConnections()
 		if err := get(c, srv.URL); err != nil {
 			t.Errorf("err = %v", err)
@@ -129,11 +129,11 @@ func TestNewGuardedClient(t *testing.T) {
 	})
 	t.Run("Defaults", func(t *testing.T) {
 		t.Parallel()
-		c := media.GuardConfig{}.WithDefaults()
+		c := ssrf.GuardConfig{}.WithDefaults()
 		if c.MaxRedirects != 5 || c.ConnectTimeout != 10*time.Second || c.Timeout != 60*time.Second || c.LookupIP == nil {
 			t.Errorf("defaults = %+v", c)
 		}
-		if got := media.NewGuardedClient(media.GuardConfig{Timeout: 3 * time.Second}).Timeout; got != 3*time.Second {
+		if got := ssrf.NewGuardedClient(ssrf.GuardConfig{Timeout: 3 * time.Second}).Timeout; got != 3*time.Second {
 			t.Errorf("client timeout = %s", got)
 		}
 	})

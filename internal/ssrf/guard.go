@@ -1,4 +1,10 @@
-package media
+// Package ssrf is the HTTP client for URLs that come from users (media
+// URLs, webhook URLs): it refuses schemes other than http and https and
+// every connection to a loopback, private, link-local, CGNAT, multicast or
+// otherwise reserved address, checked at dial time (so DNS rebinding and
+// redirects cannot get around it). Media downloads and webhook deliveries
+// both use it.
+package ssrf
 
 import (
 	"context"

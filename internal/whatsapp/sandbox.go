@@ -1,13 +1,8 @@
 package whatsapp
 
 import (
-	"bufio"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -17,8 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
-	"golang.org/x/crypto/hkdf"
+	"go.mau.fi/whatsmeow/util/cbcutil"
+	"go.mau.fi/whatsmeow/util/hkdfutil"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -117,90 +114,43 @@ func (s *sandboxSession) Upload(ctx context.Context, r io.ReadSeeker, size int64
 	return EncryptMedia(r, kind)
 }
 
-// appInfo is the HKDF info string WhatsApp uses per media kind.
-func appInfo(kind MediaKind) string {
+// appInfo is the HKDF info string WhatsApp uses per media kind: whatsmeow's
+// media type names it.
+func appInfo(kind MediaKind) whatsmeow.MediaType {
 	switch kind {
 	case MediaImage:
-		return "WhatsApp Image Keys"
+		return whatsmeow.MediaImage
 	case MediaVideo:
-		return "WhatsApp Video Keys"
+		return whatsmeow.MediaVideo
 	case MediaAudio:
-		return "WhatsApp Audio Keys"
+		return whatsmeow.MediaAudio
 	}
-	return "WhatsApp Document Keys"
+	return whatsmeow.MediaDocument
 }
 
-// EncryptMedia computes the upload fields of WhatsApp's media encryption:
-// a random 32-byte media key expanded with HKDF-SHA256 into IV, AES-256-CBC
-// key and HMAC key; the file is CBC-encrypted with PKCS#7 padding and a
-// 10-byte HMAC-SHA256 tag appended. It streams r and discards the ciphertext,
-// keeping only its hash.
+// EncryptMedia computes the upload fields of WhatsApp's media encryption
+// with whatsmeow's own helpers (what Client.UploadReader runs before it
+// uploads): a random 32-byte media key expanded with HKDF-SHA256 into IV,
+// AES-256-CBC key and HMAC key; the file is CBC-encrypted with PKCS#7
+// padding and a 10-byte HMAC-SHA256 tag appended. It streams r and discards
+// the ciphertext, keeping only its hash.
 func EncryptMedia(r io.Reader, kind MediaKind) (*Upload, error) {
 	mediaKey := make([]byte, 32)
 	if _, err := rand.Read(mediaKey); err != nil {
 		return nil, err
 	}
-	expanded := make([]byte, 112)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, mediaKey, nil, []byte(appInfo(kind))), expanded); err != nil {
-		return nil, err
-	}
+	expanded := hkdfutil.SHA256(mediaKey, nil, []byte(appInfo(kind)), 112)
 	iv, cipherKey, macKey := expanded[:16], expanded[16:48], expanded[48:80]
-	block, err := aes.NewCipher(cipherKey)
+	fileSHA, encSHA, total, _, err := cbcutil.EncryptStream(cipherKey, iv, macKey, r, io.Discard)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read media: %w", err)
 	}
-	enc := cipher.NewCBCEncrypter(block, iv)
-	plainHash, encHash := sha256.New(), sha256.New()
-	mac := hmac.New(sha256.New, macKey)
-	mac.Write(iv)
-	out := io.MultiWriter(encHash, mac)
-
-	br := bufio.NewReaderSize(r, 64*1024)
-	buf := make([]byte, 64*1024)
-	var total uint64
-	var pending []byte
-	for {
-		n, err := br.Read(buf)
-		if n > 0 {
-			plainHash.Write(buf[:n])
-			total += uint64(n)
-			pending = append(pending, buf[:n]...)
-			full := len(pending) / aes.BlockSize * aes.BlockSize
-			// Keep the last partial block (or a whole one) for padding.
-			if full == len(pending) && full > 0 {
-				full -= aes.BlockSize
-			}
-			if full > 0 {
-				ct := make([]byte, full)
-				enc.CryptBlocks(ct, pending[:full])
-				out.Write(ct)
-				pending = append(pending[:0], pending[full:]...)
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read media: %w", err)
-		}
-	}
-	pad := aes.BlockSize - len(pending)%aes.BlockSize
-	for i := 0; i < pad; i++ {
-		pending = append(pending, byte(pad))
-	}
-	ct := make([]byte, len(pending))
-	enc.CryptBlocks(ct, pending)
-	out.Write(ct)
-	tag := mac.Sum(nil)[:10]
-	encHash.Write(tag)
-
-	fileSHA := plainHash.Sum(nil)
 	directPath := "/v/t62.7118-24/sandbox/" + hex.EncodeToString(fileSHA[:12]) + ".enc"
 	return &Upload{
 		URL:           "https://mmg.whatsapp.net" + directPath,
 		DirectPath:    directPath,
 		MediaKey:      mediaKey,
-		FileEncSHA256: encHash.Sum(nil),
+		FileEncSHA256: encSHA,
 		FileSHA256:    fileSHA,
 		FileLength:    total,
 	}, nil

@@ -2,6 +2,10 @@ module github.com/statusflow/statusflow
 
 go 1.26.8
 
+// The npm packages (n8n node, Zapier app, their checks) are not Go; some of
+// their node_modules ship .go files, which ./... must not build.
+ignore ./integrations
+
 require (
 	github.com/gabriel-vasile/mimetype v1.4.16
 	github.com/gofiber/fiber/v2 v2.52.15

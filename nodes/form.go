@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // A form is an input schema read as the fields a user fills in. Both
@@ -37,6 +38,10 @@ type formField struct {
 	Example     any
 	Format      string
 	MaxLength   int
+	// Pattern is the property's pattern, or the first branch's that adds one.
+	Pattern string
+	// Minimum and Maximum bound a number (nil: unbounded).
+	Minimum, Maximum *float64
 	// Required: always required. RequiredFor: required for these discriminator values.
 	Required    bool
 	RequiredFor []string
@@ -151,6 +156,13 @@ func readForm(raw []byte) (*form, error) {
 		if ml, ok := p["maxLength"].(float64); ok {
 			fd.MaxLength = int(ml)
 		}
+		fd.Pattern, _ = p["pattern"].(string)
+		if m, ok := p["minimum"].(float64); ok {
+			fd.Minimum = &m
+		}
+		if m, ok := p["maximum"].(float64); ok {
+			fd.Maximum = &m
+		}
 		fd.Enum = stringList(p["enum"])
 		fd.Default = p["default"]
 		if ex, ok := p["examples"].([]any); ok && len(ex) > 0 {
@@ -168,6 +180,9 @@ func readForm(raw []byte) (*form, error) {
 			if bpm, ok := bp.(map[string]any); ok {
 				if len(fd.Enum) == 0 {
 					fd.Enum = stringList(bpm["enum"])
+				}
+				if fd.Pattern == "" {
+					fd.Pattern, _ = bpm["pattern"].(string)
 				}
 				if d, ok := bpm["description"].(string); ok {
 					if fd.BranchDescription == nil {
@@ -249,6 +264,36 @@ func appendNew(l []string, vals ...string) []string {
 	return l
 }
 
+// sentence makes a schema description a platform description: no markdown
+// backticks, ending with a period (n8n's lint wants one).
+func sentence(s string) string {
+	s = strings.TrimSpace(strings.ReplaceAll(s, "`", ""))
+	if s == "" || strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") {
+		return s
+	}
+	return s + "."
+}
+
+// n8nDescription makes a schema description an n8n one, as n8n's lint wants
+// it: no markdown backticks, a capital first letter, no final period on a
+// single sentence and one on several.
+func n8nDescription(s string) string {
+	s = strings.TrimSpace(strings.ReplaceAll(s, "`", ""))
+	if s == "" {
+		return s
+	}
+	r := []rune(s)
+	r[0] = unicode.ToUpper(r[0])
+	s = strings.TrimSuffix(string(r), ".")
+	if strings.Contains(strings.ReplaceAll(s, "e.g.", ""), ". ") { // how the lint counts sentences
+		return s + "."
+	}
+	return s
+}
+
+// colorPattern tells a colour field (#RRGGBB) by its pattern.
+func colorPattern(p string) bool { return strings.HasPrefix(p, "^#(") || strings.HasPrefix(p, "^#[") }
+
 // label turns a property or enum name into a label: "mediaUrl" → "Media URL",
 // "sans-serif" → "Sans Serif".
 func label(name string) string {
@@ -274,7 +319,7 @@ func label(name string) string {
 	flush()
 	for i, w := range words {
 		switch strings.ToLower(w) {
-		case "url", "id", "jid", "api":
+		case "url", "id", "jid", "api", "mime", "qr":
 			words[i] = strings.ToUpper(w)
 		default:
 			words[i] = strings.ToUpper(w[:1]) + w[1:]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/statusflow/statusflow/schemas"
@@ -233,17 +234,28 @@ func instanceProperty(v *schemas.Validator) (N8nProperty, error) {
 }
 
 // n8nField renders one schema field; its value goes to body.<prefix><name>.
+// The rules (shared by the server's per-node rendering and the community
+// package, cmd/nodegen): enum → options sorted by name (n8n's lint), a
+// #RRGGBB pattern → colour picker, boolean/number/integer as such with their
+// bounds, array/object → JSON text, the rest a string.
 func n8nField(fd formField, prefix, desc string) N8nProperty {
-	p := N8nProperty{DisplayName: label(fd.Name), Name: fd.Name, Description: desc,
+	p := N8nProperty{DisplayName: label(fd.Name), Name: fd.Name, Description: n8nDescription(desc),
 		Routing: &N8nRouting{Send: &N8nRoutingSend{Type: "body", Property: prefix + fd.Name}}}
 	switch {
 	case len(fd.Enum) > 0:
 		p.Type = "options"
+		opts := make([]N8nOption, 0, len(fd.Enum))
 		for _, e := range fd.Enum {
-			p.Options = append(p.Options, N8nOption{Name: label(e), Value: e})
+			opts = append(opts, N8nOption{Name: label(e), Value: e})
+		}
+		sort.SliceStable(opts, func(i, j int) bool { return strings.ToLower(opts[i].Name) < strings.ToLower(opts[j].Name) })
+		for _, o := range opts {
+			p.Options = append(p.Options, o)
 		}
 		p.Default = fd.Enum[0]
 		if s, ok := fd.Default.(string); ok && slices.Contains(fd.Enum, s) {
+			p.Default = s
+		} else if s, ok := fd.Example.(string); ok && slices.Contains(fd.Enum, s) {
 			p.Default = s
 		}
 	case fd.Type == "boolean":
@@ -256,9 +268,19 @@ func n8nField(fd formField, prefix, desc string) N8nProperty {
 		if fd.Default != nil {
 			p.Default = fd.Default
 		}
-		if fd.Type == "integer" {
-			p.TypeOptions = map[string]any{"numberPrecision": 0}
+		to := map[string]any{}
+		if fd.Minimum != nil {
+			to["minValue"] = *fd.Minimum
 		}
+		if fd.Maximum != nil {
+			to["maxValue"] = *fd.Maximum
+		}
+		if fd.Type == "integer" {
+			to["numberPrecision"] = 0
+		} else {
+			to["numberPrecision"] = 2
+		}
+		p.TypeOptions = to
 	case fd.Type == "array" || fd.Type == "object":
 		p.Type, p.Default = "json", "[]"
 		if fd.Type == "object" {
@@ -266,6 +288,13 @@ func n8nField(fd formField, prefix, desc string) N8nProperty {
 		}
 		// n8n keeps json parameters as text: send the parsed value.
 		p.Routing.Send.Value = "={{ JSON.parse($value) }}"
+	case colorPattern(fd.Pattern):
+		p.Type, p.Default = "color", ""
+		if s, ok := fd.Default.(string); ok {
+			p.Default = s
+		} else if s, ok := fd.Example.(string); ok {
+			p.Default = s
+		}
 	default:
 		p.Type, p.Default = "string", ""
 		if s, ok := fd.Default.(string); ok {
@@ -275,7 +304,7 @@ func n8nField(fd formField, prefix, desc string) N8nProperty {
 			p.TypeOptions = map[string]any{"rows": 4}
 		}
 	}
-	if fd.Example != nil {
+	if fd.Example != nil && p.Type != "options" && p.Type != "color" {
 		if b, err := json.Marshal(fd.Example); err == nil {
 			p.Placeholder = strings.Trim(string(b), `"`)
 		}

@@ -69,7 +69,7 @@ func TestRenderZapier_Golden(t *testing.T) {
 }
 
 // TestZapierApp_Golden writes the whole app and every n8n description that
-// nodes/check/run.sh validates with the real npm packages.
+// integrations/check/run.sh validates with the real npm packages.
 func TestZapierApp_Golden(t *testing.T) {
 	t.Parallel()
 	c := nodes.Default(nil, nil)
@@ -81,7 +81,7 @@ func TestZapierApp_Golden(t *testing.T) {
 }
 
 // TestCatalog_Views keeps testdata/nodes.json, GET /api/nodes's descriptors,
-// which nodes/check reads for the samples.
+// which integrations/check reads for the samples.
 func TestCatalog_Views(t *testing.T) {
 	t.Parallel()
 	c := nodes.Default(nil, nil)
@@ -102,4 +102,29 @@ func TestRenderN8nCredential_Golden(t *testing.T) {
 		t.Fatalf("%+v", cred)
 	}
 	golden(t, "n8n.credential.statusflowApi.json", cred)
+}
+
+// TestPackageFiles_Current checks that the files the platform packages
+// consume (integrations/…, written by cmd/nodegen) are what the renderer
+// produces now: a schema or catalog change without `go run ./cmd/nodegen`
+// fails here.
+func TestPackageFiles_Current(t *testing.T) {
+	t.Parallel()
+	files, err := nodes.PackageFiles(nodes.Default(nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("%d files", len(files))
+	}
+	for p, want := range files {
+		got, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(p)))
+		if err != nil {
+			t.Errorf("%v (run go run ./cmd/nodegen)", err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the renderer's output: run go run ./cmd/nodegen and review the diff", p)
+		}
+	}
 }

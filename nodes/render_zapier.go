@@ -11,7 +11,7 @@ import (
 )
 
 // ZapierPlatformVersion is the zapier-platform-core version [ZapierApp]
-// declares; nodes/check validates against the matching schema package.
+// declares; integrations/check validates against the matching schema package.
 const ZapierPlatformVersion = "19.1.0"
 
 // ZapierOperation is a Zapier create or trigger (zapier-platform-schema's
@@ -52,6 +52,10 @@ type ZapierField struct {
 	Placeholder string         `json:"placeholder,omitempty"`
 	List        bool           `json:"list,omitempty"`
 	Choices     []ZapierChoice `json:"choices,omitempty"`
+	// AltersDynamicFields: changing it changes the fields shown after it.
+	AltersDynamicFields bool `json:"altersDynamicFields,omitempty"`
+	// Dynamic names a trigger that lists the choices ("key.id.label").
+	Dynamic string `json:"dynamic,omitempty"`
 }
 
 // ZapierChoice is a FieldChoiceWithLabelSchema.
@@ -155,10 +159,13 @@ func RenderZapier(c *Catalog, d Descriptor) (map[string]map[string]ZapierOperati
 func zapierField(f *form, fd formField) ZapierField {
 	zf := ZapierField{Key: fd.Name, Label: label(fd.Name), Required: fd.Required, HelpText: fd.Description}
 	var notes []string
-	if len(fd.RequiredFor) > 0 && !fd.Required {
+	if f == nil {
+		f = &form{} // rendered for one discriminator value: no notes
+	}
+	if f.Discriminator != "" && len(fd.RequiredFor) > 0 && !fd.Required {
 		notes = append(notes, "Required for "+f.Discriminator+": "+strings.Join(fd.RequiredFor, ", ")+".")
 	}
-	if fd.AppliesTo != nil && len(fd.AppliesTo) < len(f.Values) {
+	if f.Discriminator != "" && fd.AppliesTo != nil && len(fd.AppliesTo) < len(f.Values) {
 		notes = append(notes, "Used only for "+f.Discriminator+": "+strings.Join(fd.AppliesTo, ", ")+".")
 	}
 	if len(notes) > 0 {
@@ -241,7 +248,7 @@ func zapierOutputs(v *schemas.Validator, doc map[string]any, prefix string) []Za
 
 // ZapierApp builds a whole Zapier app definition from the catalog: the
 // authentication from schemas/credential.statusflow.json, then every node's
-// fragment. nodes/check validates it with zapier-platform-schema.
+// fragment. integrations/check validates it with zapier-platform-schema.
 func ZapierApp(c *Catalog, version string) (map[string]any, error) {
 	v := c.Validator()
 	cred := v.Doc(schemas.Credential)

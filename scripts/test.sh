@@ -33,7 +33,7 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 
-for check in nodes/check/run.sh nodes/n8n/run-tests.sh nodes/zapier/run-tests.sh; do
+for check in integrations/check/run.sh integrations/n8n/run-tests.sh integrations/zapier/run-tests.sh; do
 	if [ -x "$check" ]; then
 		echo "== $check"
 		"$check"

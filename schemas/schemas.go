@@ -50,6 +50,14 @@ const (
 	WebhookInboundCreateInput = "webhook.inbound.create.input"
 	// WebhookInboundInput is the envelope form of a request to an inbound hook.
 	WebhookInboundInput = "webhook.inbound.input"
+	// ViewsOutput is the data of GET /api/status/views/:instance.
+	ViewsOutput = "status.views.output"
+	// ScheduleListOutput is the data of GET /api/schedule/:instance.
+	ScheduleListOutput = "schedule.list.output"
+	// ScheduleCancelOutput is the data of DELETE /api/schedule/:instance/:id.
+	ScheduleCancelOutput = "schedule.cancel.output"
+	// SandboxViewsInput is the body of POST /api/sandbox/:instance/views.
+	SandboxViewsInput = "sandbox.views.input"
 )
 
 // EventData returns the schema name of an event type's data.

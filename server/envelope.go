@@ -26,6 +26,9 @@ var httpStatus = map[errcode.Code]int{
 	errcode.CodeInternal:              http.StatusInternalServerError,
 	errcode.CodeNodeNotFound:          http.StatusNotFound,
 	errcode.CodeIdempotencyInProgress: http.StatusConflict,
+	errcode.CodeScheduleNotFound:      http.StatusNotFound,
+	errcode.CodeScheduleNotPending:    http.StatusConflict,
+	errcode.CodeScheduleMissed:        http.StatusConflict,
 
 	errcode.CodeTokenMissing:        http.StatusUnauthorized,
 	errcode.CodeTokenInvalid:        http.StatusUnauthorized,

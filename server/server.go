@@ -177,6 +177,7 @@ func (s *Server) registerCore() {
 	s.Handle(Route{Method: "GET", Path: "/healthz", Auth: AuthNone, Tag: "meta", Summary: "Liveness"}, s.healthz)
 	s.Handle(Route{Method: "GET", Path: "/readyz", Auth: AuthNone, Tag: "meta", Summary: "Readiness, with what is wrong in words"}, s.readyz)
 
+	s.registerSchedules()
 	s.registerNodes()
 	s.registerOpenAPI()
 }

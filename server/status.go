@@ -36,6 +36,9 @@ func (s *Server) sendStatus(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if res.Scheduled {
+		return c.Status(fiber.StatusAccepted).JSON(sentReply{Success: true, Message: "Status scheduled", Status: "scheduled", Data: res})
+	}
 	// A struct, not OK's map: the busiest answer skips sorting map keys.
 	return c.JSON(sentReply{Success: true, Message: "Status sent successfully", Status: "sent", Data: res})
 }

@@ -47,6 +47,8 @@ type App struct {
 	WebhookWorker *webhooks.Worker
 	// Media is the media pipeline (fetch, validate, FFmpeg).
 	Media *media.Pipeline
+	// Scheduler runs scheduled publications and revokes.
+	Scheduler *status.Scheduler
 	// Bus is the NATS side: trigger consumer, events out, async enqueue.
 	Bus *bus.Bus
 
@@ -120,6 +122,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		metrics.InstanceState(c.Instance, string(c.State))
 		a.Service.EmitInstanceState(context.Background(), c)
 	}
+	a.Manager.OnReceipt = func(r whatsapp.Receipt) { a.Service.RecordReceipt(context.Background(), r) }
+	a.Scheduler = status.NewScheduler(a.Service, a.Store, status.SchedulerConfig{Grace: cfg.ScheduleGrace,
+		PrepareAhead: cfg.SchedulePrepareAhead, Lease: cfg.ScheduleLease}, log)
 
 	a.Catalog = nodes.Default(a.Service, validator)
 	// NATS: triggers run through the catalog; every event is published;
@@ -172,6 +177,11 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	a.stops = append(a.stops, a.WebhookWorker.Stop)
+	// After the instances opened: a schedule due during the downtime runs now.
+	if err := a.Scheduler.Start(ctx); err != nil {
+		return err
+	}
+	a.stops = append(a.stops, a.Scheduler.Stop)
 	a.startJanitor()
 	ln, err := net.Listen("tcp", a.Config.Addr)
 	if err != nil {

@@ -59,6 +59,16 @@ type Config struct {
 	// WebhookSecretGrace is how long a rotated-out secret keeps signing. 0:
 	// the default (24h).
 	WebhookSecretGrace time.Duration
+	// ScheduleGrace: a scheduled publication found due this much after its
+	// time (statusflow was down) still runs; later, it fails as
+	// schedule_missed. 0: the default (5m).
+	ScheduleGrace time.Duration
+	// SchedulePrepareAhead is how long before its time a scheduled status's
+	// media is fetched and converted. 0: the default (1m).
+	SchedulePrepareAhead time.Duration
+	// ScheduleLease is how long a running schedule belongs to its replica
+	// before another may take it over (crash recovery). 0: the default (5m).
+	ScheduleLease time.Duration
 	// LogFormat is "json", "text" or "" (json, or text on a terminal).
 	LogFormat string
 	// OTLPEndpoint is the OpenTelemetry collector spans are exported to over
@@ -106,6 +116,9 @@ var settings = []setting{
 	{"STATUSFLOW_WEBHOOK_LEASE", "how long a claimed delivery is held before another worker may take it (default timeout+30s)", "", func(c *Config, v string) (err error) { c.WebhookLease, err = optDuration(v); return }},
 	{"STATUSFLOW_WEBHOOK_POLL_INTERVAL", "how often due webhook retries are looked for (default 1s)", "", func(c *Config, v string) (err error) { c.WebhookPollInterval, err = optDuration(v); return }},
 	{"STATUSFLOW_WEBHOOK_SECRET_GRACE", "how long a rotated-out webhook secret still signs (default 24h)", "", func(c *Config, v string) (err error) { c.WebhookSecretGrace, err = optDuration(v); return }},
+	{"STATUSFLOW_SCHEDULE_GRACE", "a scheduled publication due while statusflow was down still runs if found within this window, else fails as schedule_missed (default 5m)", "", func(c *Config, v string) (err error) { c.ScheduleGrace, err = optDuration(v); return }},
+	{"STATUSFLOW_SCHEDULE_PREPARE_AHEAD", "how long before its time a scheduled status's media is fetched and converted (default 1m)", "", func(c *Config, v string) (err error) { c.SchedulePrepareAhead, err = optDuration(v); return }},
+	{"STATUSFLOW_SCHEDULE_LEASE", "how long a running schedule is held before another replica may take it over (default 5m)", "", func(c *Config, v string) (err error) { c.ScheduleLease, err = optDuration(v); return }},
 	{"STATUSFLOW_LOG_FORMAT", "json or text (default: json, text on a terminal)", "", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "export OpenTelemetry spans over OTLP/HTTP to this collector URL (default: none)", "", func(c *Config, v string) error { c.OTLPEndpoint = v; return nil }},
 }

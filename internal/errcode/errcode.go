@@ -53,6 +53,14 @@ const (
 	// CodeIdempotencyInProgress: a request with the same Idempotency-Key is
 	// still running and did not finish within the wait. Retryable.
 	CodeIdempotencyInProgress Code = "idempotency_in_progress"
+	// CodeScheduleNotFound: the instance has no schedule with that id. Never retried.
+	CodeScheduleNotFound Code = "schedule_not_found"
+	// CodeScheduleNotPending: the schedule already ran, failed or was
+	// cancelled, so it cannot be cancelled. Never retried.
+	CodeScheduleNotPending Code = "schedule_not_pending"
+	// CodeScheduleMissed: a scheduled publication came due while no
+	// statusflow was running and was found later than the grace window allows.
+	CodeScheduleMissed Code = "schedule_missed"
 
 	// Front-door and edge codes. They never reach the core; the HTTP table
 	// and the bus map them like the others.
@@ -106,7 +114,7 @@ const (
 // rows, nor for authentication and webhook-management answers.
 func (c Code) Public() bool {
 	switch c {
-	case CodeInvalid, CodeInstanceNotFound, CodeMessageNotFound, CodeInternal, CodeNodeNotFound,
+	case CodeInvalid, CodeInstanceNotFound, CodeMessageNotFound, CodeInternal, CodeNodeNotFound, CodeScheduleNotFound,
 		CodeTokenMissing, CodeTokenInvalid, CodeWrongInstance,
 		CodeWebhookNotFound, CodeDeliveryNotFound, CodeInboundNotFound, CodeWebhookDisabled, CodeDeliveryBusy,
 		CodeSignatureMissing, CodeSignatureInvalid, CodeTimestampOutOfRange, CodeReplayed:
@@ -182,6 +190,8 @@ var (
 	ErrIdempotencyInProgress = &Error{Code: CodeIdempotencyInProgress, Message: "A request with this Idempotency-Key is still in progress; retry later"}
 	// ErrNodeNotFound is returned by the node catalog for an unknown node id.
 	ErrNodeNotFound = &Error{Code: CodeNodeNotFound, Message: "Node not found"}
+	// ErrScheduleNotFound is returned when the instance has no schedule with that id.
+	ErrScheduleNotFound = &Error{Code: CodeScheduleNotFound, Message: "Schedule not found"}
 )
 
 // AsError returns err as an *Error, wrapping unknown errors as [CodeInternal].

@@ -53,6 +53,9 @@ type Metrics struct {
 	webhookFailures *prometheus.CounterVec
 	webhookDuration *prometheus.HistogramVec
 	instances       *prometheus.GaugeVec
+	views           *prometheus.CounterVec
+	schedules       *prometheus.CounterVec
+	scheduleLate    prometheus.Histogram
 
 	mu     sync.Mutex
 	states map[string]string // instance → connection state
@@ -91,8 +94,15 @@ func New() *Metrics {
 		Help: "Webhook delivery attempt latency by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"})
 	m.instances = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "instances",
 		Help: "Instances by connection state (connected, connecting, disconnected, loggedout)."}, []string{"state"})
+	m.views = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "status_views_total",
+		Help: "Status view receipts by kind (read, played) and outcome (recorded; duplicate: the viewer had one; unknown: no status of ours has that id)."}, []string{"kind", "outcome"})
+	m.schedules = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "schedules_total",
+		Help: "Scheduled commands by kind (status.publish, status.delete) and outcome (scheduled, done, failed, cancelled, missed)."}, []string{"kind", "outcome"})
+	m.scheduleLate = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "schedule_lateness_seconds",
+		Help:    "How long after its due time a scheduled command started.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 60}})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
-		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances} {
+		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances, m.views, m.schedules, m.scheduleLate} {
 		f(c)
 	}
 	for _, s := range ConnectionStates {
@@ -246,3 +256,22 @@ func InstanceState(instance, state string) { Default.InstanceState(instance, sta
 
 // InstanceRemoved calls [Metrics.InstanceRemoved] on [Default].
 func InstanceRemoved(instance string) { Default.InstanceRemoved(instance) }
+
+// View counts a status view receipt by kind and outcome (recorded,
+// duplicate, unknown).
+func (m *Metrics) View(kind, outcome string) { m.views.WithLabelValues(kind, outcome).Inc() }
+
+// Schedule counts a scheduled command's step by kind and outcome.
+func (m *Metrics) Schedule(kind, outcome string) { m.schedules.WithLabelValues(kind, outcome).Inc() }
+
+// ScheduleLateness records how late a scheduled command started.
+func (m *Metrics) ScheduleLateness(d time.Duration) { m.scheduleLate.Observe(d.Seconds()) }
+
+// View calls [Metrics.View] on [Default].
+func View(kind, outcome string) { Default.View(kind, outcome) }
+
+// Schedule calls [Metrics.Schedule] on [Default].
+func Schedule(kind, outcome string) { Default.Schedule(kind, outcome) }
+
+// ScheduleLateness calls [Metrics.ScheduleLateness] on [Default].
+func ScheduleLateness(d time.Duration) { Default.ScheduleLateness(d) }

@@ -10,6 +10,8 @@ import (
 const (
 	KindPublish = "status.publish"
 	KindDelete  = "status.delete"
+	// KindCancel cancels a pending schedule.
+	KindCancel = "schedule.cancel"
 )
 
 // Status types accepted by [PublishArgs.Type].
@@ -39,10 +41,24 @@ type PublishArgs struct {
 	Duration        *float64 `json:"duration,omitempty"`
 	Waveform        []int    `json:"waveform,omitempty"`
 	Source          string   `json:"source,omitempty"`
+	// PublishAt (RFC 3339, at most 30 days ahead) schedules the publication
+	// instead of publishing now.
+	PublishAt string `json:"publishAt,omitempty"`
+	// ExpireAfter (a Go duration under 24 h: "90m", "12h") revokes the
+	// status that long after it went out.
+	ExpireAfter string `json:"expireAfter,omitempty"`
 }
 
 // Kind implements [Args].
 func (PublishArgs) Kind() string { return KindPublish }
+
+// CancelArgs cancels a pending schedule (DELETE /api/schedule/:instance/:id).
+type CancelArgs struct {
+	ScheduleID string `json:"scheduleId"`
+}
+
+// Kind implements [Args].
+func (CancelArgs) Kind() string { return KindCancel }
 
 // Voice reports whether an audio status goes out as a voice note (PTT); true
 // unless isVoice is explicitly false.
@@ -105,6 +121,13 @@ type Result struct {
 	Origin      *Origin   `json:"origin,omitempty"`
 	// DeleteType is "revoke" or "delete_for_me" for delete commands.
 	DeleteType string `json:"deleteType,omitempty"`
+	// ScheduleID is the schedule a command created: the publication of a
+	// publishAt request (Scheduled is then true), or the revoke of an
+	// expireAfter one; or the schedule a cancel command cancelled.
+	ScheduleID string     `json:"scheduleId,omitempty"`
+	Scheduled  bool       `json:"scheduled,omitempty"`
+	PublishAt  *time.Time `json:"publishAt,omitempty"`
+	ExpireAt   *time.Time `json:"expireAt,omitempty"`
 	// Replayed is true when the result comes from an earlier command with the
 	// same idempotency key; nothing was published again.
 	Replayed bool `json:"-"`

@@ -29,6 +29,9 @@ const (
 	CodeInternal              = errcode.CodeInternal
 	CodeNodeNotFound          = errcode.CodeNodeNotFound
 	CodeIdempotencyInProgress = errcode.CodeIdempotencyInProgress
+	CodeScheduleNotFound      = errcode.CodeScheduleNotFound
+	CodeScheduleNotPending    = errcode.CodeScheduleNotPending
+	CodeScheduleMissed        = errcode.CodeScheduleMissed
 )
 
 // Sentinels for errors.Is; see [errcode].
@@ -39,6 +42,7 @@ var (
 	ErrIdempotencyKeyReused  = errcode.ErrIdempotencyKeyReused
 	ErrIdempotencyInProgress = errcode.ErrIdempotencyInProgress
 	ErrNodeNotFound          = errcode.ErrNodeNotFound
+	ErrScheduleNotFound      = errcode.ErrScheduleNotFound
 )
 
 // Errorf builds an [Error] whose message is formatted.

@@ -21,11 +21,21 @@ const (
 	EventStatusDeleted = "status.deleted"
 	// EventInstanceState: an instance's connection state changed.
 	EventInstanceState = "instance.state"
+	// EventStatusViewed: a viewer saw (or played) a status, once per viewer;
+	// it is on the status's trace.
+	EventStatusViewed = "status.viewed"
+	// EventStatusScheduled: a publication (publishAt) or a revoke
+	// (expireAfter) was scheduled; the command's events follow on the same
+	// trace when it runs.
+	EventStatusScheduled = "status.scheduled"
+	// EventStatusCancelled: a pending schedule was cancelled.
+	EventStatusCancelled = "status.cancelled"
 )
 
 // EventTypes lists every event type, for schemas, filters and docs.
 func EventTypes() []string {
-	return []string{EventStatusAccepted, EventStatusPublished, EventStatusFailed, EventStatusDeleted, EventInstanceState}
+	return []string{EventStatusAccepted, EventStatusPublished, EventStatusFailed, EventStatusDeleted, EventInstanceState,
+		EventStatusViewed, EventStatusScheduled, EventStatusCancelled}
 }
 
 // Event is something that happened, fanned out to the store, NATS and
@@ -94,4 +104,42 @@ type InstanceStateData struct {
 	State  string `json:"state"`
 	JID    string `json:"numberJid,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// ViewedData is the data of a status.viewed event.
+type ViewedData struct {
+	MessageID string    `json:"messageId"`
+	Viewer    string    `json:"viewer"`
+	Kind      string    `json:"kind"`
+	Timestamp time.Time `json:"timestamp"`
+	// Views is the status's viewer count including this one.
+	Views   int64  `json:"views"`
+	TraceID string `json:"traceId"`
+}
+
+// Schedule actions, as status.scheduled and status.cancelled report them.
+const (
+	ActionPublish = "publish"
+	ActionRevoke  = "revoke"
+)
+
+// ScheduledData is the data of a status.scheduled event.
+type ScheduledData struct {
+	ScheduleID  string    `json:"scheduleId"`
+	Action      string    `json:"action"`
+	MessageID   string    `json:"messageId"`
+	MessageType string    `json:"messageType,omitempty"`
+	DueAt       time.Time `json:"dueAt"`
+	ExpireAfter string    `json:"expireAfter,omitempty"`
+	Source      string    `json:"source,omitempty"`
+	TraceID     string    `json:"traceId"`
+}
+
+// CancelledData is the data of a status.cancelled event.
+type CancelledData struct {
+	ScheduleID string    `json:"scheduleId"`
+	Action     string    `json:"action"`
+	MessageID  string    `json:"messageId"`
+	DueAt      time.Time `json:"dueAt"`
+	TraceID    string    `json:"traceId"`
 }

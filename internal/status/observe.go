@@ -50,7 +50,9 @@ func (s *Service) publishObserved(ctx context.Context, cmd Command, a PublishArg
 		attribute.String("statusflow.type", a.Type), attribute.String("statusflow.origin.platform", cmd.Origin.Platform))
 	res, err := s.publish(ctx, cmd, a, tc)
 	end(err)
-	metrics.Publication(a.Type, errStatus(err))
+	if res == nil || !res.Scheduled { // a scheduled one counts when it runs
+		metrics.Publication(a.Type, errStatus(err))
+	}
 	return res, err
 }
 

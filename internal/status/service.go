@@ -85,6 +85,7 @@ type Service struct {
 	idempotency Idempotency
 	log         *slog.Logger
 	now         func() time.Time
+	scheduler   *Scheduler // set by NewScheduler: woken by new schedules
 }
 
 // NewService returns the core. media may be nil until the media pipeline is
@@ -118,6 +119,10 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 			return s.deleteObserved(ctx, cmd, a, tc)
 		case *DeleteArgs:
 			return s.deleteObserved(ctx, cmd, *a, tc)
+		case CancelArgs:
+			return s.cancel(ctx, cmd, a, tc)
+		case *CancelArgs:
+			return s.cancel(ctx, cmd, *a, tc)
 		}
 		return nil, Errorf(CodeInvalid, "unknown command kind")
 	}
@@ -200,7 +205,15 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 	// Attributes on the record itself: a logger With them would be built
 	// (its attributes encoded) for every publication.
 	attrs := [...]slog.Attr{slog.String("instance", cmd.Instance), slog.String("traceId", tc.TraceID), slog.String("messageId", id), slog.String("type", a.Type)}
-	res, err := s.publishOnce(ctx, cmd, a, id, source, tc)
+	var res *Result
+	t, err := s.parseTiming(a)
+	switch {
+	case err != nil:
+	case !t.publishAt.IsZero():
+		return s.schedulePublish(ctx, cmd, a, t, tc)
+	default:
+		res, err = s.publishOnce(ctx, cmd, a, id, source, tc)
+	}
 	if err != nil {
 		e := AsError(err)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "status failed", append(attrs[:], slog.String("status", string(e.Code)), slog.Any("err", err))...)
@@ -211,6 +224,9 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 		return nil, e
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "status published", attrs[:]...)
+	if t.expire > 0 {
+		s.scheduleExpiry(ctx, cmd, res, t.expire, a.ExpireAfter, tc)
+	}
 	return res, nil
 }
 
@@ -336,7 +352,10 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a Publi
 		return nil, Errorf(CodeMediaValidationFailed, "media statuses are not available: the media pipeline is not configured")
 	}
 	mctx, endPrepare := step(ctx, stageMediaPrepare)
-	pm, err := s.media.Prepare(mctx, MediaRequest{Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: a.Voice(), Duration: a.Duration, Waveform: a.Waveform})
+	pm, err := preparedFrom(ctx) // prepared ahead by the scheduler
+	if pm == nil {
+		pm, err = s.media.Prepare(mctx, mediaRequest(a))
+	}
 	endPrepare(err)
 	if err != nil {
 		return nil, AsError(err)
@@ -499,3 +518,6 @@ func newEventID() string {
 	}
 	return id.String()
 }
+
+// SetClock replaces the service's clock (tests drive schedules with it).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }

@@ -89,6 +89,9 @@ type Hooks struct {
 	// OnPaired is called once a new device is linked, with its JID, so the
 	// caller can store which device belongs to the instance.
 	OnPaired func(instance, jid string)
+	// OnReceipt is called for each viewer's read or played receipt of a
+	// status this device sent.
+	OnReceipt func(Receipt)
 }
 
 // OpenParams identify the session to open.

@@ -34,6 +34,9 @@ type Manager struct {
 	// OnState, when set, is called after every recorded state change (the
 	// events fan-out turns it into an instance.state event).
 	OnState func(StateChange)
+	// OnReceipt, when set, is called with every status view a session
+	// reports (the core records it and emits status.viewed).
+	OnReceipt func(Receipt)
 
 	mu       sync.Mutex
 	sessions map[string]Session
@@ -143,6 +146,11 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 		Hooks: Hooks{
 			OnState:  m.recordState,
 			OnPaired: func(instance, jid string) { m.recordDevice(instance, jid) },
+			OnReceipt: func(r Receipt) {
+				if m.OnReceipt != nil {
+					m.OnReceipt(r)
+				}
+			},
 		},
 	})
 	if err != nil {

@@ -166,6 +166,12 @@ func eventState(evt any) (st State, reason string, ok bool) {
 
 // handleEvent applies one whatsmeow event to the session.
 func (s *whatsmeowSession) handleEvent(evt any) {
+	if r, ok := evt.(*events.Receipt); ok {
+		if v, ok := statusReceipt(s.instance, r); ok && s.hooks.OnReceipt != nil {
+			s.hooks.OnReceipt(v)
+		}
+		return
+	}
 	st, reason, ok := eventState(evt)
 	if !ok {
 		return

@@ -1,0 +1,234 @@
+package status
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/statusflow/statusflow/internal/metrics"
+	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/internal/tracing"
+	"github.com/statusflow/statusflow/internal/whatsapp"
+)
+
+// Scheduling limits (API.md §10, issue 18).
+const (
+	// MaxScheduleAhead is how far ahead publishAt may be.
+	MaxScheduleAhead = 30 * 24 * time.Hour
+	// MaxExpireAfter bounds expireAfter: a status lives 24 h anyway.
+	MaxExpireAfter = 24 * time.Hour
+	// schedulePastTolerance lets a publishAt a little in the past (clock
+	// skew between the caller and us) through; it then runs at once.
+	schedulePastTolerance = time.Minute
+)
+
+// scheduleStore keeps schedules.
+type scheduleStore interface {
+	ScheduleInsert(ctx context.Context, r *store.Schedule) error
+	ScheduleInsertTx(ctx context.Context, tx *sql.Tx, r *store.Schedule) error
+	ScheduleCancel(ctx context.Context, instance, id string, now time.Time) (*store.Schedule, bool, error)
+}
+
+// timing is what publishAt and expireAfter of a publish request ask for.
+type timing struct {
+	publishAt time.Time // zero: publish now
+	expire    time.Duration
+}
+
+// parseTiming checks publishAt and expireAfter against the clock. Their
+// syntax is the schema's (date-time, a duration pattern); what depends on
+// the time of the request is checked here.
+func (s *Service) parseTiming(a PublishArgs) (timing, error) {
+	var t timing
+	if a.PublishAt != "" {
+		at, err := time.Parse(time.RFC3339Nano, a.PublishAt)
+		if err != nil {
+			return t, Errorf(CodeInvalid, "Invalid request body: publishAt must be an RFC 3339 date-time")
+		}
+		now := s.now()
+		if at.Before(now.Add(-schedulePastTolerance)) {
+			return t, Errorf(CodeInvalid, "Invalid request body: publishAt is in the past")
+		}
+		if at.After(now.Add(MaxScheduleAhead)) {
+			return t, Errorf(CodeInvalid, "Invalid request body: publishAt must be at most 30 days ahead")
+		}
+		t.publishAt = at.UTC()
+	}
+	if a.ExpireAfter != "" {
+		d, err := time.ParseDuration(a.ExpireAfter)
+		if err != nil || d <= 0 || d >= MaxExpireAfter {
+			return t, Errorf(CodeInvalid, "Invalid request body: expireAfter must be a duration under 24h, such as 90m or 12h")
+		}
+		t.expire = d
+	}
+	return t, nil
+}
+
+// schedulePublish stores a publication for later: the message id is fixed
+// now, status.scheduled commits with the row, and the answer says when.
+func (s *Service) schedulePublish(ctx context.Context, cmd Command, a PublishArgs, t timing, tc tracing.Context) (*Result, error) {
+	ss, ok := s.store.(scheduleStore)
+	if !ok {
+		return nil, Errorf(CodeInternal, "scheduling is not available")
+	}
+	if _, err := s.sessions.Session(ctx, cmd.Instance); errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInstanceNotFound
+	} else if err != nil {
+		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	if a.Type == TypeText { // a text that cannot be built fails now, not at its time
+		if _, err := whatsapp.BuildText(whatsapp.TextStatus{Text: a.Message, BackgroundColor: a.BackgroundColor, Font: a.Font}); err != nil {
+			return nil, Errorf(CodeInvalid, "%s", err)
+		}
+	}
+	id := cmd.MessageID
+	if id == "" {
+		id = NewMessageID()
+	}
+	source := a.Source
+	if source == "" {
+		source = cmd.Origin.Source
+	}
+	run := a
+	run.PublishAt = ""
+	args, _ := json.Marshal(run)
+	origin, _ := json.Marshal(cmd.Origin)
+	row := &store.Schedule{ID: newScheduleID(), Instance: cmd.Instance, Kind: KindPublish, MessageID: id, Args: string(args), Origin: string(origin),
+		TraceParent: tc.String(), DueAt: t.publishAt, ExpireAfter: t.expire, CreatedAt: s.now()}
+	ev := Event{Type: EventStatusScheduled, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: ScheduledData{ScheduleID: row.ID, Action: ActionPublish, MessageID: id, MessageType: a.Type, DueAt: row.DueAt,
+			ExpireAfter: a.ExpireAfter, Source: source, TraceID: tc.TraceID}}
+	if err := s.insertSchedule(ctx, ss, row, ev); err != nil {
+		return nil, err
+	}
+	metrics.Schedule(KindPublish, "scheduled")
+	s.wakeScheduler()
+	at := row.DueAt
+	res := &Result{MessageID: id, MessageType: a.Type, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: row.CreatedAt, Source: source,
+		TraceID: tc.TraceID, ScheduleID: row.ID, Scheduled: true, PublishAt: &at}
+	if t.expire > 0 {
+		exp := at.Add(t.expire)
+		res.ExpireAt = &exp
+	}
+	if !cmd.Origin.IsZero() {
+		o := cmd.Origin
+		res.Origin = &o
+	}
+	return res, nil
+}
+
+// scheduleExpiry schedules the revoke of a status that just went out with
+// expireAfter. A second call for the same status (a re-run schedule) finds
+// the row there and changes nothing.
+func (s *Service) scheduleExpiry(ctx context.Context, cmd Command, res *Result, d time.Duration, expireAfter string, tc tracing.Context) {
+	ss, ok := s.store.(scheduleStore)
+	if !ok {
+		return
+	}
+	args, _ := json.Marshal(DeleteArgs{MessageID: res.MessageID, DeleteForEveryone: true})
+	origin, _ := json.Marshal(cmd.Origin)
+	row := &store.Schedule{ID: newScheduleID(), Instance: cmd.Instance, Kind: KindDelete, MessageID: res.MessageID, Args: string(args),
+		Origin: string(origin), TraceParent: tc.String(), DueAt: res.Timestamp.Add(d), CreatedAt: s.now()}
+	ev := Event{Type: EventStatusScheduled, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: ScheduledData{ScheduleID: row.ID, Action: ActionRevoke, MessageID: res.MessageID, MessageType: res.MessageType, DueAt: row.DueAt,
+			ExpireAfter: expireAfter, Source: res.Source, TraceID: tc.TraceID}}
+	if err := s.insertSchedule(ctx, ss, row, ev); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			s.log.Error("schedule the revoke of an expiring status", "instance", cmd.Instance, "messageId", res.MessageID, "err", err)
+		}
+		return
+	}
+	metrics.Schedule(KindDelete, "scheduled")
+	s.wakeScheduler()
+	exp := row.DueAt
+	res.ScheduleID, res.ExpireAt = row.ID, &exp
+}
+
+// insertSchedule stores row with its status.scheduled event in one
+// transaction when the sink can, so neither exists without the other.
+func (s *Service) insertSchedule(ctx context.Context, ss scheduleStore, row *store.Schedule, ev Event) error {
+	if s.recording != nil {
+		var insErr error
+		err := s.emitWith(ctx, ev, func(ctx context.Context, tx *sql.Tx) error {
+			insErr = ss.ScheduleInsertTx(ctx, tx, row)
+			return insErr
+		})
+		if insErr != nil {
+			return insErr
+		}
+		if err != nil {
+			return Wrap(CodeInternal, "Internal error", err)
+		}
+		return nil
+	}
+	if err := ss.ScheduleInsert(ctx, row); err != nil {
+		return err
+	}
+	s.emit(ctx, ev)
+	return nil
+}
+
+// cancel is the schedule.cancel command.
+func (s *Service) cancel(ctx context.Context, cmd Command, a CancelArgs, tc tracing.Context) (*Result, error) {
+	ss, ok := s.store.(scheduleStore)
+	if !ok {
+		return nil, Errorf(CodeInternal, "scheduling is not available")
+	}
+	row, cancelled, err := ss.ScheduleCancel(ctx, cmd.Instance, a.ScheduleID, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrScheduleNotFound
+	}
+	if err != nil {
+		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	if !cancelled {
+		return nil, Errorf(CodeScheduleNotPending, "Schedule is already %s", row.State)
+	}
+	metrics.Schedule(row.Kind, "cancelled")
+	if s.scheduler != nil {
+		s.scheduler.dropPrepared(row.MessageID)
+	}
+	// status.cancelled joins the schedule's trace, where status.scheduled is.
+	stc := tc
+	if p, ok := tracing.Parse(row.TraceParent); ok {
+		stc = p.Child()
+	}
+	var origin Origin
+	_ = json.Unmarshal([]byte(row.Origin), &origin)
+	s.emit(ctx, Event{Type: EventStatusCancelled, Instance: cmd.Instance, TraceParent: stc.String(), Origin: origin,
+		Data: CancelledData{ScheduleID: row.ID, Action: actionOf(row.Kind), MessageID: row.MessageID, DueAt: row.DueAt, TraceID: stc.TraceID}})
+	return &Result{MessageID: row.MessageID, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: s.now(), TraceID: stc.TraceID, ScheduleID: row.ID}, nil
+}
+
+func actionOf(kind string) string {
+	if kind == KindDelete {
+		return ActionRevoke
+	}
+	return ActionPublish
+}
+
+// originOf decodes a stored status's origin.
+func originOf(st *store.Status) Origin {
+	var o Origin
+	_ = json.Unmarshal([]byte(st.Origin), &o)
+	return o
+}
+
+// newScheduleID is a UUIDv7: schedules list in creation order within a due time.
+func newScheduleID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+func (s *Service) wakeScheduler() {
+	if s.scheduler != nil {
+		s.scheduler.Wake()
+	}
+}

@@ -77,7 +77,7 @@ func (r *Recorder) EmitWith(ctx context.Context, ev status.Event, also func(ctx 
 	if err != nil {
 		return err
 	}
-	return e.finish(ctx, r.store.Write(ctx, e.write))
+	return e.finish(ctx, r.store.WritePipelined(store.WithWriteLane(ctx, e.lane(), e.row.Instance), e.write))
 }
 
 // EmitQueued records ev like EmitWith but returns once its write is queued:
@@ -89,7 +89,7 @@ func (r *Recorder) EmitQueued(ctx context.Context, ev status.Event, also func(ct
 	if err != nil {
 		return func() error { return err }
 	}
-	wait := r.store.WriteQueued(ctx, e.write)
+	wait := r.store.WriteQueued(store.WithWriteLane(ctx, e.lane(), e.row.Instance), e.write)
 	return func() error { return e.finish(ctx, wait()) }
 }
 
@@ -126,6 +126,16 @@ func (r *Recorder) prepare(ev status.Event, also func(ctx context.Context, tx *s
 	e.hooks, e.pubs, e.notify = r.hooks, r.publishers, r.notify
 	r.mu.RUnlock()
 	return e, nil
+}
+
+// lane is the store's write lane of the event: one per trace, so the events
+// of one status (status.accepted, then status.published) commit in the
+// order they were queued, while other statuses' commit beside them.
+func (e *emission) lane() string {
+	if e.traceID != "" {
+		return e.traceID
+	}
+	return e.row.Instance
 }
 
 // write is the event's part of a transaction.

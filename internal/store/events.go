@@ -44,12 +44,11 @@ func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error 
 // past the last seq when that is later. On SQLite every write goes through
 // the one writer (Write), so the last seq of each instance is kept in memory
 // after its first lookup instead of being read back for every event; a
-// rolled-back batch only leaves a gap, and seqs stay increasing.
-func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, instance string) (int64, error) {
-	var (
-		last int64
-		err  error
-	)
+// rolled-back batch only leaves a gap, and seqs stay increasing. On
+// PostgreSQL, where other processes write too, the last seq is read once
+// per instance and batch.
+func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, instance string) (seq int64, err error) {
+	var last int64
 	if s.Dialect == SQLite {
 		s.seqMu.Lock()
 		defer s.seqMu.Unlock()
@@ -58,10 +57,23 @@ func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, instance string) (int64
 		} else if last, err = s.maxSeq(ctx, tx, instance); err != nil {
 			return 0, err
 		}
+	} else if l := s.laneOf(tx); l != nil {
+		// PostgreSQL: read once per batch, then what the batch took.
+		if prev, ok := l.pl.seq[instance]; ok {
+			last = prev
+		} else if last, err = s.maxSeq(ctx, tx, instance); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if l.pl.seq == nil {
+				l.pl.seq = make(map[string]int64)
+			}
+			l.pl.seq[instance] = seq
+		}()
 	} else if last, err = s.maxSeq(ctx, tx, instance); err != nil {
 		return 0, err
 	}
-	seq := max(time.Now().UnixMicro(), last+1)
+	seq = max(time.Now().UnixMicro(), last+1)
 	if s.Dialect == SQLite {
 		if s.lastSeq == nil {
 			s.lastSeq = make(map[string]int64)

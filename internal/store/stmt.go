@@ -33,8 +33,9 @@ func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 // batch (database/sql would otherwise build a new bound statement for each
 // call); only the leader runs a batch, so batchStmts needs no lock.
 func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
-	if tx == s.batchTx {
-		if st, ok := s.batchStmts[q]; ok {
+	l := s.laneOf(tx)
+	if l != nil {
+		if st, ok := l.batchStmts[q]; ok {
 			return st, nil
 		}
 	}
@@ -43,15 +44,25 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, er
 		return nil, err
 	}
 	bound := tx.StmtContext(ctx, st)
-	if tx == s.batchTx {
-		s.batchStmts[q] = bound
+	if l != nil {
+		l.batchStmts[q] = bound
 	}
 	return bound, nil
 }
 
 // TxExec runs q inside tx with a cached prepared statement.
+//
+// In a pipelined write on PostgreSQL (see [Store.WritePipelined]) q may be
+// queued instead: its error then fails the whole batch, which is replayed
+// one write at a time, and the result is not available.
 func (s *Store) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	if s.Dialect != SQLite {
+		if s.queue(tx, q, args) {
+			return deferredResult{}, nil
+		}
+		if err := s.flush(ctx, tx); err != nil {
+			return nil, err
+		}
 		return tx.ExecContext(ctx, q, args...)
 	}
 	st, err := s.txStmt(ctx, tx, q)
@@ -64,6 +75,9 @@ func (s *Store) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 // TxQuery runs q inside tx with a cached prepared statement.
 func (s *Store) TxQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	if s.Dialect != SQLite {
+		if err := s.flush(ctx, tx); err != nil {
+			return nil, err
+		}
 		return tx.QueryContext(ctx, q, args...)
 	}
 	st, err := s.txStmt(ctx, tx, q)
@@ -76,6 +90,8 @@ func (s *Store) TxQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 // TxQueryRow runs q inside tx with a cached prepared statement.
 func (s *Store) TxQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
 	if s.Dialect != SQLite {
+		// A failed flush aborted the transaction: the query reports it.
+		s.flush(ctx, tx)
 		return tx.QueryRowContext(ctx, q, args...)
 	}
 	st, err := s.txStmt(ctx, tx, q)

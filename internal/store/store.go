@@ -50,7 +50,7 @@ type Store struct {
 	DB      *sql.DB
 	Dialect Dialect
 
-	writer
+	lanes []*lane  // group commit, see Write
 	stmts sync.Map // query → *sql.Stmt
 
 	stopCheckpoints func()
@@ -79,7 +79,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		dialect = Postgres
 		db, err = sql.Open("pgx", databaseURL)
 		if err == nil {
-			db.SetMaxOpenConns(20)
+			db.SetMaxOpenConns(20 + pgLanes)
 		}
 	default:
 		dialect = SQLite
@@ -107,6 +107,15 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	s := &Store{DB: db, Dialect: dialect, path: sqlitePath}
+	s.lanes = []*lane{new(lane)}
+	if dialect == Postgres {
+		for range pgLanes - 1 {
+			s.lanes = append(s.lanes, new(lane))
+		}
+		for _, l := range s.lanes {
+			l.pl.done = doneTx(db)
+		}
+	}
 	s.walLimit.Store(walRestartFrames)
 	if err := s.migrate(ctx); err != nil {
 		db.Close()

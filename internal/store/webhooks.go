@@ -117,7 +117,30 @@ func (s *Store) WebhookList(ctx context.Context, instance string) ([]*Webhook, e
 // batches see them. The returned webhooks are shared: do not modify them.
 func (s *Store) WebhookListEnabledTx(ctx context.Context, tx *sql.Tx, instance string) ([]*Webhook, error) {
 	if s.Dialect != SQLite {
-		return scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+		l := s.laneOf(tx)
+		if l == nil {
+			return scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+		}
+		// Other processes change webhooks too: remember them for one batch only.
+		s.hooksMu.Lock()
+		ws, ok := l.pl.hooks[instance]
+		s.hooksMu.Unlock()
+		if ok {
+			return ws, nil
+		}
+		// Straight on tx, without sending the statements queued so far:
+		// pipelined writes never change the webhooks table.
+		ws, err := scanWebhooks(tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+		if err != nil {
+			return nil, err
+		}
+		s.hooksMu.Lock()
+		if l.pl.hooks == nil {
+			l.pl.hooks = make(map[string][]*Webhook)
+		}
+		l.pl.hooks[instance] = ws
+		s.hooksMu.Unlock()
+		return ws, nil
 	}
 	s.hooksMu.Lock()
 	defer s.hooksMu.Unlock()
@@ -140,6 +163,9 @@ func (s *Store) WebhookListEnabledTx(ctx context.Context, tx *sql.Tx, instance s
 func (s *Store) forgetWebhooks() {
 	s.hooksMu.Lock()
 	clear(s.enabledHooks)
+	for _, l := range s.lanes {
+		clear(l.pl.hooks)
+	}
 	s.hooksMu.Unlock()
 }
 

@@ -1,0 +1,250 @@
+// Command benchpg measures text-status publishing over HTTP on PostgreSQL
+// against a bare pgbench loop of single-row INSERT commits on the same
+// server, in one run, and prints both rates and their ratio.
+//
+// The HTTP load comes from wrk in its own process (64 keep-alive connections
+// by default), pgbench runs with as many clients. Rounds alternate the two,
+// and the ratio printed is the median of the rounds' ratios, so a shared
+// machine whose speed drifts moves both sides of a pair alike.
+//
+//	go run ./cmd/benchpg -rounds 3 -duration 10s
+//
+// It needs pgbench (Debian: postgresql-client / postgresql-contrib) and wrk
+// on PATH, and a PostgreSQL server where it may create databases
+// (-admin-url, default the tests' STATUSFLOW_TEST_POSTGRES).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/statusflow/statusflow/internal/app"
+	"github.com/statusflow/statusflow/internal/config"
+)
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "load time per target and round")
+	rounds := flag.Int("rounds", 3, "rounds, each running both targets")
+	conns := flag.Int("conns", 64, "wrk connections and pgbench clients")
+	adminURL := flag.String("admin-url", envOr("STATUSFLOW_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL of a database from which fresh databases are created")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round's statusflow run to this file")
+	flag.Parse()
+
+	for _, tool := range []string{"pgbench", "wrk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			check(fmt.Errorf("%s not found on PATH (apt-get install -y postgresql-contrib wrk)", tool))
+		}
+	}
+	dir, err := os.MkdirTemp("", "statusflow-benchpg-")
+	check(err)
+	defer os.RemoveAll(dir)
+
+	// pgbench's database: one table, one row per transaction.
+	pgbDB := createDB(*adminURL)
+	defer dropDB(*adminURL, pgbDB)
+	pgbURL := dbURL(*adminURL, pgbDB)
+	db, err := sql.Open("pgx", pgbURL)
+	check(err)
+	_, err = db.Exec(`CREATE TABLE bench_insert (id BIGSERIAL PRIMARY KEY, v BIGINT NOT NULL, body TEXT NOT NULL)`)
+	check(err)
+	db.Close()
+	script := filepath.Join(dir, "insert.sql")
+	check(os.WriteFile(script, []byte("\\set v random(1, 1000000000)\nINSERT INTO bench_insert (v, body) VALUES (:v, 'Benchmark status');\n"), 0o600))
+
+	// statusflow on its own fresh database, one sandbox instance.
+	sfDB := createDB(*adminURL)
+	defer dropDB(*adminURL, sfDB)
+	cfg, err := config.Load(nil, func(string) string { return "" })
+	check(err)
+	cfg.Addr, cfg.DataDir, cfg.AccountToken, cfg.RateLimit = "127.0.0.1:0", dir, "sfa_bench-account-token-000000000000", 1<<30
+	cfg.DatabaseURL = dbURL(*adminURL, sfDB)
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	check(err)
+	check(a.Start(context.Background()))
+	defer a.Stop(context.Background())
+	req, _ := http.NewRequest("POST", "http://"+a.Addr()+"/api/instance/new", strings.NewReader(`{"name":"bench","engine":"sandbox"}`))
+	req.Header.Set("token", cfg.AccountToken)
+	resp, err := http.DefaultClient.Do(req)
+	check(err)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		check(fmt.Errorf("create instance: %s", resp.Status))
+	}
+	lua := filepath.Join(dir, "post.lua")
+	check(os.WriteFile(lua, []byte(`wrk.method = "POST"
+wrk.body = '{"type":"text","message":"Benchmark status","backgroundColor":"#128C7E","font":"serif","source":"bench"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["token"] = "`+cfg.AccountToken+`"
+`), 0o600))
+	sfURL := "http://" + a.Addr() + "/api/message/status/bench"
+
+	fmt.Printf("load: %d clients, %d rounds of %s per target, %d CPUs\n", *conns, *rounds, *duration, numCPU())
+	var ratios, pgbs, sfs []float64
+	var p99s []time.Duration
+	for i := range *rounds {
+		pgb := pgbench(pgbURL, script, *conns, *duration)
+		if i == 0 && *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			check(err)
+			check(pprof.StartCPUProfile(f))
+		}
+		sf, p99, errs := wrk(sfURL, lua, *conns, *duration)
+		if i == 0 && *cpuprofile != "" {
+			pprof.StopCPUProfile()
+		}
+		ratios, pgbs, sfs, p99s = append(ratios, sf/pgb), append(pgbs, pgb), append(sfs, sf), append(p99s, p99)
+		fmt.Printf("round %d: pgbench INSERT %7.0f tx/s, statusflow %6.0f req/s (p99 %s, non-2xx %d), ratio %.3f\n", i+1, pgb, sf, p99, errs, sf/pgb)
+	}
+	fmt.Printf("pgbench single-row INSERT : %7.0f tx/s (median of %d rounds)\n", median(pgbs), len(pgbs))
+	fmt.Printf("statusflow text on PG     : %7.0f req/s p99 %s (median of %d rounds)\n", median(sfs), medianDur(p99s), len(sfs))
+	fmt.Printf("ratio (statusflow / pgbench): %.3f median, min %.3f, max %.3f (target >= 0.6)\n", median(ratios), slices.Min(ratios), slices.Max(ratios))
+	n, _ := a.Store.SandboxStatusCount(context.Background(), "bench")
+	fmt.Printf("statuses recorded by the sandbox: %d\n", n)
+}
+
+var tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+
+func pgbench(u, script string, clients int, d time.Duration) float64 {
+	out, err := exec.Command("pgbench", "-n", "-c", strconv.Itoa(clients), "-j", "2", "-T", strconv.Itoa(int(d.Seconds())), "-f", script, u).CombinedOutput()
+	if err != nil {
+		check(fmt.Errorf("pgbench: %v\n%s", err, out))
+	}
+	m := tpsRe.FindSubmatch(out)
+	if m == nil {
+		check(fmt.Errorf("pgbench: no tps in\n%s", out))
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+var (
+	rpsRe  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p99Re  = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+	non2Re = regexp.MustCompile(`Non-2xx or 3xx responses: ([0-9]+)`)
+)
+
+// wrk runs wrk against u and returns requests per second, p99 and the
+// number of non-2xx answers.
+func wrk(u, lua string, conns int, d time.Duration) (float64, time.Duration, int) {
+	out, err := exec.Command("wrk", "-t", "2", "-c", strconv.Itoa(conns), "-d", d.String(), "--latency", "-s", lua, u).CombinedOutput()
+	if err != nil {
+		check(fmt.Errorf("wrk: %v\n%s", err, out))
+	}
+	return parseWrk(out)
+}
+
+func parseWrk(out []byte) (float64, time.Duration, int) {
+	m := rpsRe.FindSubmatch(out)
+	if m == nil {
+		check(fmt.Errorf("wrk: no Requests/sec in\n%s", out))
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	var p99 time.Duration
+	if m := p99Re.FindSubmatch(out); m != nil {
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[2])]
+		p99 = time.Duration(v * float64(unit)).Round(10 * time.Microsecond)
+	}
+	non2 := 0
+	if m := non2Re.FindSubmatch(out); m != nil {
+		non2, _ = strconv.Atoi(string(m[1]))
+	}
+	if non2 > 0 {
+		// The rate counts every answer; an error answer is no publication.
+		rps = rps * (1 - float64(non2)/float64(totalRequests(out)))
+	}
+	return rps, p99, non2
+}
+
+var totalRe = regexp.MustCompile(`([0-9]+) requests in`)
+
+func totalRequests(out []byte) int {
+	m := totalRe.FindSubmatch(out)
+	if m == nil {
+		return 1
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return max(n, 1)
+}
+
+func createDB(admin string) string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "sf_bench_" + hex.EncodeToString(b)
+	db, err := sql.Open("pgx", admin)
+	check(err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE DATABASE ` + name)
+	check(err)
+	return name
+}
+
+func dropDB(admin, name string) {
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`)
+}
+
+// dbURL is admin with its database replaced by name.
+func dbURL(admin, name string) string {
+	u, err := url.Parse(admin)
+	check(err)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianDur(ds []time.Duration) time.Duration {
+	f := make([]float64, len(ds))
+	for i, d := range ds {
+		f[i] = float64(d)
+	}
+	return time.Duration(median(f)).Round(10 * time.Microsecond)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchpg:", err)
+		os.Exit(1)
+	}
+}

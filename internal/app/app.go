@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/statusflow/statusflow/internal/auth"
@@ -68,6 +69,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			a.Stop(context.Background())
 		}
 	}()
+	if usesDataDirExclusively(cfg) {
+		release, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		a.stops = append(a.stops, func(context.Context) error { return release() })
+	}
 	a.Store, err = store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -161,6 +169,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	a.Recorder.OnCommit(a.WebhookWorker.Wake)
 	server.RegisterWebhooks(a.Server, a.Webhooks)
 	return a, nil
+}
+
+// usesDataDirExclusively reports whether cfg keeps a database or NATS
+// files in the data dir (the embedded defaults), which one process at a
+// time may use.
+func usesDataDirExclusively(cfg *config.Config) bool {
+	pg := strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://")
+	return !pg || cfg.NATSURL == ""
 }
 
 // Start opens the stored instances and starts serving HTTP on cfg.Addr.

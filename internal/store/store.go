@@ -117,7 +117,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		}
 	}
 	s.walLimit.Store(walRestartFrames)
-	if err := s.migrate(ctx); err != nil {
+	if err := s.Exclusive(ctx, s.migrate); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
 
 // migrate applies the embedded migrations not yet recorded, each in its own
-// transaction, in file-name order.
+// transaction, in file-name order. It runs under [Store.Exclusive].
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS statusflow_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)

@@ -66,7 +66,8 @@ func NewWhatsmeow(st *store.Store, log *slog.Logger) (*Whatsmeow, error) {
 	c := sqlstore.NewWithDB(st.DB, string(st.Dialect), wl.Sub("Database"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.Upgrade(ctx); err != nil {
+	// Under the schema lock: replicas starting together upgrade once.
+	if err := st.Exclusive(ctx, c.Upgrade); err != nil {
 		return nil, fmt.Errorf("whatsmeow store: %w", err)
 	}
 	return &Whatsmeow{

@@ -196,6 +196,14 @@ export const actionProperties: INodeProperties[] = [
 				},
 			},
 			{
+				displayName: 'Expire After',
+				name: 'expireAfter',
+				type: 'string',
+				default: '',
+				description: 'Take it down on time: revoke the status this long after it went out. A duration under 24 h such as 90m, 6h or 1h30m.',
+				placeholder: '6h',
+			},
+			{
 				displayName: 'File Name',
 				name: 'fileName',
 				type: 'string',
@@ -293,6 +301,14 @@ export const actionProperties: INodeProperties[] = [
 				},
 			},
 			{
+				displayName: 'Publish At',
+				name: 'publishAt',
+				type: 'string',
+				default: '',
+				description: 'Publish later: an RFC 3339 date-time at most 30 days ahead. The answer is 202 with the messageId fixed now and a scheduleId; media is fetched and converted shortly before (a broken URL fails early with status.failed).',
+				placeholder: '2026-12-01T09:00:00Z',
+			},
+			{
 				displayName: 'Source',
 				name: 'source',
 				type: 'string',
@@ -338,6 +354,8 @@ export const actions: GeneratedAction[] = [
 			'duration',
 			'waveform',
 			'source',
+			'publishAt',
+			'expireAfter',
 		],
 		json: ['waveform'],
 		discriminator: 'type',
@@ -394,6 +412,11 @@ export const eventOptions: INodePropertyOptions[] = [
 		description: 'A publish command started for a known instance, before any media work',
 	},
 	{
+		name: 'Status Cancelled',
+		value: 'status.cancelled',
+		description: 'A pending schedule was cancelled (DELETE /api/schedule/:instance/:id or the schedule.cancel node); on the trace of the request that scheduled it',
+	},
+	{
 		name: 'Status Deleted',
 		value: 'status.deleted',
 		description: 'Statusflow emits a status.deleted event',
@@ -408,6 +431,16 @@ export const eventOptions: INodePropertyOptions[] = [
 		value: 'status.published',
 		description: 'A status reached WhatsApp (or the sandbox)',
 	},
+	{
+		name: 'Status Scheduled',
+		value: 'status.scheduled',
+		description: 'A publication (publishAt) or a revoke (expireAfter) was scheduled',
+	},
+	{
+		name: 'Status Viewed',
+		value: 'status.viewed',
+		description: 'A viewer\'s first read (or played) receipt for a status',
+	},
 ];
 
 export const eventSamples: Record<string, object> = {
@@ -420,6 +453,13 @@ export const eventSamples: Record<string, object> = {
 		messageId: '3EB0A1B2C3D4E5F6A7B8C9',
 		messageType: 'image',
 		source: 'n8n',
+		traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+	},
+	'status.cancelled': {
+		action: 'publish',
+		dueAt: '2026-12-01T09:00:00Z',
+		messageId: '3EB0A1B2C3D4E5F6A7B8C9',
+		scheduleId: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
 		traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
 	},
 	'status.deleted': {
@@ -444,6 +484,23 @@ export const eventSamples: Record<string, object> = {
 		source: 'n8n',
 		timestamp: '2026-11-25T12:00:00Z',
 		traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+	},
+	'status.scheduled': {
+		action: 'publish',
+		dueAt: '2026-12-01T09:00:00Z',
+		expireAfter: '12h',
+		messageId: '3EB0A1B2C3D4E5F6A7B8C9',
+		messageType: 'text',
+		scheduleId: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+		traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+	},
+	'status.viewed': {
+		kind: 'read',
+		messageId: '3EB0A1B2C3D4E5F6A7B8C9',
+		timestamp: '2026-11-25T12:03:00Z',
+		traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+		viewer: '5511999990000@s.whatsapp.net',
+		views: 1,
 	},
 };
 

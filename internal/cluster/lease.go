@@ -1,0 +1,301 @@
+// Package cluster is statusflow's scale-out machinery on NATS: which replica
+// owns each instance's session. It builds on JetStream KV, not on a protocol
+// of its own (issue 14).
+//
+// Ownership is a lease: one key per instance in a KV bucket whose entries
+// expire after the bucket's TTL. A replica takes an instance with a Create
+// (refused while another replica's lease lives), keeps it by updating the key
+// with the revision it last wrote (refused once anyone else wrote it), and
+// gives it back by deleting it at that revision. A replica that dies stops
+// renewing; its leases age out after the TTL and another replica's Create
+// succeeds. The lease's generation (the revision its Create got) is what a
+// session is opened with; [Leases.Valid] is the fencing check a send makes.
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures [Leases].
+type Config struct {
+	// Bucket is the KV bucket holding the leases. Defaults to BucketDefault.
+	Bucket string
+	// Replica is this replica's id, the value of the leases it holds. Required.
+	Replica string
+	// TTL is how long a lease lives without renewal, the bound on how long a
+	// dead replica's instances stay unowned. Defaults to TTLDefault.
+	TTL time.Duration
+	// Replicas is the bucket's replication in a NATS cluster. Defaults to 1.
+	Replicas int
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+}
+
+// Defaults.
+const (
+	BucketDefault = "statusflow_leases"
+	TTLDefault    = 10 * time.Second
+)
+
+// ErrOwnedElsewhere is returned by Acquire when another replica holds the lease.
+var ErrOwnedElsewhere = errors.New("cluster: instance owned by another replica")
+
+// ErrLeaseLost is returned by Renew when the lease is no longer ours (it
+// expired and another replica took it, or it was deleted).
+var ErrLeaseLost = errors.New("cluster: lease lost")
+
+// Lease is one instance's lease as this replica holds it.
+type Lease struct {
+	Instance string
+	// Generation is the revision the lease was created with; it changes only
+	// when ownership changes, so it is what a session is opened with.
+	Generation uint64
+	// Revision is the revision last written (by the last renewal).
+	Revision uint64
+	// Deadline is when the lease lapses unless renewed, on this replica's
+	// clock, measured from before the write that set Revision (so it is never
+	// later than the server's expiry).
+	Deadline time.Time
+}
+
+// Leases takes, renews and releases instance leases for one replica.
+type Leases struct {
+	kv  jetstream.KeyValue
+	cfg Config
+
+	mu   sync.Mutex
+	held map[string]*Lease
+}
+
+// New opens (or creates) the lease bucket.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, error) {
+	if cfg.Replica == "" {
+		return nil, errors.New("cluster: Config.Replica is required")
+	}
+	if cfg.Bucket == "" {
+		cfg.Bucket = BucketDefault
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = TTLDefault
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: cfg.Bucket, Description: "statusflow instance ownership leases",
+		TTL: cfg.TTL, History: 1, Replicas: cfg.Replicas, Storage: jetstream.MemoryStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: lease bucket %s: %w", cfg.Bucket, err)
+	}
+	return &Leases{kv: kv, cfg: cfg, held: map[string]*Lease{}}, nil
+}
+
+// key is an instance's KV key. Instance names may hold characters KV keys
+// may not, so the name is base64url-encoded.
+func key(instance string) string {
+	return "i." + base64.RawURLEncoding.EncodeToString([]byte(instance))
+}
+
+// Acquire takes the lease of instance, or renews it when this replica
+// already holds it. [ErrOwnedElsewhere] (wrapped, with the owner) when
+// another replica does.
+func (l *Leases) Acquire(ctx context.Context, instance string) (Lease, error) {
+	if _, ok := l.Held(instance); ok {
+		return l.Renew(ctx, instance)
+	}
+	start := l.cfg.Now()
+	rev, err := l.kv.Create(ctx, key(instance), []byte(l.cfg.Replica))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		owner, _, gerr := l.Owner(ctx, instance)
+		if gerr == nil && owner == l.cfg.Replica {
+			// Our own lease from before a restart: not ours to trust (a
+			// session may still run in the old process), so wait for it to
+			// lapse like anyone else's.
+			return Lease{}, fmt.Errorf("%w: %s (a previous run of this replica)", ErrOwnedElsewhere, owner)
+		}
+		return Lease{}, fmt.Errorf("%w: %s", ErrOwnedElsewhere, owner)
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("cluster: acquire %s: %w", instance, err)
+	}
+	le := &Lease{Instance: instance, Generation: rev, Revision: rev, Deadline: start.Add(l.cfg.TTL)}
+	l.mu.Lock()
+	l.held[instance] = le
+	l.mu.Unlock()
+	return *le, nil
+}
+
+// Renew extends a held lease: an update at the revision last written, which
+// the server refuses once anyone else has written the key. [ErrLeaseLost]
+// then, and the lease is forgotten.
+func (l *Leases) Renew(ctx context.Context, instance string) (Lease, error) {
+	l.mu.Lock()
+	le, ok := l.held[instance]
+	var prev Lease
+	if ok {
+		prev = *le
+	}
+	l.mu.Unlock()
+	if !ok {
+		return Lease{}, ErrLeaseLost
+	}
+	start := l.cfg.Now()
+	rev, err := l.kv.Update(ctx, key(instance), []byte(l.cfg.Replica), prev.Revision)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			l.forget(instance, prev.Generation)
+			return Lease{}, ErrLeaseLost
+		}
+		// NATS unreachable: the lease stands until its deadline.
+		return prev, fmt.Errorf("cluster: renew %s: %w", instance, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	le, ok = l.held[instance]
+	if !ok || le.Generation != prev.Generation {
+		return Lease{}, ErrLeaseLost
+	}
+	le.Revision, le.Deadline = rev, start.Add(l.cfg.TTL)
+	return *le, nil
+}
+
+// Release gives the lease back at once (a replica shutting down, or
+// handing an instance to a less loaded one), so no one waits for the TTL.
+func (l *Leases) Release(ctx context.Context, instance string) error {
+	l.mu.Lock()
+	le, ok := l.held[instance]
+	delete(l.held, instance)
+	l.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	err := l.kv.Delete(ctx, key(instance), jetstream.LastRevision(le.Revision))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("cluster: release %s: %w", instance, err)
+	}
+	return nil
+}
+
+func (l *Leases) forget(instance string, generation uint64) {
+	l.mu.Lock()
+	if le, ok := l.held[instance]; ok && le.Generation == generation {
+		delete(l.held, instance)
+	}
+	l.mu.Unlock()
+}
+
+// Owner returns the replica holding instance's lease and the revision of
+// its last write; "" when nobody does.
+func (l *Leases) Owner(ctx context.Context, instance string) (string, uint64, error) {
+	e, err := l.kv.Get(ctx, key(instance))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return string(e.Value()), e.Revision(), nil
+}
+
+// Held returns this replica's lease of instance, if it holds one whose
+// deadline has not passed.
+func (l *Leases) Held(instance string) (Lease, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	le, ok := l.held[instance]
+	if !ok || !l.cfg.Now().Before(le.Deadline) {
+		return Lease{}, false
+	}
+	return *le, true
+}
+
+// Valid is the fencing check a send makes: the lease of instance is still
+// the one of generation (the one the session was opened with) and its
+// deadline has not passed. A replica cut off from NATS fails it once the
+// lease could have lapsed on the server, before another replica can take
+// the instance.
+func (l *Leases) Valid(instance string, generation uint64) bool {
+	le, ok := l.Held(instance)
+	return ok && le.Generation == generation
+}
+
+// HeldAll returns every lease this replica holds.
+func (l *Leases) HeldAll() []Lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Lease, 0, len(l.held))
+	for _, le := range l.held {
+		out = append(out, *le)
+	}
+	return out
+}
+
+// RenewAll renews every held lease once and returns the instances whose
+// lease was lost or lapsed (their sessions must close).
+func (l *Leases) RenewAll(ctx context.Context) (lost []string) {
+	for _, le := range l.HeldAll() {
+		if _, err := l.Renew(ctx, le.Instance); errors.Is(err, ErrLeaseLost) {
+			lost = append(lost, le.Instance)
+		} else if err != nil && !l.cfg.Now().Before(le.Deadline) {
+			l.forget(le.Instance, le.Generation)
+			lost = append(lost, le.Instance)
+		}
+	}
+	return lost
+}
+
+// Run renews the held leases every TTL/3 until ctx ends, calling onLost for
+// each instance whose lease is gone. On return every lease is released.
+func (l *Leases) Run(ctx context.Context, onLost func(instance string)) {
+	t := time.NewTicker(l.cfg.TTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			for _, le := range l.HeldAll() {
+				l.Release(rctx, le.Instance)
+			}
+			cancel()
+			return
+		case <-t.C:
+			for _, inst := range l.RenewAll(ctx) {
+				if onLost != nil {
+					onLost(inst)
+				}
+			}
+		}
+	}
+}
+
+// Owners lists the instances that have a live lease, with their owners.
+func (l *Leases) Owners(ctx context.Context) (map[string]string, error) {
+	lister, err := l.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for k := range lister.Keys() {
+		e, err := l.kv.Get(ctx, k)
+		if err != nil {
+			continue // expired meanwhile
+		}
+		name, err := base64.RawURLEncoding.DecodeString(k[len("i."):])
+		if err != nil {
+			continue
+		}
+		out[string(name)] = string(e.Value())
+	}
+	return out, nil
+}

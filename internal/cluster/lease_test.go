@@ -1,0 +1,175 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/statusflow/statusflow/internal/cluster"
+)
+
+// startNATS runs a JetStream server on a free loopback port for the test.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ns, err := server.NewServer(&server.Options{ServerName: "lease-test", Host: "127.0.0.1", Port: port, JetStream: true,
+		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return fmt.Sprintf("nats://127.0.0.1:%d", port)
+}
+
+func replica(t *testing.T, url, id string, ttl time.Duration, now func() time.Time) *cluster.Leases {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := cluster.New(context.Background(), js, cluster.Config{Replica: id, TTL: ttl, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestLeases(t *testing.T) {
+	t.Parallel()
+	url := startNATS(t)
+	ctx := context.Background()
+	const ttl = time.Second
+
+	t.Run("OneOwnerAtATime", func(t *testing.T) {
+		a, b := replica(t, url, "a", ttl, nil), replica(t, url, "b", ttl, nil)
+		le, err := a.Acquire(ctx, "one owner/ünïcode")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Acquire(ctx, "one owner/ünïcode"); !errors.Is(err, cluster.ErrOwnedElsewhere) {
+			t.Fatalf("second replica: %v, want ErrOwnedElsewhere", err)
+		}
+		renewed, err := a.Renew(ctx, "one owner/ünïcode")
+		if err != nil || renewed.Generation != le.Generation || renewed.Revision <= le.Revision {
+			t.Fatalf("renew: %+v %v (was %+v)", renewed, err, le)
+		}
+		if !a.Valid("one owner/ünïcode", le.Generation) || b.Valid("one owner/ünïcode", le.Generation) {
+			t.Fatal("only the owner's lease is valid")
+		}
+		owners, err := b.Owners(ctx)
+		if err != nil || owners["one owner/ünïcode"] != "a" {
+			t.Fatalf("owners: %v %v", owners, err)
+		}
+		// Release hands it over at once, without waiting for the TTL.
+		if err := a.Release(ctx, "one owner/ünïcode"); err != nil {
+			t.Fatal(err)
+		}
+		if a.Valid("one owner/ünïcode", le.Generation) {
+			t.Fatal("released lease still valid")
+		}
+		if _, err := b.Acquire(ctx, "one owner/ünïcode"); err != nil {
+			t.Fatalf("after release: %v", err)
+		}
+	})
+
+	t.Run("DeadOwnerLapsesAndIsFenced", func(t *testing.T) {
+		a, b := replica(t, url, "a", ttl, nil), replica(t, url, "b", ttl, nil)
+		le, err := a.Acquire(ctx, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a stops renewing (it died, or lost NATS). b takes over once the
+		// server has expired the lease, and not before.
+		start := time.Now()
+		var got cluster.Lease
+		for {
+			if got, err = b.Acquire(ctx, "x"); err == nil {
+				break
+			}
+			if !errors.Is(err, cluster.ErrOwnedElsewhere) {
+				t.Fatal(err)
+			}
+			if time.Since(start) > 10*ttl {
+				t.Fatal("the dead owner's lease never lapsed")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got.Generation == le.Generation {
+			t.Fatal("a new owner got the old generation")
+		}
+		// a's view lapsed by its own clock before b could take over...
+		if a.Valid("x", le.Generation) {
+			t.Fatal("the old owner still believes it holds the lease")
+		}
+		// ...and the server refuses its late renewal (fencing).
+		if _, err := a.Renew(ctx, "x"); !errors.Is(err, cluster.ErrLeaseLost) {
+			t.Fatalf("late renewal: %v, want ErrLeaseLost", err)
+		}
+		if owner, _, _ := b.Owner(ctx, "x"); owner != "b" {
+			t.Fatalf("owner %q after the late renewal, want b", owner)
+		}
+	})
+
+	t.Run("CutOffOwnerStopsBeforeTheTTL", func(t *testing.T) {
+		var skew atomic.Int64
+		clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		a := replica(t, url, "a", ttl, clock)
+		le, err := a.Acquire(ctx, "y")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.Valid("y", le.Generation) {
+			t.Fatal("fresh lease invalid")
+		}
+		skew.Store(int64(ttl)) // no renewal for a TTL: sends must stop
+		if a.Valid("y", le.Generation) {
+			t.Fatal("lease still valid a TTL after its last renewal")
+		}
+		if lost := a.RenewAll(ctx); len(lost) != 0 {
+			// Renewal itself still reaches the server here: the lease is ours.
+			t.Fatalf("lost %v", lost)
+		}
+	})
+
+	t.Run("ConcurrentAcquireHasOneWinner", func(t *testing.T) {
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 5 {
+			r := replica(t, url, fmt.Sprint("r", i), ttl, nil)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := r.Acquire(ctx, "contended"); err == nil {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d replicas acquired one lease", wins.Load())
+		}
+	})
+}

@@ -58,6 +58,10 @@ const (
 	ScheduleCancelOutput = "schedule.cancel.output"
 	// SandboxViewsInput is the body of POST /api/sandbox/:instance/views.
 	SandboxViewsInput = "sandbox.views.input"
+	// MediaUploadOutput is the data of POST /api/media/:instance.
+	MediaUploadOutput = "media.upload.output"
+	// WhoamiOutput is the data of GET /api/whoami.
+	WhoamiOutput = "whoami.output"
 )
 
 // EventData returns the schema name of an event type's data.

@@ -130,6 +130,18 @@ func (s *Server) OpenAPI() map[string]any {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": ref(r.Request)}}}
 		}
+		if len(r.RequestTypes) > 0 {
+			content := map[string]any{}
+			for _, t := range r.RequestTypes {
+				if t == "multipart/form-data" {
+					content[t] = map[string]any{"schema": map[string]any{"type": "object", "required": []string{"file"},
+						"properties": map[string]any{"file": map[string]any{"type": "string", "contentMediaType": "application/octet-stream", "description": "The media file."}}}}
+				} else {
+					content[t] = map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": t}}
+				}
+			}
+			op["requestBody"] = map[string]any{"required": true, "content": content}
+		}
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}

@@ -8,12 +8,15 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/statusflow/statusflow/internal/auth"
+	"github.com/statusflow/statusflow/internal/events"
+	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/whatsapp"
@@ -63,6 +66,10 @@ type Deps struct {
 	Checks map[string]func(ctx context.Context) error
 	// Catalog, when set, serves the node routes (/api/nodes…, API.md §7).
 	Catalog *nodes.Catalog
+	// Uploads, when set, serves media by upload (POST /api/media/:instance).
+	Uploads *media.Uploads
+	// Hub, when set, serves the live event streams (Server-Sent Events).
+	Hub *events.Hub
 }
 
 // Enqueuer queues a node execution to run asynchronously and durably; the
@@ -81,6 +88,9 @@ type Route struct {
 	// Request and Response name schemas in schemas/ ("" when none).
 	Request  string
 	Response string
+	// RequestTypes are the media types of a body that is not a JSON schema
+	// (uploads): multipart/form-data gets a `file` part, others are raw bytes.
+	RequestTypes []string
 }
 
 // Server is the HTTP front door.
@@ -93,6 +103,11 @@ type Server struct {
 	limiter   *limiter
 	creations *limiter
 	routes    []Route
+	// closing is closed by Shutdown: it ends the live streams, which would
+	// otherwise hold Shutdown forever.
+	closing   chan struct{}
+	closeOnce sync.Once
+	qr        qrCodes
 }
 
 // New builds the app and registers the core routes. Other front doors
@@ -100,7 +115,7 @@ type Server struct {
 func New(deps Deps, cfg Config) *Server {
 	cfg = cfg.WithDefaults()
 	s := &Server{deps: deps, cfg: cfg, log: deps.Log, auth: deps.Auth,
-		limiter: newLimiter(cfg.RateLimit), creations: newLimiter(cfg.CreateRateLimit)}
+		limiter: newLimiter(cfg.RateLimit), creations: newLimiter(cfg.CreateRateLimit), closing: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "statusflow",
 		BodyLimit:             cfg.BodyLimit,
@@ -122,7 +137,10 @@ func New(deps Deps, cfg Config) *Server {
 func (s *Server) App() *fiber.App { return s.app }
 
 // Shutdown stops accepting and waits for in-flight requests.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	return s.app.ShutdownWithContext(ctx)
+}
 
 // Handle registers a route with its auth middleware and records it for the
 // OpenAPI document.
@@ -179,5 +197,9 @@ func (s *Server) registerCore() {
 
 	s.registerSchedules()
 	s.registerNodes()
+	s.registerMedia()
+	s.registerStream()
+	s.Handle(Route{Method: "GET", Path: "/api/whoami", Auth: AuthAny, Tag: "meta", Summary: "What the caller's token may see: the account, or one instance", Response: schemas.WhoamiOutput}, s.whoami)
+	s.registerConsole()
 	s.registerOpenAPI()
 }

@@ -50,6 +50,8 @@ type App struct {
 	Media *media.Pipeline
 	// Scheduler runs scheduled publications and revokes.
 	Scheduler *status.Scheduler
+	// Uploads keeps files uploaded with POST /api/media/:instance.
+	Uploads *media.Uploads
 	// Bus is the NATS side: trigger consumer, events out, async enqueue.
 	Bus *bus.Bus
 
@@ -61,8 +63,23 @@ type App struct {
 // with trace ids and redaction: see [logging.New].
 func NewLogger(format string, w io.Writer) *slog.Logger { return logging.New(format, w) }
 
+// Option changes how New wires the app (tests).
+type Option func(*options)
+
+type options struct{ engines []whatsapp.Engine }
+
+// WithEngine replaces the built-in engine of the same name (tests put a
+// scripted engine at the engine seam, e.g. one that rotates QR codes).
+func WithEngine(e whatsapp.Engine) Option {
+	return func(o *options) { o.engines = append(o.engines, e) }
+}
+
 // New builds every part from cfg. Nothing listens until Start.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	a := &App{Config: cfg, Log: log}
 	defer func() {
 		if err != nil {
@@ -104,6 +121,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		return nil, fmt.Errorf("whatsmeow engine: %w", err)
 	}
 	engines := []whatsapp.Engine{whatsapp.NewSandbox(a.Store), wm}
+	for _, e := range o.engines {
+		for i := range engines {
+			if engines[i].Name() == e.Name() {
+				engines[i] = e
+			}
+		}
+	}
 	a.Manager = whatsapp.NewManager(a.Store, log, engines...)
 	a.stops = append(a.stops, func(context.Context) error { a.Manager.Stop(); return nil })
 
@@ -117,7 +141,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("STATUSFLOW_DATA_DIR: %w", err)
 	}
-	a.Media, err = media.New(media.Config{AllowPrivate: cfg.MediaAllowPrivate, MaxBytes: cfg.MediaMaxBytes, TempDir: tmp}, log)
+	// Uploads (POST /api/media/:instance) live in the data dir; opening the
+	// store removes what a crash left.
+	uploads, err := media.NewUploads(media.UploadConfig{Dir: filepath.Join(cfg.DataDir, "uploads"), MaxBytes: cfg.MediaMaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	a.Uploads = uploads
+	a.Media, err = media.New(media.Config{AllowPrivate: cfg.MediaAllowPrivate, MaxBytes: cfg.MediaMaxBytes, TempDir: tmp, Uploads: uploads}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +174,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		return nil, err
 	}
 	a.Recorder.AddPublisher(a.Bus)
+	// The console's live streams: every committed event, in process.
+	hub := events.NewHub()
+	a.Recorder.AddPublisher(hub)
 	a.Server = server.New(server.Deps{
 		Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: validator, Log: log, Catalog: a.Catalog,
 		Checks: map[string]func(context.Context) error{
@@ -152,7 +186,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		},
 		Auth:     authn,
 		Enqueuer: a.Bus,
+		Uploads:  a.Uploads,
+		Hub:      hub,
 	}, server.Config{RateLimit: cfg.RateLimit})
+	// QR codes go to the live streams only (never stored nor published).
+	a.Manager.OnQR = a.Server.NotifyQR
 
 	// Webhooks: outbox rows are written in each event's transaction; the
 	// worker is woken after each commit.
@@ -265,6 +303,32 @@ func (a *App) startJanitor() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			}
+		}
+	}()
+	a.stops = append(a.stops, func(context.Context) error { cancel(); <-done; return nil })
+	a.startUploadSweeper()
+}
+
+// uploadSweepInterval is how often expired uploads are removed (they are
+// also refused, and removed, when used after expiry).
+const uploadSweepInterval = time.Minute
+
+func (a *App) startUploadSweeper() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(uploadSweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n := a.Uploads.Sweep(); n > 0 {
+					a.Log.Info("removed expired uploads", "files", n)
+				}
 			}
 		}
 	}()

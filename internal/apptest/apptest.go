@@ -18,6 +18,7 @@ import (
 	"github.com/statusflow/statusflow/internal/logging"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
+	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
 // AccountToken is the TokenAccount of every test app.
@@ -33,6 +34,8 @@ type Options struct {
 	Configure   func(*config.Config)
 	// Logs receives the app's log output; nil discards it.
 	Logs io.Writer
+	// Engines replace the built-in engines of the same name.
+	Engines []whatsapp.Engine
 }
 
 // App is a started test app.
@@ -77,7 +80,11 @@ func New(t testing.TB, o Options) *App {
 	guard := &leakGuard{w: w}
 	guard.add(cfg.AccountToken)
 	t.Cleanup(func() { guard.check(t) })
-	a, err := app.New(context.Background(), cfg, logging.New("json", guard))
+	var opts []app.Option
+	for _, e := range o.Engines {
+		opts = append(opts, app.WithEngine(e))
+	}
+	a, err := app.New(context.Background(), cfg, logging.New("json", guard), opts...)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -84,6 +84,11 @@ type Config struct {
 	// ProcessTimeout bounds one ffmpeg or ffprobe run; a run that exceeds it
 	// is killed. Defaults to [DefaultProcessTimeout] (2 min).
 	ProcessTimeout time.Duration
+
+	// Uploads, when set, serves mediaUrls of uploaded files (POST
+	// /api/media/:instance) from disk instead of fetching them. Defaults to
+	// none: such URLs are then fetched like any other.
+	Uploads *Uploads
 }
 
 // WithDefaults returns the config with every zero field set to its default.

@@ -1,12 +1,15 @@
 package media
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,8 +147,16 @@ func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err 
 		return nil, errcode.Wrap(errcode.CodeMediaValidationFailed,
 			"media statuses are not available on this server: FFmpeg is not installed or incomplete", p.notReady)
 	}
-	if err := ssrf.CheckURL(req.URL); err != nil {
-		return nil, downloadFailed(err)
+	upInst, upID, isUpload := ParseUploadURL(req.URL)
+	isUpload = isUpload && p.cfg.Uploads != nil
+	isData := strings.HasPrefix(strings.ToLower(req.URL), "data:")
+	if !isUpload && !isData {
+		if err := ssrf.CheckURL(req.URL); err != nil {
+			return nil, downloadFailed(err)
+		}
+	}
+	if isUpload && upInst != req.Instance {
+		return nil, downloadFailed(ErrUploadOtherInstance)
 	}
 	dir, err := os.MkdirTemp(p.cfg.TempDir, "statusflow-media-")
 	if err != nil {
@@ -160,7 +171,15 @@ func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err 
 	}()
 	w := &work{p: p, dir: dir, in: filepath.Join(dir, "in"), req: req}
 	fctx, endFetch := stage(ctx, "media.fetch")
-	header, err := p.download(fctx, req.URL, w.in)
+	var header []byte
+	switch {
+	case isUpload:
+		header, err = p.fromUpload(req.Instance, upID, w.in)
+	case isData:
+		header, err = p.fromDataURL(req.URL, w.in)
+	default:
+		header, err = p.download(fctx, req.URL, w.in)
+	}
 	endFetch(err)
 	if err != nil {
 		return nil, err
@@ -201,6 +220,11 @@ func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err 
 	pm.Size = fi.Size()
 	pm.Type = req.Type
 	pm.Remove = func() { os.RemoveAll(dir) }
+	if isUpload {
+		// Removed after use: once WhatsApp holds the media, the upload has
+		// served its purpose (a failed publish keeps it for a retry).
+		pm.Used = func() { p.cfg.Uploads.Delete(upID) }
+	}
 	done = true
 	return pm, nil
 }
@@ -326,4 +350,86 @@ func (w *work) reason(err error) string {
 	msg = strings.ReplaceAll(msg, "file:"+w.dir+string(filepath.Separator), "")
 	msg = strings.ReplaceAll(msg, w.dir+string(filepath.Separator), "")
 	return msg
+}
+
+// fromUpload copies an uploaded file of instance into path (the pipeline
+// converts its own copy, so the upload stays intact for a retry until used).
+func (p *Pipeline) fromUpload(instance, id, path string) ([]byte, error) {
+	_, src, err := p.cfg.Uploads.Open(instance, id)
+	if err != nil {
+		return nil, downloadFailed(err)
+	}
+	defer src.Close()
+	return p.writeCapped(src, path, p.cfg.MaxBytes)
+}
+
+// fromDataURL decodes a data: URL (RFC 2397) into path. Its decoded size is
+// capped at [MaxDataURLBytes] (and MaxBytes, if lower).
+func (p *Pipeline) fromDataURL(raw, path string) ([]byte, error) {
+	limit := min(int64(MaxDataURLBytes), p.cfg.MaxBytes)
+	b, err := decodeDataURL(raw)
+	if err != nil {
+		return nil, downloadFailed(err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed,
+			"the data: URL carries %d bytes, more than its limit of %d; upload larger files with POST /api/media/:instance", len(b), limit)
+	}
+	return p.writeCapped(bytes.NewReader(b), path, limit)
+}
+
+// decodeDataURL returns the bytes of `data:[<type>][;base64],<data>`.
+func decodeDataURL(raw string) ([]byte, error) {
+	rest := raw[len("data:"):]
+	meta, data, ok := strings.Cut(rest, ",")
+	if !ok {
+		return nil, errors.New("invalid data: URL: no comma")
+	}
+	if strings.HasSuffix(strings.ToLower(meta), ";base64") {
+		data = strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+				return -1
+			}
+			return r
+		}, data)
+		if d, err := url.PathUnescape(data); err == nil {
+			data = d
+		}
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if b, err := enc.DecodeString(data); err == nil {
+				return b, nil
+			}
+		}
+		return nil, errors.New("invalid data: URL: bad base64")
+	}
+	d, err := url.PathUnescape(data)
+	if err != nil {
+		return nil, fmt.Errorf("invalid data: URL: %w", err)
+	}
+	return []byte(d), nil
+}
+
+// writeCapped writes r into a new file at path, at most limit bytes, and
+// returns the first bytes for sniffing.
+func (p *Pipeline) writeCapped(r io.Reader, path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+	}
+	defer f.Close()
+	head := &headWriter{max: sniffLen}
+	n, err := io.Copy(io.MultiWriter(f, head), io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+	}
+	if n > limit {
+		return nil, tooLarge(limit)
+	}
+	if n == 0 {
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the media file is empty")
+	}
+	if err := f.Close(); err != nil {
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+	}
+	return head.buf, nil
 }

@@ -5,6 +5,7 @@ import "os"
 // Request is what the publishing core asks of the pipeline for an image,
 // video or audio status.
 type Request struct {
+	Instance string // the instance publishing; uploaded media must be its own
 	Type     string // image, video or audio
 	URL      string
 	MimeType string // declared by the caller; "" to sniff
@@ -31,6 +32,9 @@ type Prepared struct {
 
 	// Remove is called by Cleanup; the pipeline sets it to remove its files.
 	Remove func()
+	// Used, when set, is called once the media is uploaded to WhatsApp: the
+	// pipeline removes an uploaded source file then (uploads are single-use).
+	Used func()
 }
 
 // Open opens the prepared file for reading.

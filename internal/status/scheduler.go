@@ -243,7 +243,7 @@ func (sc *Scheduler) prepare(ctx context.Context, r *store.Schedule) {
 	tc := traceOf(r)
 	ctx = tracing.With(ctx, tc)
 	mctx, end := step(ctx, stageMediaPrepare)
-	pm, err := sc.svc.media.Prepare(mctx, mediaRequest(a))
+	pm, err := sc.svc.media.Prepare(mctx, mediaRequest(r.Instance, a))
 	end(err)
 	if err != nil {
 		e := AsError(err)
@@ -409,8 +409,8 @@ func traceOf(r *store.Schedule) tracing.Context {
 	return tracing.New()
 }
 
-func mediaRequest(a PublishArgs) MediaRequest {
-	return MediaRequest{Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: a.Voice(), Duration: a.Duration, Waveform: a.Waveform}
+func mediaRequest(instance string, a PublishArgs) MediaRequest {
+	return MediaRequest{Instance: instance, Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: a.Voice(), Duration: a.Duration, Waveform: a.Waveform}
 }
 
 type preparedKey struct{}

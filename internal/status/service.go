@@ -255,7 +255,7 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 			return nil, Errorf(CodeInvalid, "%s", err)
 		}
 	case TypeImage, TypeVideo, TypeAudio:
-		msg, err = s.buildMedia(ctx, sess, a)
+		msg, err = s.buildMedia(ctx, sess, cmd.Instance, a)
 		if err != nil {
 			return nil, err
 		}
@@ -347,14 +347,14 @@ func sendError(err error) *Error {
 	return &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
 }
 
-func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a PublishArgs) (*waE2E.Message, error) {
+func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, instance string, a PublishArgs) (*waE2E.Message, error) {
 	if s.media == nil {
 		return nil, Errorf(CodeMediaValidationFailed, "media statuses are not available: the media pipeline is not configured")
 	}
 	mctx, endPrepare := step(ctx, stageMediaPrepare)
 	pm, err := preparedFrom(ctx) // prepared ahead by the scheduler
 	if pm == nil {
-		pm, err = s.media.Prepare(mctx, mediaRequest(a))
+		pm, err = s.media.Prepare(mctx, mediaRequest(instance, a))
 	}
 	endPrepare(err)
 	if err != nil {
@@ -374,6 +374,9 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, a Publi
 			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
 		}
 		return nil, Wrap(CodeMediaUploadFailed, "Failed to upload media to WhatsApp", err)
+	}
+	if pm.Used != nil {
+		pm.Used()
 	}
 	msg, err := whatsapp.BuildMedia(whatsapp.MediaStatus{
 		Kind: whatsapp.MediaKind(pm.Type), Caption: a.Message, Mimetype: pm.Mimetype, Upload: up,

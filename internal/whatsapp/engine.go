@@ -92,6 +92,9 @@ type Hooks struct {
 	// OnReceipt is called for each viewer's read or played receipt of a
 	// status this device sent.
 	OnReceipt func(Receipt)
+	// OnQR is called with each QR code of a pairing: the first (also
+	// returned by Connect) and every rotated one.
+	OnQR func(instance, code string)
 }
 
 // OpenParams identify the session to open.

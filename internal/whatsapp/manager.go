@@ -37,6 +37,10 @@ type Manager struct {
 	// OnReceipt, when set, is called with every status view a session
 	// reports (the core records it and emits status.viewed).
 	OnReceipt func(Receipt)
+	// OnQR, when set, is called with every QR code of a running pairing, the
+	// first and each one WhatsApp rotates in (about every 20 s). It is kept
+	// in process (the console's live stream), never stored nor published.
+	OnQR func(instance, code string)
 
 	mu       sync.Mutex
 	sessions map[string]Session
@@ -149,6 +153,11 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 			OnReceipt: func(r Receipt) {
 				if m.OnReceipt != nil {
 					m.OnReceipt(r)
+				}
+			},
+			OnQR: func(instance, code string) {
+				if m.OnQR != nil {
+					m.OnQR(instance, code)
 				}
 			},
 		},

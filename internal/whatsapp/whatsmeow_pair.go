@@ -61,6 +61,7 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 	p := &Pairing{State: StateConnecting}
 	if phone == "" {
 		p.QRCode = first.Code
+		s.qr(first.Code)
 		s.report(StateConnecting, "waiting for QR code scan")
 		return p, nil
 	}
@@ -105,6 +106,7 @@ func (s *whatsmeowSession) consumeQR(pairCtx context.Context, pairCancel context
 			}
 			switch item.Event {
 			case whatsmeow.QRChannelEventCode:
+				s.qr(item.Code)
 				s.report(StateConnecting, "QR code refreshed")
 			case whatsmeow.QRChannelSuccess.Event:
 				// PairSuccess reports the state and the JID.
@@ -142,4 +144,11 @@ func qrItemReason(item whatsmeow.QRChannelItem) string {
 		return "pairing interrupted by an unexpected connection event"
 	}
 	return "pairing ended: " + item.Event
+}
+
+// qr hands a QR code to the OnQR hook (the console's live stream).
+func (s *whatsmeowSession) qr(code string) {
+	if s.hooks.OnQR != nil {
+		s.hooks.OnQR(s.instance, code)
+	}
 }

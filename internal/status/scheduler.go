@@ -150,23 +150,26 @@ func (sc *Scheduler) Stop(context.Context) error {
 }
 
 func (sc *Scheduler) loop(ctx context.Context) {
+	sc.runDue(ctx, false) // whatever came due while no scheduler ran
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sc.wake:
-		case <-t.C:
-		}
-		sc.runDue(ctx, false)
+		// At rest this is all the loop does: three LIMIT 1 index reads, then
+		// sleep until the next due time (at most Poll, for rows other
+		// replicas insert). It claims only when something is due.
 		wait := sc.cfg.Poll
 		if next, ok, err := sc.store.ScheduleNextWake(ctx, sc.cfg.PrepareAhead); err != nil {
-			if ctx.Err() == nil {
-				sc.log.Warn("scheduler: next due time", "err", err)
+			if ctx.Err() != nil {
+				return
 			}
+			sc.log.Warn("scheduler: next due time", "err", err)
 		} else if ok {
-			wait = min(wait, max(next.Sub(sc.Now()), 0))
+			if d := next.Sub(sc.Now()); d <= 0 {
+				sc.runDue(ctx, false)
+				wait = 10 * time.Millisecond // look again soon, without spinning on a row that cannot run
+			} else {
+				wait = min(wait, d)
+			}
 		}
 		if !t.Stop() {
 			select {
@@ -175,6 +178,12 @@ func (sc *Scheduler) loop(ctx context.Context) {
 			}
 		}
 		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-sc.wake:
+		case <-t.C:
+		}
 	}
 }
 

@@ -168,21 +168,31 @@ func (s *Store) ScheduleCancel(ctx context.Context, instance, id string, now tim
 
 // ScheduleNextWake returns the earliest time the scheduler has something to
 // do: a pending row's due time (or its prepare time, prepareAhead before),
-// or a running row's lease end. ok is false when nothing is open.
+// or a running row's lease end. ok is false when nothing is open. Each part
+// is an ORDER BY … LIMIT 1 on a partial index, which stops at the first
+// row: with thousands of schedules pending it reads a handful.
 func (s *Store) ScheduleNextWake(ctx context.Context, prepareAhead time.Duration) (time.Time, bool, error) {
-	var due, prep, lease sql.NullInt64
-	err := s.DB.QueryRowContext(ctx, `SELECT
-		(SELECT MIN(due_at) FROM schedules WHERE state IN ('pending', 'running') AND state = 'pending'),
-		(SELECT MIN(due_at) FROM schedules WHERE state IN ('pending', 'running') AND state = 'pending' AND prepared_at = 0),
-		(SELECT MIN(locked_until) FROM schedules WHERE state IN ('pending', 'running') AND state = 'running')`).Scan(&due, &prep, &lease)
-	if err != nil {
-		return time.Time{}, false, err
-	}
 	var next int64
 	ok := false
-	for _, v := range []sql.NullInt64{due, {Int64: prep.Int64 - prepareAhead.Milliseconds(), Valid: prep.Valid}, lease} {
-		if v.Valid && (!ok || v.Int64 < next) {
-			next, ok = v.Int64, true
+	for _, q := range []struct {
+		sql   string
+		shift time.Duration
+	}{
+		{`SELECT due_at FROM schedules WHERE state IN ('pending', 'running') AND state = 'pending' ORDER BY due_at LIMIT 1`, 0},
+		{`SELECT due_at FROM schedules WHERE state IN ('pending', 'running') AND state = 'pending' AND prepared_at = 0 ORDER BY due_at LIMIT 1`, prepareAhead},
+		{`SELECT locked_until FROM schedules WHERE state = 'running' ORDER BY locked_until LIMIT 1`, 0},
+	} {
+		var v int64
+		err := s.DB.QueryRowContext(ctx, q.sql).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		v -= q.shift.Milliseconds()
+		if !ok || v < next {
+			next, ok = v, true
 		}
 	}
 	return fromMillis(next), ok, nil
@@ -205,9 +215,12 @@ func (s *Store) ScheduleClaimDue(ctx context.Context, p *ScheduleClaimParams) ([
 	var out []*Schedule
 	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = nil
+		// One index range per case (due pending rows, expired leases), not
+		// an OR that would walk every open row.
 		const due = `((state = 'pending' AND due_at <= $1) OR (state = 'running' AND locked_until <= $1))`
 		res, err := tx.ExecContext(ctx, `UPDATE schedules SET state = 'running', attempt = attempt + 1, locked_until = $2, lock_token = $3
-			WHERE id IN (SELECT id FROM schedules WHERE state IN ('pending', 'running') AND `+due+` ORDER BY due_at LIMIT $4) AND `+due,
+			WHERE (id IN (SELECT id FROM schedules WHERE state IN ('pending', 'running') AND state = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $4)
+			OR id IN (SELECT id FROM schedules WHERE state = 'running' AND locked_until <= $1 ORDER BY locked_until LIMIT $4)) AND `+due,
 			millis(p.Now), millis(p.LockedUntil), p.Token, p.Limit)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -285,10 +286,23 @@ func n8nDescription(s string) string {
 	r := []rune(s)
 	r[0] = unicode.ToUpper(r[0])
 	s = strings.TrimSuffix(string(r), ".")
+	for _, m := range n8nCasing {
+		s = m.re.ReplaceAllString(s, m.to)
+	}
 	if strings.Contains(strings.ReplaceAll(s, "e.g.", ""), ". ") { // how the lint counts sentences
 		return s + "."
 	}
 	return s
+}
+
+// n8nCasing is how n8n's lint wants ID, URL and JSON written in descriptions.
+var n8nCasing = []struct {
+	re *regexp.Regexp
+	to string
+}{
+	{regexp.MustCompile(`\b[iI]d(s?)\b`), "ID$1"},
+	{regexp.MustCompile(`\b[uU]rl(s?)\b`), "URL$1"},
+	{regexp.MustCompile(`\b[jJ]son\b`), "JSON"},
 }
 
 // colorPattern tells a colour field (#RRGGBB) by its pattern.

@@ -414,7 +414,7 @@ export const eventOptions: INodePropertyOptions[] = [
 	{
 		name: 'Status Cancelled',
 		value: 'status.cancelled',
-		description: 'A pending schedule was cancelled (DELETE /api/schedule/:instance/:id or the schedule.cancel node); on the trace of the request that scheduled it',
+		description: 'A pending schedule was cancelled (DELETE /api/schedule/:instance/:ID or the schedule.cancel node); on the trace of the request that scheduled it',
 	},
 	{
 		name: 'Status Deleted',

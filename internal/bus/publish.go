@@ -22,8 +22,8 @@ import (
 // under load).
 //
 // Events go out as core NATS messages: a publication neither waits for nor
-// pays for a JetStream acknowledgement (asking for one per event cost about
-// a seventh of the HTTP publishing benchmark's throughput). One event in
+// pays for a JetStream acknowledgement, which on the publishing path costs
+// more than the event itself. One event in
 // ackEvery (and the first) asks for an acknowledgement anyway, so a stream
 // that refuses events (deleted, out of storage) shows in the log within
 // ackEvery events. Nothing is retried either way: the event log in the

@@ -261,8 +261,7 @@ const walRestartFrames = 16384
 // path only appends to the WAL. SQLite restarts the WAL from its start when
 // a write begins after a checkpoint has copied everything, which under
 // steady writes never happens: commits land while each checkpoint runs, and
-// the WAL would grow without end (half a gigabyte in a minute of the HTTP
-// benchmark). So when the WAL is past walRestartFrames, the checkpointer
+// the WAL would grow without end. So when the WAL is past walRestartFrames, the checkpointer
 // asks the writer to run one checkpoint between two batches, when nothing
 // can append; it copies only what the background one has not, and the next
 // batch starts the WAL again from its beginning (journal_size_limit trims

@@ -268,10 +268,9 @@ func (s *Store) catchUpCheckpoint(l *lane) {
 // Before it takes a batch, the leader yields its CPU a few times while fewer
 // than lingerEnough writes are queued. On a busy server the goroutines that
 // run meanwhile are the requests about to queue their writes, so the commit
-// carries more of them: fewer commits, each rewriting the same hot pages
-// (measured: ~13 writes per commit without, ~35 with, +10–15 % publications
-// per second). When nothing else is runnable Gosched returns at once, so a
-// quiet server does not wait.
+// carries more of them: fewer commits, each rewriting the same hot pages.
+// When nothing else is runnable Gosched returns at once, so a quiet server
+// does not wait.
 const (
 	lingerYields = 3
 	lingerEnough = 24

@@ -156,7 +156,7 @@ func TestReadyz_SaysWhatIsWrong(t *testing.T) {
 		st := storetest.New(t, store.SQLite)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		mgr := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
-		t.Cleanup(mgr.Stop)
+		t.Cleanup(func() { mgr.Stop(context.Background()) })
 		return server.New(server.Deps{Store: st, Manager: mgr, Validator: schemas.Default(), Log: log, Auth: auth.New("", st), Checks: checks}, server.Config{})
 	}
 	get := func(t *testing.T, s *server.Server) (int, string) {

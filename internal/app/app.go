@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		}
 	}
 	a.Manager = whatsapp.NewManager(a.Store, log, engines...)
-	a.stops = append(a.stops, func(context.Context) error { a.Manager.Stop(); return nil })
+	a.stops = append(a.stops, a.Manager.Stop)
 
 	validator, err := schemas.New()
 	if err != nil {

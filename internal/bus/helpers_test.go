@@ -146,7 +146,7 @@ func newCoreWith(t testing.TB, idempotency bool) *core {
 	log := testLogger(t)
 	st := storetest.New(t, store.SQLite)
 	mgr := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
-	t.Cleanup(mgr.Stop)
+	t.Cleanup(func() { mgr.Stop(context.Background()) })
 	rec := events.NewRecorder(st, log)
 	var idem status.Idempotency
 	if idempotency {

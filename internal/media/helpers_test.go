@@ -270,7 +270,7 @@ func newCore(t testing.TB, p *media.Pipeline) *core {
 	log := slog.New(slog.DiscardHandler)
 	st := storetest.New(t, store.SQLite)
 	mgr := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
-	t.Cleanup(mgr.Stop)
+	t.Cleanup(func() { mgr.Stop(context.Background()) })
 	sp := &spy{p: p, size: map[string]int64{}, sum: map[string][]byte{}}
 	svc := status.NewService(mgr, st, sp, nil, nil, log)
 	if _, _, err := mgr.Create(context.Background(), "sales", "sandbox", "tokenhash"); err != nil {

@@ -73,13 +73,17 @@ func (m *Manager) Start(ctx context.Context) error {
 }
 
 // Stop closes every session without unlinking. A second Stop is harmless.
-func (m *Manager) Stop() {
+// It has the Start/Stop(ctx) shape of every service; closing a session
+// only disconnects and waits for its goroutines, which end at once, so ctx
+// is not needed to bound it.
+func (m *Manager) Stop(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, s := range m.sessions {
 		s.Close()
 		delete(m.sessions, name)
 	}
+	return nil
 }
 
 // Create stores a new instance and opens its session. [store.ErrConflict] when the name is taken.

@@ -76,12 +76,12 @@ func TestService_RecordReceipt(t *testing.T) {
 			if v := viewed(st); len(v) != 2 || v[0].Viewer != alice || v[0].Views != 1 || v[1].Viewer != bob || v[1].Views != 2 {
 				t.Fatalf("events %+v", v)
 			}
-			mgr.Stop()
+			mgr.Stop(context.Background())
 			st.Close()
 
 			st, mgr, _ = open() // restart: the same receipt is still a repeat
 			defer st.Close()
-			defer mgr.Stop()
+			defer mgr.Stop(context.Background())
 			must(mgr.SimulateViews(ctx, "sales", res.MessageID, "played", []string{bob}))
 			must(mgr.SimulateViews(ctx, "sales", res.MessageID, "read", []string{"5511999990003@s.whatsapp.net"}))
 			if v := viewed(st); len(v) != 3 || v[2].Views != 3 {

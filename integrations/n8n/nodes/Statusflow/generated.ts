@@ -145,7 +145,10 @@ export const actionProperties: INodeProperties[] = [
 		type: 'string',
 		default: '',
 		required: true,
-		description: 'Http(s) URL of the image, video or audio. Required for media types; ignored for text.',
+		description: 'Http(s) URL of the image, video or audio; or the mediaUrl answered by POST /api/media/:instance (an upload, read from statusflow\'s disk); or a data: URL (RFC 2397, base64) of at most 512 KiB decoded. Required for media types; ignored for text.',
+		typeOptions: {
+			rows: 4,
+		},
 		displayOptions: {
 			show: {
 				operation: ['status.publish'],

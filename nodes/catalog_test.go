@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/statusflow/statusflow/internal/apptest"
 	"github.com/statusflow/statusflow/internal/config"
@@ -83,7 +84,7 @@ func TestCatalog_Samples(t *testing.T) {
 	t.Parallel()
 	c, b := setup(t)
 	v := c.Validator()
-	if len(c.List()) != 5 {
+	if len(c.List()) != 8 {
 		t.Fatalf("%d nodes", len(c.List()))
 	}
 	var published string
@@ -122,6 +123,15 @@ func TestCatalog_Samples(t *testing.T) {
 			if d.ID == nodes.DeleteStatusID {
 				// Delete what a publish sample published.
 				input = json.RawMessage(strings.Replace(string(input), "3EB0A1B2C3D4E5F6A7B8C9", published, 1))
+			}
+			if d.ID == nodes.CancelScheduleID {
+				// Cancel a publication scheduled for tomorrow.
+				at := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+				r, err := c.Execute(t.Context(), nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "sales", Input: json.RawMessage(`{"type":"text","message":"later","publishAt":"` + at + `"}`)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				input = json.RawMessage(`{"scheduleId":"` + r.Output.(*status.Result).ScheduleID + `"}`)
 			}
 			res, err := c.Execute(t.Context(), d.ID, nodes.ExecuteRequest{Instance: "sales", Input: input, Origin: status.Origin{Platform: "test"}})
 			if err != nil {

@@ -19,6 +19,9 @@ func Default(svc *status.Service, v *schemas.Validator) *Catalog {
 	c.MustAdd(StatusPublishedSpec(), nil)
 	c.MustAdd(StatusFailedSpec(), nil)
 	c.MustAdd(InstanceStateSpec(), nil)
+	c.MustAdd(StatusViewedSpec(), nil)
+	c.MustAdd(CancelScheduleSpec(), cancelSchedule(svc))
+	c.MustAdd(ListSchedulesSpec(), listSchedules(svc))
 	return c
 }
 

@@ -56,6 +56,10 @@ const (
 	ScheduleListOutput = "schedule.list.output"
 	// ScheduleCancelOutput is the data of DELETE /api/schedule/:instance/:id.
 	ScheduleCancelOutput = "schedule.cancel.output"
+	// ScheduleCancelInput is the input of the schedule.cancel node.
+	ScheduleCancelInput = "schedule.cancel.input"
+	// ScheduleListInput is the input of the schedule.list node.
+	ScheduleListInput = "schedule.list.input"
 	// SandboxViewsInput is the body of POST /api/sandbox/:instance/views.
 	SandboxViewsInput = "sandbox.views.input"
 	// MediaUploadOutput is the data of POST /api/media/:instance.

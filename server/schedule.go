@@ -104,51 +104,6 @@ func pageOf(n int) int {
 	return n
 }
 
-// scheduleReply is a schedule as the API shows it.
-type scheduleReply struct {
-	ID          string     `json:"id"`
-	Action      string     `json:"action"`
-	MessageID   string     `json:"messageId"`
-	MessageType string     `json:"messageType,omitempty"`
-	State       string     `json:"state"`
-	DueAt       time.Time  `json:"dueAt"`
-	ExpireAfter string     `json:"expireAfter,omitempty"`
-	Source      string     `json:"source,omitempty"`
-	TraceID     string     `json:"traceId"`
-	Attempts    int        `json:"attempts"`
-	Error       *errReply  `json:"error,omitempty"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	FinishedAt  *time.Time `json:"finishedAt,omitempty"`
-}
-
-type errReply struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-}
-
-func scheduleView(r *store.Schedule) scheduleReply {
-	out := scheduleReply{ID: r.ID, MessageID: r.MessageID, State: r.State, DueAt: r.DueAt, Attempts: r.Attempt, CreatedAt: r.CreatedAt, Action: status.ActionPublish}
-	if r.Kind == status.KindDelete {
-		out.Action = status.ActionRevoke
-	} else {
-		var a status.PublishArgs
-		if json.Unmarshal([]byte(r.Args), &a) == nil {
-			out.MessageType, out.ExpireAfter, out.Source = a.Type, a.ExpireAfter, a.Source
-		}
-	}
-	if parts := strings.Split(r.TraceParent, "-"); len(parts) == 4 {
-		out.TraceID = parts[1]
-	}
-	if r.ErrStatus != "" {
-		out.Error = &errReply{Status: r.ErrStatus, Message: r.ErrMessage}
-	}
-	if !r.FinishedAt.IsZero() {
-		f := r.FinishedAt
-		out.FinishedAt = &f
-	}
-	return out
-}
-
 var scheduleStates = map[string]bool{store.SchedulePending: true, store.ScheduleRunning: true, store.ScheduleDone: true,
 	store.ScheduleFailed: true, store.ScheduleCancelled: true}
 
@@ -178,21 +133,17 @@ func (s *Server) listSchedules(c *fiber.Ctx) error {
 		}
 		p.After = &store.Schedule{ID: after.ID, DueAt: time.UnixMilli(after.T).UTC()}
 	}
-	list, err := s.deps.Store.ScheduleList(c.UserContext(), p)
+	list, err := s.deps.Service.Schedules(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
-	out := make([]scheduleReply, 0, len(list))
-	for _, r := range list {
-		out = append(out, scheduleView(r))
-	}
-	data := fiber.Map{"schedules": out}
+	data := fiber.Map{"schedules": list}
 	if len(list) > 0 && len(list) == pageOf(p.Limit) {
-		last := list[len(list)-1]
+		last := list[len(list)-1].Row()
 		b, _ := json.Marshal(map[string]any{"i": last.ID, "t": last.DueAt.UnixMilli()})
 		data["nextCursor"] = base64.RawURLEncoding.EncodeToString(b)
 	}
-	return OK(c, itoa(len(out))+" schedules found", fiber.Map{"data": data})
+	return OK(c, itoa(len(list))+" schedules found", fiber.Map{"data": data})
 }
 
 // cancelSchedule is DELETE /api/schedule/:instance/:id: a schedule.cancel command.

@@ -52,13 +52,20 @@ func TestSchedule_EndToEnd(t *testing.T) {
 		st, _ := s.Body["statuses"].([]any)
 		return len(st) == 1 && st[0].(map[string]any)["revoked"] == true
 	})
-	ev := a.Do("GET", "/api/events/log/sales?traceId="+trace, tok, nil)
-	var types []string
-	evs, _ := ev.Body["events"].([]any)
-	for _, e := range evs {
-		types = append(types, e.(map[string]any)["type"].(string))
-	}
-	if got := strings.Join(types, ","); got != "status.scheduled,status.accepted,status.published,status.scheduled,status.deleted" {
+	var got string
+	var ev *apptest.Response
+	// status.deleted commits just after the sandbox records the revoke.
+	waitFor(t, 10*time.Second, func() bool {
+		ev = a.Do("GET", "/api/events/log/sales?traceId="+trace, tok, nil)
+		var types []string
+		evs, _ := ev.Body["events"].([]any)
+		for _, e := range evs {
+			types = append(types, e.(map[string]any)["type"].(string))
+		}
+		got = strings.Join(types, ",")
+		return strings.HasSuffix(got, "status.deleted")
+	})
+	if got != "status.scheduled,status.accepted,status.published,status.scheduled,status.deleted" {
 		t.Fatalf("trace %s: %s (%s)", trace, got, ev.Raw)
 	}
 

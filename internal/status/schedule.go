@@ -232,3 +232,82 @@ func (s *Service) wakeScheduler() {
 		s.scheduler.Wake()
 	}
 }
+
+// ScheduleView is a schedule as the API, the console and the schedule.list
+// node show it (schemas/schedule.list.output.json).
+type ScheduleView struct {
+	ID          string       `json:"id"`
+	Action      string       `json:"action"`
+	MessageID   string       `json:"messageId"`
+	MessageType string       `json:"messageType,omitempty"`
+	State       string       `json:"state"`
+	DueAt       time.Time    `json:"dueAt"`
+	ExpireAfter string       `json:"expireAfter,omitempty"`
+	Source      string       `json:"source,omitempty"`
+	TraceID     string       `json:"traceId"`
+	Attempts    int          `json:"attempts"`
+	Error       *ScheduleErr `json:"error,omitempty"`
+	CreatedAt   time.Time    `json:"createdAt"`
+	FinishedAt  *time.Time   `json:"finishedAt,omitempty"`
+	row         *store.Schedule
+}
+
+// ScheduleErr is why a schedule failed or was cancelled.
+type ScheduleErr struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// Row is the stored schedule (for cursors).
+func (v ScheduleView) Row() *store.Schedule { return v.row }
+
+// ViewOfSchedule describes a stored schedule.
+func ViewOfSchedule(r *store.Schedule) ScheduleView {
+	out := ScheduleView{ID: r.ID, MessageID: r.MessageID, State: r.State, DueAt: r.DueAt, Attempts: r.Attempt, CreatedAt: r.CreatedAt,
+		Action: actionOf(r.Kind), row: r}
+	if r.Kind == KindPublish {
+		var a PublishArgs
+		if json.Unmarshal([]byte(r.Args), &a) == nil {
+			out.MessageType, out.ExpireAfter, out.Source = a.Type, a.ExpireAfter, a.Source
+		}
+	}
+	if tc, ok := tracing.Parse(r.TraceParent); ok {
+		out.TraceID = tc.TraceID
+	}
+	if r.ErrStatus != "" {
+		out.Error = &ScheduleErr{Status: r.ErrStatus, Message: r.ErrMessage}
+	}
+	if !r.FinishedAt.IsZero() {
+		f := r.FinishedAt
+		out.FinishedAt = &f
+	}
+	return out
+}
+
+// scheduleLister lists schedules.
+type scheduleLister interface {
+	ScheduleList(ctx context.Context, p *store.ScheduleListParams) ([]*store.Schedule, error)
+}
+
+// Schedules lists an instance's schedules in due order ([store.ScheduleListParams]
+// says which). [ErrInstanceNotFound] for an unknown instance.
+func (s *Service) Schedules(ctx context.Context, p *store.ScheduleListParams) ([]ScheduleView, error) {
+	sl, ok := s.store.(scheduleLister)
+	if !ok {
+		return nil, Errorf(CodeInternal, "scheduling is not available")
+	}
+	if _, err := s.sessions.Session(ctx, p.Instance); errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInstanceNotFound
+	} else if err != nil {
+		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	list, err := sl.ScheduleList(ctx, p)
+	if err != nil {
+		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	out := make([]ScheduleView, 0, len(list))
+	for _, r := range list {
+		out = append(out, ViewOfSchedule(r))
+	}
+	return out, nil
+}

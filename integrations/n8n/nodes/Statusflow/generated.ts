@@ -15,6 +15,10 @@ export interface GeneratedAction {
 /** One per noun of the catalog's actions. */
 export const resources: INodePropertyOptions[] = [
 	{
+		name: 'Schedule',
+		value: 'schedule',
+	},
+	{
 		name: 'Status',
 		value: 'status',
 	},
@@ -22,6 +26,32 @@ export const resources: INodePropertyOptions[] = [
 
 /** One operation parameter per resource; values are node ids. */
 export const operations: INodeProperties[] = [
+	{
+		displayName: 'Operation',
+		name: 'operation',
+		type: 'options',
+		default: 'schedule.cancel',
+		noDataExpression: true,
+		displayOptions: {
+			show: {
+				resource: ['schedule'],
+			},
+		},
+		options: [
+			{
+				action: 'Cancel a scheduled status',
+				description: 'Cancel a publication scheduled with publishAt, or the revoke an expireAfter scheduled, before it runs',
+				name: 'Cancel',
+				value: 'schedule.cancel',
+			},
+			{
+				action: 'List scheduled statuses',
+				description: 'The instance\'s scheduled publications and revokes in due order; pending and running unless states are given',
+				name: 'List',
+				value: 'schedule.list',
+			},
+		],
+	},
 	{
 		displayName: 'Operation',
 		name: 'operation',
@@ -52,6 +82,54 @@ export const operations: INodeProperties[] = [
 
 /** Every operation's fields, shown for its resource and operation. */
 export const actionProperties: INodeProperties[] = [
+	{
+		displayName: 'Schedule ID',
+		name: 'scheduleId',
+		type: 'string',
+		default: '',
+		required: true,
+		description: 'The scheduleId a publish with publishAt or expireAfter answered',
+		displayOptions: {
+			show: {
+				operation: ['schedule.cancel'],
+				resource: ['schedule'],
+			},
+		},
+	},
+	{
+		displayName: 'Additional Fields',
+		name: 'additionalFields',
+		type: 'collection',
+		default: {},
+		placeholder: 'Add Field',
+		displayOptions: {
+			show: {
+				operation: ['schedule.list'],
+				resource: ['schedule'],
+			},
+		},
+		options: [
+			{
+				displayName: 'Limit',
+				name: 'limit',
+				type: 'number',
+				default: 0,
+				description: 'Most schedules returned. Defaults to 100.',
+				typeOptions: {
+					maxValue: 1000,
+					minValue: 1,
+					numberPrecision: 0,
+				},
+			},
+			{
+				displayName: 'States',
+				name: 'states',
+				type: 'json',
+				default: '[]',
+				description: 'Which states; pending and running when omitted',
+			},
+		],
+	},
 	{
 		displayName: 'Message ID',
 		name: 'messageId',
@@ -337,6 +415,20 @@ export const actionProperties: INodeProperties[] = [
 
 export const actions: GeneratedAction[] = [
 	{
+		id: 'schedule.cancel',
+		resource: 'schedule',
+		top: ['scheduleId'],
+		additional: [],
+		json: [],
+	},
+	{
+		id: 'schedule.list',
+		resource: 'schedule',
+		top: [],
+		additional: ['states', 'limit'],
+		json: ['states'],
+	},
+	{
 		id: 'status.delete',
 		resource: 'status',
 		top: ['messageId'],
@@ -442,7 +534,7 @@ export const eventOptions: INodePropertyOptions[] = [
 	{
 		name: 'Status Viewed',
 		value: 'status.viewed',
-		description: 'A viewer\'s first read (or played) receipt for a status',
+		description: 'A contact viewed (or played) a status',
 	},
 ];
 

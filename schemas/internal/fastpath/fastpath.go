@@ -1,4 +1,7 @@
-package schemas
+// Package fastpath is the schemas package's quick answer to one question:
+// is this body certainly valid? It is internal to schemas: the validator is
+// the public engine, this only lets it skip work.
+package fastpath
 
 import (
 	"bytes"
@@ -21,21 +24,21 @@ import (
 // one rule set and one set of messages; TestFastPath_AgreesWithValidator and
 // FuzzFastPath check both paths agree.
 
-// checker reports whether a value is certainly valid.
-type checker func(v *fastjson.Value) bool
+// Checker reports whether a value is certainly valid.
+type Checker func(v *fastjson.Value) bool
 
 type fastCompiler struct {
 	// inCond > 0 while compiling an `if`: there a "false" must be certain,
 	// so only exact keywords are allowed.
 	inCond int
 	docs   map[string]any
-	funcs  map[string]*checker // by schema name, for $ref (and recursion)
+	funcs  map[string]*Checker // by schema name, for $ref (and recursion)
 }
 
-// compileFast compiles every schema it can; the result lacks the others.
-func compileFast(docs map[string]any) map[string]checker {
-	fc := &fastCompiler{docs: docs, funcs: map[string]*checker{}}
-	out := map[string]checker{}
+// Compile compiles every schema it can; the result lacks the others.
+func Compile(docs map[string]any) map[string]Checker {
+	fc := &fastCompiler{docs: docs, funcs: map[string]*Checker{}}
+	out := map[string]Checker{}
 	for name := range docs {
 		if c, err := fc.named(name); err == nil {
 			out[name] = *c
@@ -44,14 +47,14 @@ func compileFast(docs map[string]any) map[string]checker {
 	return out
 }
 
-func (fc *fastCompiler) named(name string) (*checker, error) {
+func (fc *fastCompiler) named(name string) (*Checker, error) {
 	if c, ok := fc.funcs[name]; ok {
 		if *c == nil {
 			return nil, fmt.Errorf("recursive $ref to %s", name)
 		}
 		return c, nil
 	}
-	slot := new(checker)
+	slot := new(Checker)
 	fc.funcs[name] = slot
 	doc, ok := fc.docs[name]
 	if !ok {
@@ -73,13 +76,13 @@ var annotations = map[string]bool{
 	"examples": true, "deprecated": true, "readOnly": true, "writeOnly": true, "x-errors": true,
 }
 
-func (fc *fastCompiler) compile(s any) (checker, error) {
+func (fc *fastCompiler) compile(s any) (Checker, error) {
 	switch t := s.(type) {
 	case bool:
 		return func(*fastjson.Value) bool { return t }, nil
 	case map[string]any:
-		var checks []checker
-		add := func(c checker) { checks = append(checks, c) }
+		var checks []Checker
+		add := func(c Checker) { checks = append(checks, c) }
 		for k, raw := range t {
 			if annotations[k] {
 				continue
@@ -159,7 +162,7 @@ func (fc *fastCompiler) compile(s any) (checker, error) {
 				if err != nil {
 					return nil, err
 				}
-				then, els := checker(func(*fastjson.Value) bool { return true }), checker(func(*fastjson.Value) bool { return true })
+				then, els := Checker(func(*fastjson.Value) bool { return true }), Checker(func(*fastjson.Value) bool { return true })
 				if x, ok := t["then"]; ok {
 					if then, err = fc.compile(x); err != nil {
 						return nil, err
@@ -292,7 +295,7 @@ func (fc *fastCompiler) compile(s any) (checker, error) {
 }
 
 // object compiles properties and additionalProperties (nil when neither is set).
-func (fc *fastCompiler) object(t map[string]any) (checker, error) {
+func (fc *fastCompiler) object(t map[string]any) (Checker, error) {
 	props, hasProps := t["properties"].(map[string]any)
 	addl, hasAddl := t["additionalProperties"]
 	if !hasProps && !hasAddl {
@@ -300,7 +303,7 @@ func (fc *fastCompiler) object(t map[string]any) (checker, error) {
 	}
 	type prop struct {
 		name  string
-		check checker
+		check Checker
 	}
 	var list []prop
 	for n, s := range props {
@@ -350,7 +353,7 @@ func (fc *fastCompiler) object(t map[string]any) (checker, error) {
 	}, nil
 }
 
-func typeCheck(typ string) (checker, error) {
+func typeCheck(typ string) (Checker, error) {
 	switch typ {
 	case "object":
 		return func(v *fastjson.Value) bool { return v.Type() == fastjson.TypeObject }, nil
@@ -437,11 +440,10 @@ func exact(v *fastjson.Value) bool {
 
 var parsers fastjson.ParserPool
 
-// valid reports whether body is certainly valid for the named schema by the
-// fast path alone; false means "let the full validator decide".
-func (v *Validator) fastValid(name string, body []byte) bool {
-	c, ok := v.fast[name]
-	if !ok || !json.Valid(body) {
+// Valid reports whether body is certainly valid for c; false means "let the
+// full validator decide".
+func Valid(c Checker, body []byte) bool {
+	if !json.Valid(body) {
 		return false
 	}
 	p := parsers.Get()

@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/statusflow/statusflow/internal/auth"
 	"github.com/statusflow/statusflow/internal/bus"
+	"github.com/statusflow/statusflow/internal/cluster"
 	"github.com/statusflow/statusflow/internal/config"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/logging"
@@ -54,6 +57,8 @@ type App struct {
 	Uploads *media.Uploads
 	// Bus is the NATS side: trigger consumer, events out, async enqueue.
 	Bus *bus.Bus
+	// Leases is instance ownership when clustering is on (nil otherwise).
+	Leases *cluster.Leases
 
 	listener net.Listener
 	stops    []func(ctx context.Context) error
@@ -86,6 +91,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			a.Stop(context.Background())
 		}
 	}()
+	if cfg.ClusterReplica != "" && usesDataDirExclusively(cfg) {
+		return nil, errors.New("STATUSFLOW_CLUSTER_REPLICA needs STATUSFLOW_DATABASE_URL (PostgreSQL) and STATUSFLOW_NATS_URL: replicas share the database and a NATS cluster")
+	}
 	if usesDataDirExclusively(cfg) {
 		release, err := lockDataDir(cfg.DataDir)
 		if err != nil {
@@ -209,6 +217,38 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	return a, nil
 }
 
+// startCluster turns clustering on: instance leases in NATS KV gate which
+// sessions this replica opens, renewed and reconciled every third of a
+// lease's lifetime until Stop.
+func (a *App) startCluster(ctx context.Context) error {
+	js, err := jetstream.New(a.Bus.Conn())
+	if err != nil {
+		return err
+	}
+	leases, err := cluster.New(ctx, js, cluster.Config{Replica: a.Config.ClusterReplica, TTL: a.Config.ClusterLeaseTTL})
+	if err != nil {
+		return err
+	}
+	a.Leases = leases
+	a.Manager.SetGate(leases.Gate())
+	lctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		leases.Run(lctx, func() { a.Manager.Reconcile(lctx) })
+	}()
+	a.stops = append(a.stops, func(context.Context) error {
+		cancel()
+		<-done
+		// Close the sessions and release their leases while NATS is still
+		// up, so the other replicas take over at once instead of after the TTL.
+		a.Manager.Stop()
+		return nil
+	})
+	a.Log.Info("clustering on", "replica", a.Config.ClusterReplica, "leaseTTL", leases.TTL().String())
+	return nil
+}
+
 // usesDataDirExclusively reports whether cfg keeps a database or NATS
 // files in the data dir (the embedded defaults), which one process at a
 // time may use.
@@ -224,6 +264,11 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	a.stops = append(a.stops, a.Bus.Stop)
+	if a.Config.ClusterReplica != "" {
+		if err := a.startCluster(ctx); err != nil {
+			return err
+		}
+	}
 	if err := a.Manager.Start(ctx); err != nil {
 		return err
 	}

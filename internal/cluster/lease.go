@@ -255,29 +255,28 @@ func (l *Leases) RenewAll(ctx context.Context) (lost []string) {
 	return lost
 }
 
-// Run renews the held leases every TTL/3 until ctx ends, calling onLost for
-// each instance whose lease is gone. On return every lease is released.
-func (l *Leases) Run(ctx context.Context, onLost func(instance string)) {
+// Run renews the held leases every TTL/3 until ctx ends, then calls tick
+// (the manager's Reconcile: close what was lost, take what is unowned). It
+// releases nothing on return: whoever closes a session releases its lease
+// after the close, so the next owner never connects beside it.
+func (l *Leases) Run(ctx context.Context, tick func()) {
 	t := time.NewTicker(l.cfg.TTL / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			for _, le := range l.HeldAll() {
-				l.Release(rctx, le.Instance)
-			}
-			cancel()
 			return
 		case <-t.C:
-			for _, inst := range l.RenewAll(ctx) {
-				if onLost != nil {
-					onLost(inst)
-				}
+			l.RenewAll(ctx)
+			if tick != nil {
+				tick()
 			}
 		}
 	}
 }
+
+// TTL is the leases' lifetime.
+func (l *Leases) TTL() time.Duration { return l.cfg.TTL }
 
 // Owners lists the instances that have a live lease, with their owners.
 func (l *Leases) Owners(ctx context.Context) (map[string]string, error) {

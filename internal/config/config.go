@@ -69,6 +69,11 @@ type Config struct {
 	// ScheduleLease is how long a running schedule belongs to its replica
 	// before another may take it over (crash recovery). 0: the default (5m).
 	ScheduleLease time.Duration
+	// ClusterReplica is this replica's id; non-empty turns clustering on
+	// (instance leases in NATS). Defaults to empty: one process owns everything.
+	ClusterReplica string
+	// ClusterLeaseTTL is an instance lease's lifetime. 0: cluster.TTLDefault (10s).
+	ClusterLeaseTTL time.Duration
 	// LogFormat is "json", "text" or "" (json, or text on a terminal).
 	LogFormat string
 	// OTLPEndpoint is the OpenTelemetry collector spans are exported to over
@@ -119,6 +124,8 @@ var settings = []setting{
 	{"STATUSFLOW_SCHEDULE_GRACE", "a scheduled publication due while statusflow was down still runs if found within this window, else fails as schedule_missed (default 5m)", "", func(c *Config, v string) (err error) { c.ScheduleGrace, err = optDuration(v); return }},
 	{"STATUSFLOW_SCHEDULE_PREPARE_AHEAD", "how long before its time a scheduled status's media is fetched and converted (default 1m)", "", func(c *Config, v string) (err error) { c.SchedulePrepareAhead, err = optDuration(v); return }},
 	{"STATUSFLOW_SCHEDULE_LEASE", "how long a running schedule is held before another replica may take it over (default 5m)", "", func(c *Config, v string) (err error) { c.ScheduleLease, err = optDuration(v); return }},
+	{"STATUSFLOW_CLUSTER_REPLICA", "this replica's id; set, it turns clustering on: each instance's session opens only on the replica holding its lease in NATS (needs PostgreSQL and STATUSFLOW_NATS_URL)", "", func(c *Config, v string) error { c.ClusterReplica = v; return nil }},
+	{"STATUSFLOW_CLUSTER_LEASE_TTL", "how long an instance lease lives without renewal: the bound on how long a dead replica's instances stay unowned (default 10s)", "", func(c *Config, v string) (err error) { c.ClusterLeaseTTL, err = optDuration(v); return }},
 	{"STATUSFLOW_LOG_FORMAT", "json or text (default: json, text on a terminal)", "", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "export OpenTelemetry spans over OTLP/HTTP to this collector URL (default: none)", "", func(c *Config, v string) error { c.OTLPEndpoint = v; return nil }},
 }

@@ -44,6 +44,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	sessions map[string]Session
+	gate     Gate // see SetGate; nil: every session opens here
 }
 
 // NewManager returns a manager for the given engines.
@@ -65,7 +66,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		return fmt.Errorf("list instances: %w", err)
 	}
 	for _, in := range list {
-		if _, err := m.open(ctx, in); err != nil {
+		if _, err := m.open(ctx, in); err != nil && !errors.Is(err, ErrOwnedElsewhere) {
 			m.log.Error("instance did not open", "instance", in.Name, "engine", in.Engine, "err", err)
 		}
 	}
@@ -82,6 +83,12 @@ func (m *Manager) Stop(context.Context) error {
 	for name, s := range m.sessions {
 		s.Close()
 		delete(m.sessions, name)
+		if m.gate != nil {
+			// After the close: the next owner may connect at once.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			m.gate.Release(ctx, name)
+			cancel()
+		}
 	}
 	return nil
 }
@@ -116,7 +123,11 @@ func (m *Manager) Session(ctx context.Context, name string) (Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.open(ctx, in)
+	s, err = m.open(ctx, in)
+	if errors.Is(err, ErrOwnedElsewhere) {
+		return notOwned{instance: name}, nil
+	}
+	return s, err
 }
 
 // Delete logs the instance out, closes its session and removes it.
@@ -133,6 +144,9 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 			m.log.Warn("logout before delete failed; removing anyway", "instance", name, "err", err)
 		}
 		s.Close()
+		if m.gate != nil {
+			m.gate.Release(ctx, name)
+		}
 	}
 	return m.store.InstanceDelete(ctx, name)
 }
@@ -148,6 +162,15 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 		return nil, fmt.Errorf("instance %s: %w %q", in.Name, ErrUnknownEngine, in.Engine)
 	}
 	name := in.Name
+	var generation uint64
+	if m.gate != nil {
+		// The lease first: a session opens only on the replica holding it.
+		g, err := m.gate.Acquire(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		generation = g
+	}
 	s, err := e.Open(ctx, OpenParams{
 		Instance:  name,
 		DeviceJID: in.DeviceJID,
@@ -167,7 +190,13 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 		},
 	})
 	if err != nil {
+		if m.gate != nil {
+			m.gate.Release(ctx, name)
+		}
 		return nil, err
+	}
+	if m.gate != nil {
+		s = fence(s, m.gate, name, generation)
 	}
 	m.sessions[name] = s
 	return s, nil

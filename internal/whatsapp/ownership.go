@@ -1,0 +1,166 @@
+package whatsapp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
+)
+
+// Gate is who may open an instance's session when several replicas share
+// one database (internal/cluster's leases): WhatsApp allows one connection
+// per linked device, so two replicas opening the same session would kick
+// each other off and write the same Signal sessions. Without a Gate (the
+// embedded default, one process) the Manager opens every session.
+type Gate interface {
+	// Acquire takes (or keeps) the instance for this replica and returns the
+	// generation its session is opened with; an error wrapping
+	// ErrOwnedElsewhere when another replica holds it.
+	Acquire(ctx context.Context, instance string) (generation uint64, err error)
+	// Valid is the fencing check: this replica still holds the instance
+	// with that generation.
+	Valid(instance string, generation uint64) bool
+	// Release gives the instance up (on close).
+	Release(ctx context.Context, instance string) error
+}
+
+// ErrNotOwner is what a send gets on a replica that does not hold the
+// instance (or no longer does): it is an ErrNotConnected, so callers answer
+// 503 and nothing is sent twice.
+var ErrNotOwner = fmt.Errorf("%w: instance owned by another replica", ErrNotConnected)
+
+// SetGate makes the Manager open sessions only through g. Call before Start.
+func (m *Manager) SetGate(g Gate) { m.gate = g }
+
+// fenced is a session opened under a lease: every send first checks the
+// lease is still the one it was opened with, so a replica that lost its
+// lease (expired while cut off from NATS, taken over) never sends.
+type fenced struct {
+	Session
+	gate       Gate
+	instance   string
+	generation uint64
+}
+
+func (f *fenced) valid() bool { return f.gate.Valid(f.instance, f.generation) }
+
+func (f *fenced) State() State {
+	if !f.valid() {
+		return StateDisconnected
+	}
+	return f.Session.State()
+}
+
+func (f *fenced) SendStatus(ctx context.Context, id string, msg *waE2E.Message) (time.Time, error) {
+	if !f.valid() {
+		return time.Time{}, ErrNotOwner
+	}
+	return f.Session.SendStatus(ctx, id, msg)
+}
+
+func (f *fenced) RevokeStatus(ctx context.Context, id string) (time.Time, error) {
+	if !f.valid() {
+		return time.Time{}, ErrNotOwner
+	}
+	return f.Session.RevokeStatus(ctx, id)
+}
+
+type txStatusSender interface {
+	SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error
+}
+
+// fencedTx is fenced for a session that sends inside a transaction (the sandbox).
+type fencedTx struct{ *fenced }
+
+func (f fencedTx) SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error {
+	if !f.valid() {
+		return ErrNotOwner
+	}
+	return f.Session.(txStatusSender).SendStatusTx(ctx, tx, id, msg, at)
+}
+
+func fence(s Session, g Gate, instance string, generation uint64) Session {
+	f := &fenced{Session: s, gate: g, instance: instance, generation: generation}
+	if _, ok := s.(txStatusSender); ok {
+		return fencedTx{f}
+	}
+	return f
+}
+
+// notOwned is the session a replica answers with for an instance another
+// replica holds: disconnected, every send refused.
+type notOwned struct{ instance string }
+
+func (notOwned) State() State                                      { return StateDisconnected }
+func (notOwned) JID() string                                       { return "" }
+func (notOwned) Connect(context.Context, string) (*Pairing, error) { return nil, ErrNotOwner }
+func (notOwned) Reconnect(context.Context) error                   { return ErrNotOwner }
+func (notOwned) Logout(context.Context) error                      { return ErrNotOwner }
+func (notOwned) Close() error                                      { return nil }
+func (notOwned) Upload(context.Context, io.ReadSeeker, int64, MediaKind) (*Upload, error) {
+	return nil, ErrNotOwner
+}
+func (notOwned) SendStatus(context.Context, string, *waE2E.Message) (time.Time, error) {
+	return time.Time{}, ErrNotOwner
+}
+func (notOwned) RevokeStatus(context.Context, string) (time.Time, error) {
+	return time.Time{}, ErrNotOwner
+}
+
+// ErrOwnedElsewhere is the error a Gate wraps when another replica holds
+// the instance.
+var ErrOwnedElsewhere = errors.New("instance owned by another replica")
+
+// Reconcile brings the open sessions in line with the leases: it closes the
+// sessions whose lease is gone (taken over, or lapsed while this replica was
+// cut off) and opens the stored instances no replica holds (a dead
+// replica's, once its leases expired). The cluster loop calls it every
+// third of a lease's lifetime, which bounds failover.
+func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
+	if m.gate == nil {
+		return 0, 0
+	}
+	m.mu.Lock()
+	for name, s := range m.sessions {
+		if f, ok := asFenced(s); ok && !f.valid() {
+			s.Close()
+			delete(m.sessions, name)
+			closed++
+		}
+	}
+	m.mu.Unlock()
+	list, err := m.store.InstanceList(ctx)
+	if err != nil {
+		m.log.Warn("cluster: list instances", "err", err)
+		return opened, closed
+	}
+	for _, in := range list {
+		m.mu.Lock()
+		_, open := m.sessions[in.Name]
+		m.mu.Unlock()
+		if open {
+			continue
+		}
+		if _, err := m.open(ctx, in); err == nil {
+			opened++
+			m.log.Info("cluster: took over instance", "instance", in.Name)
+		} else if !errors.Is(err, ErrOwnedElsewhere) {
+			m.log.Warn("cluster: open instance", "instance", in.Name, "err", err)
+		}
+	}
+	return opened, closed
+}
+
+func asFenced(s Session) (*fenced, bool) {
+	switch f := s.(type) {
+	case *fenced:
+		return f, true
+	case fencedTx:
+		return f.fenced, true
+	}
+	return nil, false
+}

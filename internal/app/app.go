@@ -237,13 +237,12 @@ func (a *App) startCluster(ctx context.Context) error {
 		defer close(done)
 		leases.Run(lctx, func() { a.Manager.Reconcile(lctx) })
 	}()
-	a.stops = append(a.stops, func(context.Context) error {
+	a.stops = append(a.stops, func(ctx context.Context) error {
 		cancel()
 		<-done
 		// Close the sessions and release their leases while NATS is still
 		// up, so the other replicas take over at once instead of after the TTL.
-		a.Manager.Stop()
-		return nil
+		return a.Manager.Stop(ctx)
 	})
 	a.Log.Info("clustering on", "replica", a.Config.ClusterReplica, "leaseTTL", leases.TTL().String())
 	return nil

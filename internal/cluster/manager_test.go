@@ -30,8 +30,8 @@ func TestManager_OwnershipAndFailover(t *testing.T) {
 	ma.SetGate(la.Gate())
 	mb := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
 	mb.SetGate(lb.Gate())
-	t.Cleanup(ma.Stop)
-	t.Cleanup(mb.Stop)
+	t.Cleanup(func() { ma.Stop(ctx) })
+	t.Cleanup(func() { mb.Stop(ctx) })
 
 	msg, err := whatsapp.BuildText(whatsapp.TextStatus{Text: "hello"})
 	if err != nil {

@@ -12,6 +12,14 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
 fi
 
+# The console's browser test drives Debian's Chromium (console/browser_test.go).
+if ! command -v chromium >/dev/null; then
+	echo "== installing chromium"
+	if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 # PostgreSQL and NATS are expected on 127.0.0.1 (README "Tests"); start the
 # local packages' servers when they are installed but stopped.
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then

@@ -428,6 +428,42 @@ addTab({id: 'preview', title: 'Sandbox preview', show: it => it.engine === 'sand
   cleanup.push(onLive((t, ev) => { if (ev.instance === it.name && /^status\.(published|deleted)/.test(t) && !pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); } }));
 }});
 
+// ---- views and schedules (issue 18) ---------------------------------------------
+addTab({id: 'schedules', title: 'Views & schedules', show: () => true, async render(root, it) {
+  const n = enc(it.name);
+  const sched = h('div', {id: 'schedule-list'}), views = h('div', {id: 'views-result'});
+  const idIn = h('input', {placeholder: 'messageId', id: 'views-message-id'});
+  const showViews = async () => {
+    const id = idIn.value.trim(); if (!id) return;
+    const r = await api('GET', `/api/status/views/${n}?messageId=${enc(id)}&limit=100`);
+    if (!r.ok) { views.replaceChildren(h('p', {class: 'err'}, r.message)); return; }
+    const d = r.json.data;
+    views.replaceChildren(h('p', {}, h('b', {class: 'views-count'}, String(d.count)), d.count === 1 ? ' viewer' : ' viewers'),
+      table(['viewer', 'kind', 'viewed'], d.viewers.map(v => [h('span', {class: 'mono'}, v.viewer), v.kind, fmtTime(v.viewedAt)])));
+  };
+  const load = async () => {
+    const r = await api('GET', `/api/schedule/${n}?state=pending,running,failed,cancelled,done&limit=50`);
+    if (!r.ok) { sched.replaceChildren(h('p', {class: 'err'}, r.message)); return; }
+    sched.replaceChildren(table(['due', 'action', 'message', 'state', ''], r.json.data.schedules.map(x => [
+      new Date(x.dueAt).toLocaleString(), x.action + (x.messageType ? ' ' + x.messageType : '') + (x.expireAfter ? ' · expires after ' + x.expireAfter : ''),
+      h('a', {href: `#/i/${n}/events/${x.traceId}`, class: 'mono'}, x.messageId),
+      x.state + (x.error ? ' — ' + x.error.message : ''),
+      x.state === 'pending' ? h('button', {class: 'btn danger', type: 'button', 'data-schedule-id': x.id, onclick: async () => {
+        const c = await api('DELETE', `/api/schedule/${n}/${enc(x.id)}`); toast(c.message); load(); }}, 'Cancel') : ''])));
+  };
+  root.append(h('div', {class: 'card'}, h('h2', {style: 'margin-top:0'}, 'Scheduled (publishAt, expireAfter)'),
+      h('p', {class: 'muted'}, 'Publish with publishAt or expireAfter to schedule; updated live.'), sched),
+    h('form', {class: 'card', onsubmit: (e) => { e.preventDefault(); showViews(); }}, h('h2', {style: 'margin-top:0'}, 'Who viewed a status'),
+      h('div', {class: 'row', style: 'flex-wrap:nowrap'}, idIn, h('button', {class: 'btn', type: 'submit'}, 'Show')), views));
+  await load();
+  let pending = false;
+  cleanup.push(onLive((t, ev) => {
+    if (ev.instance !== it.name) return;
+    if (t === 'status.viewed' && ev.data && ev.data.messageId === idIn.value.trim()) showViews();
+    if (/^status\.(scheduled|cancelled|published|failed|deleted)/.test(t) && !pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); }
+  }));
+}});
+
 // ---- events: live stream and a status's story by trace id ---------------------
 addTab({id: 'events', title: 'Events', show: () => true, async render(root, it, rest) {
   const traceIn = h('input', {placeholder: 'trace id (32 hex)', pattern: '[0-9a-f]{32}', value: rest[0] || '', id: 'trace-id'});
@@ -462,7 +498,7 @@ addTab({id: 'events', title: 'Events', show: () => true, async render(root, it, 
 function summary(ev) {
   const d = ev.data || {};
   if (ev.type === 'instance.state') return `${d.state}${d.reason ? ' — ' + d.reason : ''}`;
-  return [d.messageType, d.messageId, d.error && (d.error.message || d.error), d.deleteType].filter(Boolean).join(' · ');
+  return [d.action, d.messageType, d.messageId, d.viewer && 'viewed by ' + d.viewer, d.dueAt && 'due ' + fmtTime(d.dueAt), d.error && (d.error.message || d.error), d.deleteType].filter(Boolean).join(' · ');
 }
 async function showStory(root, it, traceId) {
   root.replaceChildren(h('p', {class: 'muted'}, 'Loading…'));

@@ -336,3 +336,65 @@ func TestScheduler(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduler_Replicas runs three schedulers, each with its own store
+// handle on one PostgreSQL database (three replicas), over the same 150 due
+// schedules: each status goes out once.
+func TestScheduler_Replicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := storetest.NewURL(t, store.Postgres)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var scheds []*status.Scheduler
+	var first *status.Service
+	var st0 *store.Store
+	for i := 0; i < 3; i++ {
+		st, err := store.Open(ctx, url, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		mgr := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
+		if i == 0 {
+			if _, _, err := mgr.Create(ctx, "sales", "sandbox", "hash"); err != nil {
+				t.Fatal(err)
+			}
+			st0 = st
+		} else if err := mgr.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		svc := status.NewService(mgr, st, nil, events.NewRecorder(st, log), nil, log)
+		sc := status.NewScheduler(svc, st, status.SchedulerConfig{Batch: 7}, log)
+		t.Cleanup(func() { sc.Stop(ctx) })
+		if first == nil {
+			first = svc
+		}
+		scheds = append(scheds, sc)
+	}
+	const n = 150
+	at := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano) // due now, within the past tolerance
+	for i := 0; i < n; i++ {
+		if _, err := first.Execute(ctx, status.Command{Instance: "sales", Args: status.PublishArgs{Type: "text", Message: "r", PublishAt: at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, sc := range scheds {
+		wg.Add(1)
+		go func() { defer wg.Done(); sc.RunDue(ctx) }()
+	}
+	wg.Wait()
+	done, err := st0.ScheduleList(ctx, &store.ScheduleListParams{Instance: "sales", States: []string{store.ScheduleDone}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	others, _ := st0.ScheduleList(ctx, &store.ScheduleListParams{Instance: "sales", States: []string{store.SchedulePending, store.ScheduleRunning, store.ScheduleFailed}, Limit: 1000})
+	if len(done) != n || len(others) != 0 || sandboxCount(t, st0) != n {
+		t.Fatalf("done %d, others %d, sandbox %d; want %d done and published once each", len(done), len(others), sandboxCount(t, st0), n)
+	}
+	for _, r := range done {
+		if r.Attempt != 1 {
+			t.Fatalf("schedule %s claimed %d times", r.ID, r.Attempt)
+		}
+	}
+}

@@ -337,7 +337,19 @@ type ZapierPackage struct {
 	Instance ZapierField      `json:"instanceField"`
 	Creates  []ZapierCreate   `json:"creates"`
 	Triggers []ZapierTrigger  `json:"triggers"`
+	Searches []ZapierSearch   `json:"searches"`
 	Origin   []string         `json:"originFields"`
+}
+
+// ZapierSearch is a Zapier search over an API read (its output schema gives
+// the sample and output fields).
+type ZapierSearch struct {
+	Key          string          `json:"key"`
+	Noun         string          `json:"noun"`
+	Label        string          `json:"label"`
+	Description  string          `json:"description"`
+	Sample       json.RawMessage `json:"sample"`
+	OutputFields []ZapierOutput  `json:"outputFields"`
 }
 
 // ZapierCreate is one action as a Zapier create. With a discriminator, the
@@ -470,6 +482,17 @@ func RenderZapierPackage(c *Catalog) (*ZapierPackage, error) {
 		}
 		pkg.Triggers = append(pkg.Triggers, t)
 	}
+	// Find a status: GET /api/status/find/:instance.
+	find := ZapierSearch{Key: "find_status", Noun: "Status", Label: "Find Status",
+		Description:  "Finds a status by its message ID (from Publish Status or any status event).",
+		OutputFields: zapierOutputs(v, v.Doc(schemas.StatusFindOutput), ""), Sample: json.RawMessage(`{}`)}
+	if exs, _ := v.Doc(schemas.StatusFindOutput)["examples"].([]any); len(exs) > 0 {
+		if ex, ok := exs[0].(map[string]any); ok {
+			ex["id"] = ex["messageId"] // Zapier wants an id on every item
+			find.Sample, _ = json.Marshal(ex)
+		}
+	}
+	pkg.Searches = append(pkg.Searches, find)
 	pkg.Origin = originKeys
 	return pkg, nil
 }

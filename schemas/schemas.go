@@ -65,6 +65,8 @@ const (
 	SandboxViewsInput = "sandbox.views.input"
 	// MediaUploadOutput is the data of POST /api/media/:instance.
 	MediaUploadOutput = "media.upload.output"
+	// StatusFindOutput is the data of GET /api/status/find/:instance.
+	StatusFindOutput = "status.find.output"
 	// WhoamiOutput is the data of GET /api/whoami.
 	WhoamiOutput = "whoami.output"
 )

@@ -196,6 +196,7 @@ func (s *Server) registerCore() {
 	s.Handle(Route{Method: "GET", Path: "/readyz", Auth: AuthNone, Tag: "meta", Summary: "Readiness, with what is wrong in words"}, s.readyz)
 
 	s.registerSchedules()
+	s.registerStatusFind()
 	s.registerNodes()
 	s.registerMedia()
 	s.registerStream()

@@ -33,19 +33,21 @@ const addToken = (request, z, bundle) => {
 // statusflow's error envelope {"success":false,"error":{"message","status"},"traceId"}
 // becomes a Zapier error with the API's literal message.
 const handleErrors = (response, z) => {
-	if (response.status >= 400 && !(response.request && response.request.skipThrowForStatus)) {
-		let env = {};
-		try {
-			env = JSON.parse(response.content);
-		} catch (e) {
-			/* not JSON */
-		}
-		const err = env.error || {};
-		const msg = err.message || `statusflow answered ${response.status}`;
-		throw new z.errors.Error(env.traceId ? `${msg} (traceId ${env.traceId})` : msg, err.status || 'statusflow_error', response.status);
-	}
+	if (response.status >= 400 && !(response.request && response.request.skipThrowForStatus)) throwApiError(response, z);
 	return response;
 };
+
+function throwApiError(response, z) {
+	let env = {};
+	try {
+		env = JSON.parse(response.content);
+	} catch (e) {
+		/* not JSON */
+	}
+	const err = env.error || {};
+	const msg = err.message || `statusflow answered ${response.status}`;
+	throw new z.errors.Error(env.traceId ? `${msg} (traceId ${env.traceId})` : msg, err.status || 'statusflow_error', response.status);
+}
 
 // origin tells statusflow which Zap step asked (stored with the status and
 // carried by every event about it).
@@ -133,6 +135,43 @@ function makeCreate(c) {
 	};
 }
 const creates = Object.fromEntries(gen.creates.map((c) => [c.key, makeCreate(c)]));
+
+// --- searches -----------------------------------------------------------------
+// Find a status by its message id (GET /api/status/find/:instance): none
+// found is an empty list, as Zapier expects of a search.
+function makeFindStatus(sd) {
+	return {
+		key: sd.key,
+		noun: sd.noun,
+		display: { label: sd.label, description: sd.description },
+		operation: {
+			inputFields: [
+				instanceField,
+				{
+					key: 'messageId',
+					label: 'Message ID',
+					type: 'string',
+					required: true,
+					helpText: 'The message ID of the status, as Publish Status returns it or its events carry it.',
+				},
+			],
+			perform: async (z, bundle) => {
+				const res = await z.request({
+					url: api(bundle, `/api/status/find/${enc(bundle.inputData.instance)}`),
+					params: { messageId: bundle.inputData.messageId },
+					skipThrowForStatus: true,
+				});
+				if (res.status === 404 && /message not found/.test(res.content)) return [];
+				if (res.status >= 400) throwApiError(res, z);
+				const d = res.data.data || {};
+				return [{ id: d.messageId, ...d }];
+			},
+			sample: sd.sample,
+			outputFields: sd.outputFields,
+		},
+	};
+}
+const searches = Object.fromEntries((gen.searches || []).map((sd) => [sd.key, makeFindStatus(sd)]));
 
 // --- REST-hook triggers ------------------------------------------------------
 // flatten makes a CloudEvent a Zapier item: its id (Zapier's dedupe key),
@@ -225,6 +264,6 @@ module.exports = {
 	afterResponse: [handleErrors],
 	triggers,
 	creates,
-	searches: {},
+	searches,
 	resources: {},
 };

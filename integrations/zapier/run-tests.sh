@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI entry of the Zapier app (called by scripts/test.sh): install (npm ci),
 # check the generated fields and samples are current (go run ./cmd/nodegen
-# -check), then the tests:
+# -check), `zapier-platform validate` on Node 22, then the tests (Node 22):
 # validateAppDefinition, and createAppTester running the authentication test,
 # the creates and a REST-hook trigger against a real statusflow on loopback.
 # STATUSFLOW_BIN may name a prebuilt server binary; otherwise it is built from
@@ -27,7 +27,15 @@ if [ -z "${STATUSFLOW_BIN:-}" ]; then
 	export STATUSFLOW_BIN="$WORK/statusflow"
 fi
 
-step "tests"
-npm test
+# zapier-platform-cli 19 needs Node >= 22 (package.json "engines"): the npm
+# registry serves Node builds as a package, so npx puts one first on PATH for
+# the CLI and the tests. --without-style: the style checks call Zapier's
+# servers; the structural validation is local.
+NODE22=(npx -y -p node@22 -p zapier-platform-cli@19.1.0 --)
+step "zapier validate (Node $("${NODE22[@]}" node --version))"
+"${NODE22[@]}" zapier-platform validate --without-style
+
+step "tests (Node 22)"
+"${NODE22[@]}" npm test
 
 step "all Zapier checks passed"

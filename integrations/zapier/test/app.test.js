@@ -148,6 +148,33 @@ test('create: an image status from a file URL on loopback', async (t) => {
 	}
 });
 
+test('search: find a status by message id (none found is an empty list)', async () => {
+	const out = await appTester(App.creates.status_publish.operation.perform, {
+		authData,
+		meta,
+		inputData: { instance: sf.instance, type: 'text', message: 'find me', source: 'zapier-find' },
+	});
+	const search = App.searches.find_status.operation;
+	const found = await appTester(search.perform, { authData, inputData: { instance: sf.instance, messageId: out.messageId } });
+	assert.equal(found.length, 1);
+	assert.equal(found[0].id, out.messageId);
+	assert.equal(found[0].messageType, 'text');
+	assert.equal(found[0].source, 'zapier-find');
+	assert.equal(found[0].traceId, out.traceId);
+	assert.equal(found[0].origin.workflowId, '987654');
+	assert.equal(found[0].revoked, false);
+	assert.deepEqual(await appTester(search.perform, { authData, inputData: { instance: sf.instance, messageId: '3EB0NOPE' } }), []);
+	await assert.rejects(appTester(search.perform, { authData, inputData: { instance: 'nope', messageId: out.messageId } }), /Instance not found/);
+});
+
+test('descriptions are in Zapier\'s voice', () => {
+	for (const c of Object.values(App.creates)) assert.match(c.display.description, /^[A-Z][a-z]+s /, c.key);
+	for (const t of Object.values(App.triggers)) {
+		if (!t.display.hidden) assert.match(t.display.description, /^Triggers when /, t.key);
+	}
+	for (const s of Object.values(App.searches)) assert.match(s.display.description, /^Finds /, s.key);
+});
+
 test('REST hook: subscribe, a signed delivery becomes an item, unsubscribe', async () => {
 	const trig = App.triggers.status_published.operation;
 	const targetUrl = `${receiver.url}/hooks/zap-1`;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI entry of the n8n community package (called by scripts/test.sh):
-# install (npm ci), build (@n8n/node-cli), n8n's lint, unit tests, the trigger's
+# install (npm ci), build (@n8n/node-cli), n8n's lint (cloud rules, strict),
+# n8n's community-package scanner (source and packed), unit tests, the trigger's
 # webhook lifecycle against a real statusflow, then a real n8n
 # (the n8n-headless recipe): a workflow run with `n8n execute`
 # publishing through the node, and `n8n start` activating / deactivating a
@@ -32,8 +33,11 @@ step "build (n8n-node build; parameters from nodes/Statusflow/generated.ts, writ
 (cd "$ROOT" && go run ./cmd/nodegen -check)
 npm run build >/dev/null
 
-step "lint (@n8n/node-cli)"
+step "lint (@n8n/node-cli: n8n's default config with the n8n Cloud rules, strict mode)"
 npm run lint
+
+step "n8n's community-package scanner on the source and on the packed package"
+npm run test:scan
 
 step "unit tests"
 npm test

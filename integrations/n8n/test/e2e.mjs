@@ -81,8 +81,10 @@ const node = (id, name, x, parameters, extra = {}) => ({
 	...extra,
 });
 const chain = mediaReady
-	? ['Start', 'Text status', 'Image status', 'Fetch JPEG', 'Binary image status', 'Delete text status']
-	: ['Start', 'Text status', 'Delete text status'];
+	? ['Start', 'Text status', 'Image status', 'Fetch JPEG', 'Binary image status', 'Delete text status', 'Create instance', 'Instance state']
+	: ['Start', 'Text status', 'Delete text status', 'Create instance', 'Instance state'];
+// The instance picker's value as the editor stores it (a resource locator).
+const pick = (name) => ({ __rl: true, mode: 'list', value: name, cachedResultName: name });
 const workflow = {
 	id: WF_ID,
 	name: WF_NAME,
@@ -92,7 +94,7 @@ const workflow = {
 		{ id: '0f0c1d9e-0000-4000-8000-000000000001', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
 		node('0f0c1d9e-0000-4000-8000-000000000002', 'Text status', 200, {
 			operation: 'status.publish',
-			instance: sf.instance,
+			instance: pick(sf.instance),
 			type: 'text',
 			message: '=Hello from {{$workflow.name}}',
 			additionalFields: { backgroundColor: '#128C7E', font: 'serif', source: 'n8n-e2e' },
@@ -123,9 +125,20 @@ const workflow = {
 		}),
 		node('0f0c1d9e-0000-4000-8000-000000000006', 'Delete text status', 1000, {
 			operation: 'status.delete',
-			instance: sf.instance,
+			instance: { __rl: true, mode: 'name', value: sf.instance },
 			messageId: "={{ $('Text status').item.json.messageId }}",
 			additionalFields: { deleteForEveryone: true },
+		}),
+		node('0f0c1d9e-0000-4000-8000-000000000007', 'Create instance', 1200, {
+			resource: 'instance',
+			operation: 'instance.create',
+			name: 'e2e-created',
+			engine: 'sandbox',
+		}),
+		node('0f0c1d9e-0000-4000-8000-000000000008', 'Instance state', 1400, {
+			resource: 'instance',
+			operation: 'instance.state',
+			instance: pick(sf.instance),
 		}),
 	],
 	connections: Object.fromEntries(chain.slice(0, -1).map((n, i) => [n, { main: [[{ node: chain[i + 1], type: 'main', index: 0 }]] }])),
@@ -168,6 +181,12 @@ try {
 		published.push(['image (URL)', image], ['image (binary)', binary]);
 	}
 	check(deleted?.messageId === text.messageId, `Delete text status output: ${JSON.stringify(deleted)}`);
+	const created = first('Create instance');
+	check(created?.name === 'e2e-created' && created.engine === 'sandbox' && created.token, `Instance → Create output: ${JSON.stringify({ ...created, token: created?.token ? '…' : undefined })}`);
+	const listed = await sf.api('GET', '/api/instance/list');
+	check((listed.json.instances ?? []).some((i) => i.name === 'e2e-created'), 'statusflow lists the instance the node created');
+	const state = first('Instance state');
+	check(state?.name === sf.instance && (state.status || state.connection), `Instance → Get State output: ${JSON.stringify(state)}`);
 	const executionId = String(text.origin?.executionId ?? '');
 	check(/^\d+$/.test(executionId), `the node output's origin carries the n8n execution id (${executionId})`);
 	if (mediaReady) check(media.requests.some((r) => r.url === '/testsrc.jpg'), 'statusflow fetched the JPEG from the loopback server');
@@ -195,7 +214,7 @@ try {
 	const events = log.json.events ?? [];
 	for (const [, out] of published) {
 		const ev = events.find((e) => e.type === 'status.published' && e.data?.messageId === out.messageId);
-		const o = ev?.origin ?? {};
+		const o = ev?.origin ?? ev?.data?.origin ?? {};
 		check(
 			o.platform === 'n8n' && o.workflowId === WF_ID && o.workflowName === WF_NAME && o.executionId === executionId && o.nodeName,
 			`status.published of ${out.messageId} carries the origin ${JSON.stringify(o)}`,

@@ -47,7 +47,10 @@ test('every publish input field is a parameter, shown for the types its schema b
 	const mediaUrl = find('mediaUrl')[0];
 	assert.deepEqual(mediaUrl.displayOptions.show.type.sort(), ['audio', 'image', 'video']);
 	assert.deepEqual(mediaUrl.displayOptions.show.mediaSource, ['url']);
-	assert.ok(find('binaryPropertyName').length === 1);
+	const binaryField = find('binaryPropertyName').filter((p) => p.displayOptions.show.operation.includes('status.publish'));
+	assert.equal(binaryField.length, 1);
+	assert.deepEqual(binaryField[0].displayOptions.show.mediaSource, ['binary']);
+	assert.equal(find('binaryServing').length, 0, 'no listener options: binary data is uploaded');
 });
 
 test('fonts and colours are pickers generated from the schema', () => {
@@ -80,6 +83,37 @@ test('delete, credential and trigger parameters come from their schemas', () => 
 	const wh = schema('webhook.config.input.json');
 	const events = new StatusflowTrigger().description.properties.find((p) => p.name === 'events');
 	assert.deepEqual(events.options.map((o) => o.value).sort(), wh.properties.events.items.enum.filter((e) => e !== '*').sort());
+});
+
+test('the instance is a picker backed by the instance list, in both nodes', () => {
+	for (const node of [new Statusflow(), new StatusflowTrigger()]) {
+		const inst = node.description.properties.find((p) => p.name === 'instance');
+		assert.equal(inst.type, 'resourceLocator');
+		const list = inst.modes.find((m) => m.type === 'list');
+		assert.equal(list.typeOptions.searchListMethod, 'searchInstances');
+		assert.equal(typeof node.methods.listSearch.searchInstances, 'function');
+	}
+});
+
+test('the Instance resource: create, QR or pairing code, state', () => {
+	const resource = find('resource')[0];
+	assert.deepEqual(resource.options.map((o) => o.value).sort(), ['instance', 'status']);
+	const ops = props.find((p) => p.name === 'operation' && p.displayOptions.show.resource.includes('instance'));
+	assert.deepEqual(ops.options.map((o) => o.value).sort(), ['instance.connect', 'instance.create', 'instance.state']);
+	const statusOps = props.find((p) => p.name === 'operation' && p.displayOptions.show.resource.includes('status'));
+	const nodes = JSON.parse(readFileSync(path.join(pkg, '..', '..', 'nodes', 'testdata', 'nodes.json'), 'utf8'));
+	assert.deepEqual(statusOps.options.map((o) => o.value).sort(), nodes.filter((n) => n.kind === 'action' && n.noun === 'Status').map((n) => n.id).sort());
+});
+
+test('codex files and the built package import nothing n8n Cloud refuses', () => {
+	for (const [dir, name] of [['Statusflow', 'statusflow'], ['StatusflowTrigger', 'statusflowTrigger']]) {
+		const codex = JSON.parse(readFileSync(path.join(pkg, 'dist', 'nodes', dir, `${dir}.node.json`), 'utf8'));
+		assert.equal(codex.node, `n8n-nodes-statusflow.${name}`);
+		assert.ok(codex.categories.length > 0 && codex.resources.primaryDocumentation[0].url);
+	}
+	const p = JSON.parse(readFileSync(path.join(pkg, 'package.json'), 'utf8'));
+	assert.equal(p.n8n.strict, true);
+	assert.deepEqual(p.dependencies ?? {}, {});
 });
 
 test('webhook labels satisfy the schema', () => {

@@ -11,12 +11,18 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import {
 	actionProperties,
 	actions,
-	instanceProperty,
 	operations,
 	resources,
 	type GeneratedAction,
 } from './generated';
-import { serveOnce, type ServedMedia } from './binary';
+import {
+	instanceFields,
+	instanceLocator,
+	instanceName,
+	instanceOperations,
+	runInstanceOperation,
+	searchInstances,
+} from './instances';
 import { CREDENTIAL, statusflowRequest } from './transport';
 
 // The resources, operations and their parameters come from the node
@@ -25,8 +31,8 @@ import { CREDENTIAL, statusflowRequest } from './transport';
 // turns parameters back into a node input.
 
 // The parameters of the node that the API has no field for: where media
-// comes from (a URL, or binary data of a previous node that this node serves
-// for the length of the call; see binary.ts).
+// comes from (a URL statusflow downloads, or binary data of a previous node
+// that the node uploads to statusflow first, POST /api/media/:instance).
 const mediaSource = (a: GeneratedAction): INodeProperties => ({
 	displayName: 'Media Source',
 	name: 'mediaSource',
@@ -41,8 +47,7 @@ const mediaSource = (a: GeneratedAction): INodeProperties => ({
 		{
 			name: 'Binary Data',
 			value: 'binary',
-			description:
-				'Binary data of a previous node, served by this node to statusflow for the length of the call',
+			description: 'Binary data of a previous node, uploaded to statusflow',
 		},
 	],
 	default: 'url',
@@ -69,41 +74,6 @@ const binaryFields = (a: GeneratedAction): INodeProperties[] => [
 		required: true,
 		hint: 'The name of the input binary field containing the media',
 		displayOptions: mediaShow(a, { mediaSource: ['binary'] }),
-	},
-	{
-		displayName: 'Binary Serving',
-		name: 'binaryServing',
-		type: 'collection',
-		placeholder: 'Add Option',
-		default: {},
-		description:
-			'Statusflow fetches binary media from a short-lived HTTP server that this node opens on the n8n host. The statusflow server must reach it (a private address needs STATUSFLOW_MEDIA_ALLOW_PRIVATE=true on the server).',
-		displayOptions: mediaShow(a, { mediaSource: ['binary'] }),
-		options: [
-			{
-				displayName: 'Listen Address',
-				name: 'host',
-				type: 'string',
-				default: '127.0.0.1',
-				description: 'Address of the n8n host the short-lived server binds to',
-			},
-			{
-				displayName: 'Listen Port',
-				name: 'port',
-				type: 'number',
-				default: 0,
-				description: 'Port of the short-lived server; 0 picks a free one',
-			},
-			{
-				displayName: 'Public Base URL',
-				name: 'publicBaseUrl',
-				type: 'string',
-				default: '',
-				placeholder: 'http://n8n.internal:{port}',
-				description:
-					'How statusflow reaches the short-lived server ({port} is replaced by its port); empty: http://listen-address:port',
-			},
-		],
 	},
 ];
 
@@ -170,13 +140,24 @@ export class Statusflow implements INodeType {
 				name: 'resource',
 				type: 'options',
 				noDataExpression: true,
-				options: resources,
+				options: [...resources, { name: 'Instance', value: 'instance' }].sort((x, y) =>
+					x.name.localeCompare(y.name),
+				),
 				default: 'status',
 			},
 			...operations,
-			instanceProperty,
+			instanceOperations,
+			{
+				...instanceLocator,
+				displayOptions: { hide: { operation: ['instance.create'] } },
+			},
+			...instanceFields,
 			...withMediaSource(actionProperties),
 		],
+	};
+
+	methods = {
+		listSearch: { searchInstances },
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
@@ -185,12 +166,15 @@ export class Statusflow implements INodeType {
 		const workflow = this.getWorkflow();
 		const node = this.getNode();
 		for (let i = 0; i < items.length; i++) {
-			let served: ServedMedia | undefined;
 			try {
 				const operation = this.getNodeParameter('operation', i) as string;
+				if (operation.startsWith('instance.')) {
+					out.push(await runInstanceOperation.call(this, operation, i));
+					continue;
+				}
 				const a = actionOf(operation);
 				if (!a) throw new NodeOperationError(node, `Unknown operation: ${operation}`, { itemIndex: i });
-				const instance = this.getNodeParameter('instance', i) as string;
+				const instance = instanceName(this.getNodeParameter('instance', i, '', { extractValue: true }));
 				const input: IDataObject = {};
 				for (const name of a.top) {
 					if (name === 'mediaUrl' && a.media?.length) continue;
@@ -208,16 +192,18 @@ export class Statusflow implements INodeType {
 						const prop = this.getNodeParameter('binaryPropertyName', i) as string;
 						const meta = this.helpers.assertBinaryData(i, prop);
 						const data = await this.helpers.getBinaryDataBuffer(i, prop);
-						const opts = this.getNodeParameter('binaryServing', i, {}) as IDataObject;
-						served = await serveOnce(
+						// The upload answers a short-lived mediaUrl on statusflow itself.
+						const mimeType = (input.mimeType as string) || meta.mimeType || 'application/octet-stream';
+						const up = await statusflowRequest.call(
+							this,
+							'POST',
+							`/api/media/${encodeURIComponent(instance)}`,
 							data,
-							(input.mimeType as string) || meta.mimeType,
-							(opts.host as string) || '127.0.0.1',
-							(opts.port as number) || 0,
-							(opts.publicBaseUrl as string) || '',
-							meta.fileName,
+							i,
+							{ 'Content-Type': mimeType },
 						);
-						input.mediaUrl = served.url;
+						const uploaded = (up.data ?? up) as IDataObject;
+						input.mediaUrl = uploaded.mediaUrl as string;
 						if (input.mimeType === undefined && meta.mimeType) input.mimeType = meta.mimeType;
 						if (input.fileName === undefined && meta.fileName) input.fileName = meta.fileName;
 					} else {
@@ -251,8 +237,6 @@ export class Statusflow implements INodeType {
 				}
 				// NodeOperationError keeps a NodeApiError's message and description.
 				throw new NodeOperationError(node, error as Error, { itemIndex: i });
-			} finally {
-				if (served) await served.close();
 			}
 		}
 		return [out];

@@ -3,6 +3,7 @@ import type {
 	IExecuteFunctions,
 	IHookFunctions,
 	IHttpRequestMethods,
+	ILoadOptionsFunctions,
 	IHttpRequestOptions,
 	JsonObject,
 } from 'n8n-workflow';
@@ -10,15 +11,16 @@ import { NodeApiError } from 'n8n-workflow';
 
 export const CREDENTIAL = 'statusflowApi';
 
-type Ctx = IExecuteFunctions | IHookFunctions;
+type Ctx = IExecuteFunctions | IHookFunctions | ILoadOptionsFunctions;
 
 /** statusflowRequest calls the statusflow API with the node's credential (token header). */
 export async function statusflowRequest(
 	this: Ctx,
 	method: IHttpRequestMethods,
 	path: string,
-	body?: IDataObject,
+	body?: IDataObject | Buffer,
 	itemIndex?: number,
+	headers: IDataObject = {},
 ): Promise<IDataObject> {
 	const creds = await this.getCredentials(CREDENTIAL);
 	const baseURL = String(creds.baseUrl ?? '').replace(/\/+$/, '');
@@ -27,7 +29,7 @@ export async function statusflowRequest(
 		baseURL,
 		url: path,
 		json: true,
-		headers: { Accept: 'application/json' },
+		headers: { Accept: 'application/json', ...headers },
 	};
 	if (body !== undefined) options.body = body;
 	try {

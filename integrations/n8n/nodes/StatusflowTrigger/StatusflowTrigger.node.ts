@@ -8,7 +8,8 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
-import { eventOptions, instanceProperty } from '../Statusflow/generated';
+import { eventOptions } from '../Statusflow/generated';
+import { instanceLocator, instanceName, searchInstances } from '../Statusflow/instances';
 import { CREDENTIAL, statusflowRequest } from '../Statusflow/transport';
 import { verifySignature } from './signature';
 
@@ -54,7 +55,7 @@ export class StatusflowTrigger implements INodeType {
 			},
 		],
 		properties: [
-			instanceProperty,
+			instanceLocator,
 			{
 				displayName: 'Events',
 				name: 'events',
@@ -67,12 +68,16 @@ export class StatusflowTrigger implements INodeType {
 		],
 	};
 
+	methods = {
+		listSearch: { searchInstances },
+	};
+
 	webhookMethods = {
 		default: {
 			async checkExists(this: IHookFunctions): Promise<boolean> {
 				const data = this.getWorkflowStaticData('node');
 				if (!data.label || !data.secret) return false;
-				const instance = this.getNodeParameter('instance') as string;
+				const instance = instanceName(this.getNodeParameter('instance', '', { extractValue: true }));
 				const url = this.getNodeWebhookUrl('default');
 				const res = await statusflowRequest.call(
 					this,
@@ -91,7 +96,7 @@ export class StatusflowTrigger implements INodeType {
 			},
 
 			async create(this: IHookFunctions): Promise<boolean> {
-				const instance = this.getNodeParameter('instance') as string;
+				const instance = instanceName(this.getNodeParameter('instance', '', { extractValue: true }));
 				const events = this.getNodeParameter('events') as string[];
 				const url = this.getNodeWebhookUrl('default');
 				const label = webhookLabel(this.getWorkflow().id, this.getNode().id);
@@ -122,7 +127,7 @@ export class StatusflowTrigger implements INodeType {
 			async delete(this: IHookFunctions): Promise<boolean> {
 				const data = this.getWorkflowStaticData('node');
 				if (data.label) {
-					const instance = (data.instance as string) ?? (this.getNodeParameter('instance') as string);
+					const instance = (data.instance as string) ?? (instanceName(this.getNodeParameter('instance', '', { extractValue: true })));
 					try {
 						await statusflowRequest.call(
 							this,

@@ -40,6 +40,9 @@ const n8nEnv = {
 	N8N_ENCRYPTION_KEY: 'statusflow-e2e-fixed-key',
 	N8N_DIAGNOSTICS_ENABLED: 'false',
 	N8N_RUNNERS_ENABLED: 'false',
+	// n8n pings its database every 2 s and exits when a ping takes over 5 s,
+	// which a loaded CI machine can cause: ping once an hour instead.
+	DB_PING_INTERVAL_SECONDS: '3600',
 	N8N_EXPRESSION_ENGINE: 'legacy',
 	N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
 	N8N_CUSTOM_EXTENSIONS: path.join(pkg, 'dist'),

@@ -176,10 +176,10 @@ func TestConsole_Browser(t *testing.T) {
 	shot := func(name string) {
 		t.Helper()
 		var buf []byte
-		if err := chromedp.Run(ctx, chromedp.Sleep(150*time.Millisecond), chromedp.FullScreenshot(&buf, 90)); err != nil {
+		if err := chromedp.Run(ctx, chromedp.Sleep(150*time.Millisecond), chromedp.FullScreenshot(&buf, 100)); err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		os.WriteFile(filepath.Join(out, name+".jpg"), buf, 0o644)
+		os.WriteFile(filepath.Join(out, name+".png"), buf, 0o644)
 	}
 	run := func(what string, acts ...chromedp.Action) {
 		t.Helper()
@@ -230,7 +230,7 @@ func TestConsole_Browser(t *testing.T) {
 	}
 	// Text, with a colour and a font, previewed as a phone shows it.
 	run("text form", chromedp.SendKeys(`textarea[name=message]`, "Black Friday starts now!"),
-		chromedp.SetValue(`input[name=backgroundColor]`, "#7B1FA2"),
+		chromedp.SendKeys(`input[name=backgroundColor]`, "#7B1FA2"),
 		chromedp.Evaluate(`(() => { const s = document.querySelector('select[name=font]'); s.value = 'serif'; s.dispatchEvent(new Event('change')); document.querySelector('input[name=backgroundColor]').dispatchEvent(new Event('input')); })()`, nil))
 	shot("02-publish-text")
 	published("publish text")

@@ -300,7 +300,7 @@ function fieldsFor(schema, type) {
   }
   return Object.entries(props).filter(([k]) => k !== 'type' && (!owner[k] || owner[k].has(type))).map(([k, v]) => ({name: k, s: v, required: req.has(k)}));
 }
-const LABELS = {message: 'Text', mediaUrl: 'Media', mimeType: 'MIME type', fileName: 'File name', backgroundColor: 'Background colour', font: 'Font', isVoice: 'Voice note', duration: 'Duration (s)', source: 'Source tag'};
+const LABELS = {message: 'Text', mediaUrl: 'Media', mimeType: 'MIME type', fileName: 'File name', backgroundColor: 'Background colour', font: 'Font', isVoice: 'Voice note', duration: 'Duration (s)', source: 'Source tag', publishAt: 'Publish at', expireAfter: 'Expire after'};
 const SKIP = new Set(['waveform']); // generated from the audio
 
 addTab({id: 'publish', title: 'Publish', show: () => true, async render(root, it) {
@@ -316,7 +316,7 @@ addTab({id: 'publish', title: 'Publish', show: () => true, async render(root, it
     story.style.background = t === 'text' || (t === 'audio') ? (v('backgroundColor') || '#128C7E') : '#000';
     story.replaceChildren();
     if (t === 'text') story.append(v('message') || 'Your status text');
-    else if (t === 'audio') story.append(h('div', {class: 'voice'}, '🎤', h('div', {class: 'wave'}, ...Array.from({length: 32}, (_, i) => h('i', {style: `height:${20 + 70 * Math.abs(Math.sin(i * 0.7))}%`})))));
+    else if (t === 'audio') story.append(h('div', {class: 'voice'}, 'Voice note', h('div', {class: 'wave'}, ...Array.from({length: 32}, (_, i) => h('i', {style: `height:${20 + 70 * Math.abs(Math.sin(i * 0.7))}%`})))));
     else {
       const f = inputs._file && inputs._file.files[0];
       const src = f ? URL.createObjectURL(f) : (v('mediaUrl') && /^(https?:|data:)/.test(v('mediaUrl')) ? v('mediaUrl') : '');
@@ -344,7 +344,7 @@ addTab({id: 'publish', title: 'Publish', show: () => true, async render(root, it
       else if (f.name === 'backgroundColor') {
         input = h('input', {name: f.name, placeholder: '#128C7E', pattern: '#([0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})'});
         const pick = h('input', {type: 'color', value: '#128c7e', 'aria-label': 'Pick a colour', oninput: () => { input.value = pick.value; preview(); }});
-        inputs[f.name] = input; input.addEventListener('input', preview);
+        inputs[f.name] = input; input.addEventListener('input', () => { if (/^#[0-9A-Fa-f]{6}$/.test(input.value)) pick.value = input.value.toLowerCase(); preview(); });
         fieldsBox.append(field(label, h('div', {class: 'row', style: 'flex-wrap:nowrap'}, pick, input), s.description)); continue;
       } else if (f.name === 'message') input = h('textarea', {name: f.name, maxlength: s.maxLength});
       else if (s.type === 'number' || s.type === 'integer') input = h('input', {type: 'number', name: f.name, step: 'any'});
@@ -388,24 +388,24 @@ addTab({id: 'publish', title: 'Publish', show: () => true, async render(root, it
 
 // ---- sandbox preview ---------------------------------------------------------
 function argbToCss(n) { if (n == null) return '#128C7E'; n = n >>> 0; return '#' + (n & 0xffffff).toString(16).padStart(6, '0'); }
-const FONTS = ['system', 'serif', 'sans-serif', 'script', 'bold', 'monospace', 'handwriting', 'extrabold'];
 function b64bytes(s) { try { return Uint8Array.from(atob(s), c => c.charCodeAt(0)); } catch { return []; } }
 function renderStory(st) {
   const m = st.message || {}, story = h('div', {class: 'story'});
   if (m.extendedTextMessage) {
-    const x = m.extendedTextMessage, f = typeof x.font === 'string' ? x.font.toLowerCase().replace('_', '-') : FONTS[x.font || 0];
-    story.className = 'story f-' + ({'system': 'system', 'sans-serif': 'sans-serif', 'norican-regular': 'script', 'bryndan-write': 'handwriting', 'bebasneue-regular': 'extrabold', 'oswald-heavy': 'bold'}[f] || f);
+    // protojson names the FontType enum; README "Send Status" lists the mapping.
+    const x = m.extendedTextMessage, f = typeof x.font === 'string' ? x.font : 'SYSTEM';
+    story.className = 'story f-' + ({SYSTEM: 'system', SYSTEM_TEXT: 'sans-serif', CALISTOGA_REGULAR: 'serif', FB_SCRIPT: 'script', SYSTEM_BOLD: 'bold', COURIERPRIME_BOLD: 'monospace', MORNINGBREEZE_REGULAR: 'handwriting', EXO2_EXTRABOLD: 'extrabold'}[f] || 'system');
     story.style.background = argbToCss(x.backgroundArgb); story.append(x.text || '');
   } else if (m.imageMessage || m.videoMessage) {
     const x = m.imageMessage || m.videoMessage;
     const thumb = x.JPEGThumbnail || x.jpegThumbnail;
     if (thumb) story.append(h('img', {src: 'data:image/jpeg;base64,' + thumb, alt: (m.imageMessage ? 'image' : 'video') + ' status', style: 'width:100%'}));
-    if (m.videoMessage) story.append(h('div', {class: 'cap', style: 'top:45%;font-size:34px', 'aria-hidden': 'true'}, '▶'), h('div', {class: 'cap', style: 'bottom:40px'}, `${x.seconds || 0}s`));
+    if (m.videoMessage) story.append(h('div', {class: 'cap', style: 'top:45%;font-size:34px', 'aria-hidden': 'true'}, '▶'), h('div', {class: 'cap', style: 'bottom:auto;top:16px;text-align:right'}, `${x.seconds || 0}s`));
     if (x.caption) story.append(h('div', {class: 'cap'}, x.caption));
   } else if (m.audioMessage) {
     const x = m.audioMessage, w = Array.from(b64bytes(x.waveform || ''));
     story.style.background = argbToCss(x.backgroundArgb);
-    story.append(h('div', {class: 'voice'}, x.PTT || x.ptt ? '🎤 voice note' : '🎵 audio', h('div', {class: 'wave', role: 'img', 'aria-label': 'waveform'}, ...w.map(v => h('i', {style: `height:${Math.max(3, v)}%`}))), `${x.seconds || 0}s`));
+    story.append(h('div', {class: 'voice'}, x.PTT || x.ptt ? 'Voice note' : 'Audio', h('div', {class: 'wave', role: 'img', 'aria-label': 'waveform'}, ...w.map(v => h('i', {style: `height:${Math.max(3, v)}%`}))), `${x.seconds || 0}s`));
   }
   return h('div', {class: 'phone'}, h('div', {class: 'bar'}), story);
 }

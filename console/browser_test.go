@@ -283,6 +283,25 @@ func TestConsole_Browser(t *testing.T) {
 		chromedp.Poll(`document.querySelector('#story').textContent.includes('status.published')`, &seen, chromedp.WithPollingTimeout(10*time.Second)))
 	shot("05-events-story")
 
+	// Views & schedules: a scheduled status listed and cancelled from the
+	// page; simulated viewers of the API-published status counted.
+	if r := a.Do("POST", "/api/message/status/shop", apptest.AccountToken, map[string]any{"type": "text", "message": "later", "publishAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}); r.Code != 202 {
+		t.Fatalf("schedule: %d %s", r.Code, r.Raw)
+	}
+	if r := a.Do("POST", "/api/sandbox/shop/views", apptest.AccountToken, map[string]any{"messageId": id, "count": 2}); r.Code != 200 {
+		t.Fatalf("views: %d %s", r.Code, r.Raw)
+	}
+	var state, views string
+	run("schedules", chromedp.Navigate(base+"/console/#/i/shop/schedules"), chromedp.WaitVisible(`#schedule-list [data-schedule-id]`),
+		chromedp.Evaluate(`window.confirm = () => true`, nil), chromedp.Click(`#schedule-list [data-schedule-id]`),
+		chromedp.Poll(`(() => { const t = document.querySelector('#schedule-list').textContent; return t.includes('cancelled') ? t : false })()`, &state, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.SendKeys(`#views-message-id`, id), chromedp.Click(`#views-show`),
+		chromedp.Poll(`(() => { const b = document.querySelector('#views-result .views-count'); return b ? b.textContent : false })()`, &views, chromedp.WithPollingTimeout(10*time.Second)))
+	if views != "2" {
+		t.Fatalf("views count %q, want 2", views)
+	}
+	shot("05b-views-schedules")
+
 	// Link a phone: the QR image changes when WhatsApp rotates the code.
 	if r := a.Do("POST", "/api/instance/new", apptest.AccountToken, map[string]any{"name": "phone", "engine": "whatsmeow"}); r.Code != 201 {
 		t.Fatalf("create whatsmeow instance: %d %s", r.Code, r.Raw)

@@ -454,7 +454,7 @@ addTab({id: 'schedules', title: 'Views & schedules', show: () => true, async ren
   root.append(h('div', {class: 'card'}, h('h2', {style: 'margin-top:0'}, 'Scheduled (publishAt, expireAfter)'),
       h('p', {class: 'muted'}, 'Publish with publishAt or expireAfter to schedule; updated live.'), sched),
     h('form', {class: 'card', onsubmit: (e) => { e.preventDefault(); showViews(); }}, h('h2', {style: 'margin-top:0'}, 'Who viewed a status'),
-      h('div', {class: 'row', style: 'flex-wrap:nowrap'}, idIn, h('button', {class: 'btn', type: 'submit'}, 'Show')), views));
+      h('div', {class: 'row', style: 'flex-wrap:nowrap'}, idIn, h('button', {class: 'btn', type: 'submit', id: 'views-show'}, 'Show')), views));
   await load();
   let pending = false;
   cleanup.push(onLive((t, ev) => {

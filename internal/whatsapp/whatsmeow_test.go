@@ -174,6 +174,7 @@ type stateRecorder struct {
 	mu      sync.Mutex
 	changes []StateChange
 	paired  []string
+	qrs     []string
 	ch      chan StateChange
 }
 
@@ -191,6 +192,11 @@ func (r *stateRecorder) hooks() Hooks {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			r.paired = append(r.paired, instance+" "+jid)
+		},
+		OnQR: func(instance, code string) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.qrs = append(r.qrs, code)
 		},
 	}
 }
@@ -714,6 +720,14 @@ func TestWhatsmeowSession_Connect(t *testing.T) {
 		b.cli.pushQR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@qr-code-2"})
 		if c := b.states.waitFor(t, StateConnecting); c.Reason != "QR code refreshed" {
 			t.Fatalf("reason = %q", c.Reason)
+		}
+		// Every code, the first and the rotated one, reaches OnQR (the
+		// console's live QR image).
+		b.states.mu.Lock()
+		qrs := strings.Join(b.states.qrs, " ")
+		b.states.mu.Unlock()
+		if qrs != "2@qr-code-1 2@qr-code-2" {
+			t.Fatalf("OnQR got %q", qrs)
 		}
 		b.cli.pushQR(whatsmeow.QRChannelTimeout)
 		if c := b.states.waitFor(t, StateDisconnected); c.Reason != "QR code expired" {

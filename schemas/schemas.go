@@ -90,6 +90,7 @@ type Validator struct {
 	raw      map[string][]byte
 	docs     map[string]any // parsed, for x-errors lookups
 	fast     map[string]fastpath.Checker
+	limits   map[string]*limits // bounds checked before any other work (bounds.go)
 }
 
 var (
@@ -145,6 +146,10 @@ func New() (*Validator, error) {
 		v.compiled[name] = s
 	}
 	v.fast = fastpath.Compile(v.docs)
+	v.limits = map[string]*limits{}
+	for name, doc := range v.docs {
+		v.limits[name] = compileLimits(v.docs, doc, map[string]bool{name: true})
+	}
 	return v, nil
 }
 
@@ -175,6 +180,9 @@ func (v *Validator) Doc(name string) map[string]any {
 // A body the fast path finds certainly valid skips the full validator; any
 // other goes through it, so every error comes from one place.
 func (v *Validator) Decode(name string, body []byte, dst any) error {
+	if err := v.Check(name, body); err != nil {
+		return err
+	}
 	if v.fastValid(name, body) {
 		if dst == nil {
 			return nil
@@ -184,7 +192,7 @@ func (v *Validator) Decode(name string, body []byte, dst any) error {
 		}
 		return nil
 	}
-	doc, err := ParseJSON(body)
+	doc, err := parseJSON(body)
 	if err != nil {
 		return err
 	}
@@ -217,8 +225,17 @@ func (v *Validator) ValidateJSON(name string, body []byte) error {
 	return v.Decode(name, body, nil)
 }
 
-// ParseJSON parses one JSON value for validation (numbers kept exact).
+// ParseJSON parses one JSON value for validation (numbers kept exact), after
+// the generic bounds check (no NUL characters, valid UTF-8, bounded nesting,
+// arrays, objects and strings; see bounds.go).
 func ParseJSON(body []byte) (any, error) {
+	if err := checkBounds(generic, body); err != nil {
+		return nil, err
+	}
+	return parseJSON(body)
+}
+
+func parseJSON(body []byte) (any, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: the body is empty; send a JSON object")
 	}

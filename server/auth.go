@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,9 +49,23 @@ func (s *Server) requireAuth(a Auth) fiber.Handler {
 		if a == AuthNone {
 			return c.Next()
 		}
-		p, err := s.auth.Authenticate(c.UserContext(), tokenFrom(c))
-		if err != nil {
-			return err
+		tok := tokenFrom(c)
+		p, ok := s.auth.Known(tok)
+		if !ok {
+			// Guessing tokens costs a database lookup each: an address
+			// whose attempts keep failing is held off before the lookup.
+			failKey := "fail:" + c.IP()
+			if tok != "" && exhausted(s.failures, failKey) {
+				_, _, reset := s.failures.Take(failKey)
+				return tooMany(c, reset)
+			}
+			var err error
+			if p, err = s.auth.Authenticate(c.UserContext(), tok); err != nil {
+				if errors.Is(err, auth.ErrInvalidToken) {
+					s.failures.Take(failKey)
+				}
+				return err
+			}
 		}
 		switch a {
 		case AuthAccount:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/statusflow/statusflow/internal/errcode"
+	"github.com/statusflow/statusflow/internal/store"
 )
 
 // httpStatus maps error codes to HTTP statuses (API.md §2, §4): the core's,
@@ -42,6 +43,8 @@ var httpStatus = map[errcode.Code]int{
 	errcode.CodeSignatureMissing:    http.StatusUnauthorized,
 	errcode.CodeSignatureInvalid:    http.StatusUnauthorized,
 	errcode.CodeTimestampOutOfRange: http.StatusUnauthorized,
+
+	errcode.CodeInsufficientStorage: http.StatusInsufficientStorage,
 }
 
 // apiError is an error answered as-is: an HTTP status, a message and an
@@ -92,9 +95,27 @@ func toEnvelope(err error, traceID string) (int, errorBody) {
 	case errors.As(err, &fe):
 		body.Error.Message = fiberMessage(fe)
 		return fe.Code, body
+	case store.IsDiskFull(err):
+		body.Error = errorInfo{Message: errcode.ErrInsufficientStorage.Message, Status: string(errcode.CodeInsufficientStorage)}
+		return http.StatusInsufficientStorage, body
 	}
 	body.Error.Message = "Internal error"
 	return http.StatusInternalServerError, body
+}
+
+// reason is an error's text for an answer, unless it comes from the
+// database or its driver: then it is logged with the trace id and the
+// answer says only that it failed.
+func (s *Server) reason(c *fiber.Ctx, err error) string {
+	switch {
+	case store.IsDiskFull(err):
+		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "traceId", traceOf(c).TraceID, "err", err)
+		return "cannot write: the disk is full"
+	case store.IsDriverError(err):
+		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "traceId", traceOf(c).TraceID, "err", err)
+		return "internal error (logged with trace id " + traceOf(c).TraceID + ")"
+	}
+	return err.Error()
 }
 
 func fiberMessage(fe *fiber.Error) string {

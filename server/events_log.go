@@ -198,11 +198,22 @@ func (s *Server) eventDeliveries(c *fiber.Ctx, instance string, list []*store.Ev
 	return out, nil
 }
 
+// maxSince is the latest `since` accepted (9999-12-31T23:59:59Z): past it
+// times no longer fit the databases' timestamp types.
+const maxSince = 253402300799
+
 func parseSince(v string) (time.Time, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Unix(n, 0).UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if n, nerr := strconv.ParseInt(v, 10, 64); nerr == nil {
+		t, err = time.Unix(n, 0).UTC(), nil
 	}
-	return time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.Unix() < 0 || t.Unix() > maxSince {
+		return time.Time{}, errors.New("since out of range")
+	}
+	return t, nil
 }
 
 // Cursors are opaque to clients: the last seq returned, base64url-encoded.

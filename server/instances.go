@@ -138,7 +138,7 @@ func (s *Server) connectInstance(c *fiber.Ctx) error {
 	}
 	p, err := sess.Connect(c.UserContext(), number)
 	if err != nil {
-		return newError(fiber.StatusServiceUnavailable, "Failed to connect: "+err.Error())
+		return newError(fiber.StatusServiceUnavailable, "Failed to connect: "+s.reason(c, err))
 	}
 	switch {
 	case p.PairingCode != "":
@@ -162,7 +162,7 @@ func (s *Server) reconnectInstance(c *fiber.Ctx) error {
 	if err := sess.Reconnect(c.UserContext()); errors.Is(err, whatsapp.ErrNotPaired) {
 		return newError(fiber.StatusBadRequest, "Instance has no linked device; connect it first")
 	} else if err != nil {
-		return newError(fiber.StatusServiceUnavailable, "Failed to reconnect: "+err.Error())
+		return newError(fiber.StatusServiceUnavailable, "Failed to reconnect: "+s.reason(c, err))
 	}
 	return OK(c, "Reconnecting", fiber.Map{"status": string(sess.State())})
 }
@@ -173,7 +173,7 @@ func (s *Server) logoutInstance(c *fiber.Ctx) error {
 		return err
 	}
 	if err := sess.Logout(c.UserContext()); err != nil && !errors.Is(err, whatsapp.ErrNotPaired) {
-		return newError(fiber.StatusInternalServerError, "Failed to log out: "+err.Error())
+		return newError(fiber.StatusInternalServerError, "Failed to log out: "+s.reason(c, err))
 	}
 	return OK(c, "Instance logged out", fiber.Map{"status": string(whatsapp.StateLoggedOut)})
 }
@@ -181,6 +181,8 @@ func (s *Server) logoutInstance(c *fiber.Ctx) error {
 func (s *Server) deleteInstance(c *fiber.Ctx) error {
 	name := c.Params("instance")
 	err := s.deps.Manager.Delete(c.UserContext(), name)
+	// Its token stops working now, also on a new instance given the same name.
+	s.auth.Forget(name)
 	if errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "Instance not found")
 	}

@@ -24,7 +24,10 @@ func (s *Server) sandboxStatuses(c *fiber.Ctx) error {
 	if in.Engine != "sandbox" {
 		return newError(fiber.StatusBadRequest, "Instance is not a sandbox instance")
 	}
-	limit := c.QueryInt("limit", 100)
+	limit, err := queryLimit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
 	list, err := s.deps.Store.SandboxStatusList(c.UserContext(), in.Name, limit)
 	if err != nil {
 		return err
@@ -87,8 +90,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	var problems []string
 	for _, n := range names {
 		if err := s.deps.Checks[n](ctx); err != nil {
-			checks[n] = fiber.Map{"ok": false, "error": err.Error()}
-			problems = append(problems, n+": "+err.Error())
+			msg := s.reason(c, err)
+			checks[n] = fiber.Map{"ok": false, "error": msg}
+			problems = append(problems, n+": "+msg)
 		} else {
 			checks[n] = fiber.Map{"ok": true}
 		}

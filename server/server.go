@@ -31,8 +31,21 @@ type Config struct {
 	// CreateRateLimit is instance creations per minute per token. Defaults to 20.
 	CreateRateLimit int
 	// BodyLimit is the largest request body in bytes. Defaults to 1 MiB:
-	// media travel by URL, never in the body.
+	// media travel by URL, never in the body. A route may set a smaller one
+	// ([Route.BodyLimit]).
 	BodyLimit int
+	// ProbeRateLimit is unauthenticated /healthz, /readyz and /metrics
+	// requests per minute per client address, counted apart from every
+	// other request of that address. Defaults to 600.
+	ProbeRateLimit int
+	// AuthFailureLimit is failed token attempts per minute per client
+	// address; past it, tokens this process cannot resolve without the
+	// database get 429 without a lookup. Defaults to 20.
+	AuthFailureLimit int
+	// NewLimiter builds the request limiters (name is "requests",
+	// "creations", "probes" or "auth-failures"). Defaults to
+	// [NewMemoryLimiter]; a store shared by replicas plugs in here.
+	NewLimiter func(name string, perMinute int) Limiter
 }
 
 // WithDefaults returns a copy with zero fields set to their defaults.
@@ -45,6 +58,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BodyLimit <= 0 {
 		c.BodyLimit = 1 << 20
+	}
+	if c.ProbeRateLimit <= 0 {
+		c.ProbeRateLimit = 600
+	}
+	if c.AuthFailureLimit <= 0 {
+		c.AuthFailureLimit = 20
+	}
+	if c.NewLimiter == nil {
+		c.NewLimiter = func(_ string, perMinute int) Limiter { return NewMemoryLimiter(perMinute) }
 	}
 	return c
 }
@@ -91,6 +113,9 @@ type Route struct {
 	// RequestTypes are the media types of a body that is not a JSON schema
 	// (uploads): multipart/form-data gets a `file` part, others are raw bytes.
 	RequestTypes []string
+	// BodyLimit is the largest body the route reads, in bytes; larger ones
+	// get 413 before any other work. 0 means the server's [Config.BodyLimit].
+	BodyLimit int
 }
 
 // Server is the HTTP front door.
@@ -100,8 +125,10 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	auth      *auth.Authenticator
-	limiter   *limiter
-	creations *limiter
+	limiter   Limiter
+	creations Limiter
+	probes    Limiter
+	failures  Limiter // failed token attempts per client address
 	routes    []Route
 	// closing is closed by Shutdown: it ends the live streams, which would
 	// otherwise hold Shutdown forever.
@@ -115,7 +142,9 @@ type Server struct {
 func New(deps Deps, cfg Config) *Server {
 	cfg = cfg.WithDefaults()
 	s := &Server{deps: deps, cfg: cfg, log: deps.Log, auth: deps.Auth,
-		limiter: newLimiter(cfg.RateLimit), creations: newLimiter(cfg.CreateRateLimit), closing: make(chan struct{})}
+		limiter: cfg.NewLimiter("requests", cfg.RateLimit), creations: cfg.NewLimiter("creations", cfg.CreateRateLimit),
+		probes: cfg.NewLimiter("probes", cfg.ProbeRateLimit), failures: cfg.NewLimiter("auth-failures", cfg.AuthFailureLimit),
+		closing: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "statusflow",
 		BodyLimit:             cfg.BodyLimit,
@@ -127,7 +156,8 @@ func New(deps Deps, cfg Config) *Server {
 	s.app.Use(traceMiddleware)
 	s.app.Use(s.observe)
 	s.app.Use(recover.New())
-	s.app.Use(rateLimit(s.limiter, ""))
+	s.app.Use(hygiene)
+	s.app.Use(rateLimit(s.limiter, "", s.probes))
 	s.registerCore()
 	s.registerOps()
 	return s
@@ -146,7 +176,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // OpenAPI document.
 func (s *Server) Handle(r Route, handlers ...fiber.Handler) {
 	s.routes = append(s.routes, r)
-	hs := append([]fiber.Handler{s.requireAuth(r.Auth)}, handlers...)
+	hs := []fiber.Handler{s.requireAuth(r.Auth)}
+	if r.BodyLimit > 0 && r.BodyLimit < s.cfg.BodyLimit {
+		hs = append(hs, bodyLimit(r.BodyLimit))
+	}
+	hs = append(hs, handlers...)
 	s.app.Add(r.Method, r.Path, hs...)
 }
 
@@ -179,8 +213,8 @@ func reply(c *fiber.Ctx, code int, message string, fields fiber.Map) error {
 }
 
 func (s *Server) registerCore() {
-	s.Handle(Route{Method: "POST", Path: "/api/instance/new", Auth: AuthAccount, Tag: "instances", Summary: "Create an instance", Request: schemas.InstanceCreate},
-		rateLimit(s.creations, "create:"), s.createInstance)
+	s.Handle(Route{Method: "POST", Path: "/api/instance/new", Auth: AuthAccount, Tag: "instances", Summary: "Create an instance", Request: schemas.InstanceCreate, BodyLimit: smallBody},
+		rateLimit(s.creations, "create:", nil), s.createInstance)
 	s.Handle(Route{Method: "GET", Path: "/api/instance/list", Auth: AuthAny, Tag: "instances", Summary: "List instances"}, s.listInstances)
 	s.Handle(Route{Method: "GET", Path: "/api/instance/connect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Link a device: QR code or pairing code"}, s.connectInstance)
 	s.Handle(Route{Method: "POST", Path: "/api/instance/reconnect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Resume a stored session"}, s.reconnectInstance)
@@ -188,7 +222,7 @@ func (s *Server) registerCore() {
 	s.Handle(Route{Method: "DELETE", Path: "/api/instance/delete/:instance", Auth: AuthAccount, Tag: "instances", Summary: "Remove an instance and its session"}, s.deleteInstance)
 
 	s.Handle(Route{Method: "POST", Path: "/api/message/status/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Publish a status", Request: schemas.PublishInput, Response: schemas.PublishOutput}, s.sendStatus)
-	s.Handle(Route{Method: "DELETE", Path: "/api/chat/delete/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Delete a status", Request: schemas.DeleteInput, Response: schemas.DeleteOutput}, s.deleteStatus)
+	s.Handle(Route{Method: "DELETE", Path: "/api/chat/delete/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Delete a status", Request: schemas.DeleteInput, Response: schemas.DeleteOutput, BodyLimit: smallBody}, s.deleteStatus)
 	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/statuses", Auth: AuthInstance, Tag: "sandbox", Summary: "What a sandbox instance would have sent, newest first"}, s.sandboxStatuses)
 
 	s.Handle(Route{Method: "GET", Path: "/schemas/:name", Auth: AuthNone, Tag: "meta", Summary: "A JSON Schema by file name"}, s.schema)

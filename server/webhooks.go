@@ -17,13 +17,13 @@ import (
 func RegisterWebhooks(s *Server, svc *webhooks.Service) {
 	h := &webhookHandlers{s: s, svc: svc}
 	const tag = "webhooks"
-	s.Handle(Route{Method: "POST", Path: "/api/events/webhook/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create or replace a webhook, by label; the signing secret is returned when it is created", Request: schemas.WebhookConfigInput}, h.upsert)
+	s.Handle(Route{Method: "POST", Path: "/api/events/webhook/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create or replace a webhook, by label; the signing secret is returned when it is created", Request: schemas.WebhookConfigInput, BodyLimit: 16 << 10}, h.upsert)
 	s.Handle(Route{Method: "GET", Path: "/api/events/getWebhook/:instance", Auth: AuthInstance, Tag: tag, Summary: "List the instance's webhooks"}, h.list)
 	s.Handle(Route{Method: "DELETE", Path: "/api/events/webhook/:instance/:label", Auth: AuthInstance, Tag: tag, Summary: "Delete a webhook; its deliveries not yet sent are discarded"}, h.delete)
 	s.Handle(Route{Method: "POST", Path: "/api/events/webhook/:instance/:label/rotate", Auth: AuthInstance, Tag: tag, Summary: "Rotate a webhook's signing secret; the old one still signs during the grace period"}, h.rotate)
 	s.Handle(Route{Method: "GET", Path: "/api/events/deliveries/:instance", Auth: AuthInstance, Tag: tag, Summary: "List webhook deliveries with their attempts (?state=&webhook=&event=&limit=)"}, h.deliveries)
 	s.Handle(Route{Method: "POST", Path: "/api/events/deliveries/:instance/:id/replay", Auth: AuthInstance, Tag: tag, Summary: "Send a delivery again, with the same webhook-id"}, h.replay)
-	s.Handle(Route{Method: "POST", Path: "/api/events/inbound/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create an inbound hook: a URL and a secret to publish with signed POSTs", Request: schemas.WebhookInboundCreateInput}, h.createInbound)
+	s.Handle(Route{Method: "POST", Path: "/api/events/inbound/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create an inbound hook: a URL and a secret to publish with signed POSTs", Request: schemas.WebhookInboundCreateInput, BodyLimit: smallBody}, h.createInbound)
 	s.Handle(Route{Method: "GET", Path: "/api/events/inbound/:instance", Auth: AuthInstance, Tag: tag, Summary: "List the instance's inbound hooks"}, h.listInbound)
 	s.Handle(Route{Method: "DELETE", Path: "/api/events/inbound/:instance/:id", Auth: AuthInstance, Tag: tag, Summary: "Delete an inbound hook"}, h.deleteInbound)
 	s.Handle(Route{Method: "POST", Path: "/api/events/inbound/:instance/:id/rotate", Auth: AuthInstance, Tag: tag, Summary: "Rotate an inbound hook's secret; the old one is accepted during the grace period"}, h.rotateInbound)
@@ -74,8 +74,12 @@ func (h *webhookHandlers) rotate(c *fiber.Ctx) error {
 }
 
 func (h *webhookHandlers) deliveries(c *fiber.Ctx) error {
+	limit, err := queryLimit(c, 0, 1000)
+	if err != nil {
+		return err
+	}
 	ds, err := h.svc.Deliveries(c.UserContext(), c.Params("instance"), webhooks.DeliveryFilter{
-		State: webhooks.DeliveryState(c.Query("state")), Webhook: c.Query("webhook"), Event: c.Query("event"), Limit: c.QueryInt("limit"),
+		State: webhooks.DeliveryState(c.Query("state")), Webhook: c.Query("webhook"), Event: c.Query("event"), Limit: limit,
 	})
 	if err != nil {
 		return err

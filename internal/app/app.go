@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	a.Server = server.New(server.Deps{
 		Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: validator, Log: log, Catalog: a.Catalog,
 		Checks: map[string]func(context.Context) error{
-			"database": a.Store.Ping,
+			"database": a.Store.WriteProbe,
 			"nats":     a.Bus.Ready,
 			"ffmpeg":   func(context.Context) error { return a.Media.Ready() },
 		},

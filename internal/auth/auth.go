@@ -74,6 +74,10 @@ type Authenticator struct {
 
 	mu    sync.Mutex
 	known map[string]knownToken // instance token hash → instance
+	// gen counts Forget calls: a lookup that started before one never
+	// caches its answer, so a request racing a delete cannot put the
+	// deleted instance's token back.
+	gen uint64
 }
 
 type knownToken struct {
@@ -83,8 +87,9 @@ type knownToken struct {
 
 // knownTTL is how long a resolved instance token is trusted without asking
 // the database again. Deleting an instance through this process forgets its
-// token at once ([Authenticator.Forget]); another process sharing the
-// database stops accepting it within knownTTL.
+// token at once ([Authenticator.Forget], called by the delete handler); a
+// replica that shares the database and is not told stops accepting it
+// within knownTTL.
 const knownTTL = 10 * time.Second
 
 // New returns an authenticator for the account token's hash.
@@ -92,10 +97,13 @@ func New(accountHash string, st tokenStore) *Authenticator {
 	return &Authenticator{accountHash: accountHash, store: st, now: time.Now, known: map[string]knownToken{}}
 }
 
-// Forget drops cached tokens of an instance (call it when the instance is deleted).
+// Forget drops cached tokens of an instance (call it when the instance is
+// deleted): its token stops working at once, also on a new instance created
+// later with the same name.
 func (a *Authenticator) Forget(instance string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.gen++
 	for h, k := range a.known {
 		if k.instance == instance {
 			delete(a.known, h)
@@ -105,6 +113,27 @@ func (a *Authenticator) Forget(instance string) {
 
 // AccountHash is the TokenAccount's hash.
 func (a *Authenticator) AccountHash() string { return a.accountHash }
+
+// Known resolves a token without a database lookup: the account token, or
+// an instance token resolved recently. ok is false when only
+// [Authenticator.Authenticate] can tell.
+func (a *Authenticator) Known(tok string) (p Principal, ok bool) {
+	if tok == "" {
+		return Principal{}, false
+	}
+	h := HashToken(tok)
+	if subtle.ConstantTimeCompare([]byte(h), []byte(a.accountHash)) == 1 {
+		return Principal{Account: true}, true
+	}
+	now := a.now()
+	a.mu.Lock()
+	k, ok := a.known[h]
+	a.mu.Unlock()
+	if ok && now.Before(k.until) {
+		return Principal{Instance: k.instance}, true
+	}
+	return Principal{}, false
+}
 
 // Authenticate resolves a token: the account's hash is compared in constant
 // time; instance tokens are found by their hash (the lookup key is the hash,
@@ -120,6 +149,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, tok string) (Principal
 	now := a.now()
 	a.mu.Lock()
 	k, ok := a.known[h]
+	gen := a.gen
 	a.mu.Unlock()
 	if ok && now.Before(k.until) {
 		return Principal{Instance: k.instance}, nil
@@ -138,7 +168,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, tok string) (Principal
 	if len(a.known) > 10000 {
 		a.known = map[string]knownToken{}
 	}
-	a.known[h] = knownToken{instance: in.Name, until: now.Add(knownTTL)}
+	if a.gen == gen {
+		a.known[h] = knownToken{instance: in.Name, until: now.Add(knownTTL)}
+	}
 	a.mu.Unlock()
 	return Principal{Instance: in.Name}, nil
 }

@@ -12,6 +12,7 @@ package errcode
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Code identifies what went wrong. Codes are part of the external contract: the
@@ -61,6 +62,9 @@ const (
 	// CodeScheduleMissed: a scheduled publication came due while no
 	// statusflow was running and was found later than the grace window allows.
 	CodeScheduleMissed Code = "schedule_missed"
+	// CodeInsufficientStorage: the server's disk (database, media temp files)
+	// is full. HTTP 507. Retryable: the command may succeed once space is freed.
+	CodeInsufficientStorage Code = "insufficient_storage"
 
 	// Front-door and edge codes. They never reach the core; the HTTP table
 	// and the bus map them like the others.
@@ -130,7 +134,7 @@ func (c Code) Public() bool {
 // unknown instances and unusable media are permanent.
 func (c Code) Retryable() bool {
 	switch c {
-	case CodeDisconnected, CodeSendFailed, CodeMediaUploadFailed, CodeMediaDownloadFailed, CodeInternal, CodeIdempotencyInProgress:
+	case CodeDisconnected, CodeSendFailed, CodeMediaUploadFailed, CodeMediaDownloadFailed, CodeInternal, CodeIdempotencyInProgress, CodeInsufficientStorage:
 		return true
 	}
 	return false
@@ -192,9 +196,12 @@ var (
 	ErrNodeNotFound = &Error{Code: CodeNodeNotFound, Message: "Node not found"}
 	// ErrScheduleNotFound is returned when the instance has no schedule with that id.
 	ErrScheduleNotFound = &Error{Code: CodeScheduleNotFound, Message: "Schedule not found"}
+	// ErrInsufficientStorage is returned when a write failed because the disk is full.
+	ErrInsufficientStorage = &Error{Code: CodeInsufficientStorage, Message: "The server is out of disk space; try again later"}
 )
 
-// AsError returns err as an *Error, wrapping unknown errors as [CodeInternal].
+// AsError returns err as an *Error, wrapping unknown errors as [CodeInternal]
+// ([CodeInsufficientStorage] when the file system is full).
 func AsError(err error) *Error {
 	if err == nil {
 		return nil
@@ -203,5 +210,15 @@ func AsError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if IsDiskFull(err) {
+		return &Error{Code: CodeInsufficientStorage, Message: ErrInsufficientStorage.Message, Err: err}
+	}
 	return &Error{Code: CodeInternal, Message: "Internal error", Err: err}
+}
+
+// IsDiskFull reports whether err is the file system refusing a write for
+// lack of space (ENOSPC) or quota (EDQUOT). The store adds its databases'
+// own codes (store.IsDiskFull).
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

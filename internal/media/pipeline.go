@@ -34,6 +34,7 @@ type Pipeline struct {
 	ffmpeg   string
 	ffprobe  string
 	notReady error // why media cannot be prepared (missing tools); nil when ready
+	openFile func(path string) (*os.File, error)
 }
 
 // New returns a pipeline. It fails only on an invalid config: missing ffmpeg
@@ -160,7 +161,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err 
 	}
 	dir, err := os.MkdirTemp(p.cfg.TempDir, "statusflow-media-")
 	if err != nil {
-		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+		return nil, errcode.AsError(err) // internal_error, or insufficient_storage on a full disk
 	}
 	// Every way out of here except success removes the directory, a panic too.
 	done := false
@@ -278,9 +279,9 @@ func (p *Pipeline) download(ctx context.Context, url, path string) ([]byte, erro
 	if resp.ContentLength > p.cfg.MaxBytes {
 		return nil, tooLarge(p.cfg.MaxBytes)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := p.createFile(path)
 	if err != nil {
-		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+		return nil, errcode.AsError(err)
 	}
 	defer f.Close()
 	head := &headWriter{max: sniffLen}
@@ -288,16 +289,30 @@ func (p *Pipeline) download(ctx context.Context, url, path string) ([]byte, erro
 	if n > p.cfg.MaxBytes {
 		return nil, tooLarge(p.cfg.MaxBytes)
 	}
+	if errcode.IsDiskFull(err) {
+		// Our disk, not the media's server: a server error of its own, not
+		// media_download_failed.
+		return nil, errcode.AsError(err)
+	}
 	if err != nil {
 		return nil, downloadFailed(err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+		return nil, errcode.AsError(err)
 	}
 	if n == 0 {
 		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the media file is empty")
 	}
 	return head.buf, nil
+}
+
+// createFile creates a download's file; tests replace it to write to
+// /dev/full (a real ENOSPC from the kernel).
+func (p *Pipeline) createFile(path string) (*os.File, error) {
+	if p.openFile != nil {
+		return p.openFile(path)
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 }
 
 func tooLarge(limit int64) *errcode.Error {

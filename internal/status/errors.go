@@ -32,6 +32,7 @@ const (
 	CodeScheduleNotFound      = errcode.CodeScheduleNotFound
 	CodeScheduleNotPending    = errcode.CodeScheduleNotPending
 	CodeScheduleMissed        = errcode.CodeScheduleMissed
+	CodeInsufficientStorage   = errcode.CodeInsufficientStorage
 )
 
 // Sentinels for errors.Is; see [errcode].
@@ -43,6 +44,7 @@ var (
 	ErrIdempotencyInProgress = errcode.ErrIdempotencyInProgress
 	ErrNodeNotFound          = errcode.ErrNodeNotFound
 	ErrScheduleNotFound      = errcode.ErrScheduleNotFound
+	ErrInsufficientStorage   = errcode.ErrInsufficientStorage
 )
 
 // Errorf builds an [Error] whose message is formatted.
@@ -55,3 +57,6 @@ func Wrap(code Code, message string, err error) *Error { return errcode.Wrap(cod
 
 // AsError returns err as an *Error, wrapping unknown errors as [CodeInternal].
 func AsError(err error) *Error { return errcode.AsError(err) }
+
+// IsDiskFull reports whether err is the file system refusing a write for lack of space; see [errcode.IsDiskFull].
+func IsDiskFull(err error) bool { return errcode.IsDiskFull(err) }

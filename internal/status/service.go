@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -109,6 +110,9 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 		cmd.TraceParent = tc.String()
 	}
 	ctx = tracing.With(ctx, tc)
+	if err := checkStrings(cmd); err != nil {
+		return nil, err
+	}
 	run := func(ctx context.Context) (*Result, error) {
 		switch a := cmd.Args.(type) {
 		case PublishArgs:
@@ -126,10 +130,59 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 		}
 		return nil, Errorf(CodeInvalid, "unknown command kind")
 	}
+	var res *Result
+	var err error
 	if cmd.IdempotencyKey == "" || s.idempotency == nil {
-		return run(ctx)
+		res, err = run(ctx)
+	} else {
+		res, err = s.idempotency.Do(ctx, cmd.Instance, cmd.IdempotencyKey, RequestHash(cmd), run)
 	}
-	return s.idempotency.Do(ctx, cmd.Instance, cmd.IdempotencyKey, RequestHash(cmd), run)
+	if err != nil {
+		return nil, scrub(err)
+	}
+	return res, nil
+}
+
+// checkStrings refuses a command carrying a NUL character or invalid UTF-8
+// in any of its strings. Front doors refuse them first (the schema bounds
+// check, the HTTP hygiene middleware, the trigger consumer); this is the
+// last line, so that no such string reaches the database (PostgreSQL
+// refuses them with an error) or an event, whatever the door.
+func checkStrings(cmd Command) error {
+	fields := [...]struct{ name, v string }{
+		{"instance name", cmd.Instance}, {"Idempotency-Key", cmd.IdempotencyKey}, {"messageId", cmd.MessageID},
+		{"origin.platform", cmd.Origin.Platform}, {"origin.workflowId", cmd.Origin.WorkflowID},
+		{"origin.workflowName", cmd.Origin.WorkflowName}, {"origin.executionId", cmd.Origin.ExecutionID},
+		{"origin.nodeName", cmd.Origin.NodeName}, {"origin.source", cmd.Origin.Source}, {"origin.extra", string(cmd.Origin.Extra)},
+	}
+	for _, f := range fields {
+		if !cleanString(f.v) {
+			return Errorf(CodeInvalid, "Invalid request: %s contains a NUL character or invalid UTF-8", f.name)
+		}
+	}
+	var args []string
+	switch a := cmd.Args.(type) {
+	case PublishArgs:
+		args = []string{a.Type, a.Message, a.MediaURL, a.MimeType, a.FileName, a.BackgroundColor, a.Font, a.Source}
+	case *PublishArgs:
+		args = []string{a.Type, a.Message, a.MediaURL, a.MimeType, a.FileName, a.BackgroundColor, a.Font, a.Source}
+	case DeleteArgs:
+		args = []string{a.MessageID}
+	case *DeleteArgs:
+		args = []string{a.MessageID}
+	}
+	for _, v := range args {
+		if !cleanString(v) {
+			return Errorf(CodeInvalid, "Invalid request body: a field contains a NUL character or invalid UTF-8")
+		}
+	}
+	return nil
+}
+
+// cleanString reports whether s is valid UTF-8 without NUL (raw, or as the
+// JSON escape \u0000 in raw JSON such as origin.extra).
+func cleanString(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 && !strings.Contains(s, `\u0000`)
 }
 
 // RequestHash identifies a command's content for idempotency: the kind, the
@@ -215,7 +268,7 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 		res, err = s.publishOnce(ctx, cmd, a, id, source, tc)
 	}
 	if err != nil {
-		e := AsError(err)
+		e := scrub(err)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "status failed", append(attrs[:], slog.String("status", string(e.Code)), slog.Any("err", err))...)
 		if !errors.Is(err, ErrInstanceNotFound) {
 			s.emit(ctx, Event{Type: EventStatusFailed, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
@@ -228,6 +281,23 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 		s.scheduleExpiry(ctx, cmd, res, t.expire, a.ExpireAfter, tc)
 	}
 	return res, nil
+}
+
+// scrub is the error a command answers: database and driver failures
+// become a generic internal_error (or insufficient_storage for a full disk)
+// whose cause stays in Err for the logs, so no answer, event or DLQ reason
+// carries a driver's text (SQLSTATEs, table names, file paths).
+func scrub(err error) *Error {
+	e := AsError(err)
+	switch {
+	case e.Code == CodeInsufficientStorage:
+		return e
+	case store.IsDiskFull(err):
+		return &Error{Code: CodeInsufficientStorage, Message: ErrInsufficientStorage.Message, Err: err}
+	case e.Code != CodeInternal && store.IsDriverError(err):
+		return &Error{Code: CodeInternal, Message: "Internal error", Err: err}
+	}
+	return e
 }
 
 func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, id, source string, tc tracing.Context) (*Result, error) {
@@ -343,6 +413,9 @@ func sent(cmd Command, id, typ, source string, tc tracing.Context, ts time.Time)
 func sendError(err error) *Error {
 	if errors.Is(err, whatsapp.ErrNotConnected) {
 		return &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+	}
+	if store.IsDriverError(err) || store.IsDiskFull(err) {
+		return scrub(err) // the sandbox's (or whatsmeow's store's) database failed, not WhatsApp
 	}
 	return &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
 }

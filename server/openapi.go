@@ -208,9 +208,13 @@ func responses(r Route, v *schemas.Validator) map[string]any {
 	out := map[string]any{
 		"200": map[string]any{"description": "Success envelope.", "content": map[string]any{"application/json": map[string]any{"schema": body}}},
 		"429": errRef(), "500": errRef(),
+		// Any request: a path, query or stored header with a NUL byte or
+		// invalid UTF-8 (400), a body past the route's limit (413), a
+		// compressed body (415). See hygiene.go.
+		"400": errRef(), "413": errRef(), "415": errRef(),
 	}
 	if r.Request != "" || strings.Contains(r.Path, ":") {
-		out["400"], out["404"] = errRef(), errRef()
+		out["404"] = errRef()
 	}
 	if r.Auth != AuthNone {
 		out["401"] = errRef()
@@ -222,6 +226,7 @@ func responses(r Route, v *schemas.Validator) map[string]any {
 		out["202"] = map[string]any{"description": "Accepted (Prefer: respond-async): the outcome follows as an event.",
 			"content": map[string]any{"application/json": map[string]any{"schema": ref("SuccessEnvelope")}}}
 		out["409"], out["503"] = errRef(), errRef()
+		out["507"] = errRef() // insufficient_storage: the server's disk is full
 	}
 	return out
 }

@@ -205,7 +205,8 @@ func TestPipeline_BadInput(t *testing.T) {
 		}))
 		t.Cleanup(bad.Close)
 		err := prepare(t, loopback, status.MediaRequest{Type: "audio", URL: bad.URL + "/a.wav", Voice: true})
-		requireCode(t, err, status.CodeAudioConversionFailed, "ffmpeg could not convert the audio: ")
+		// The caller's file is broken, not our conversion: a 400 (issue 13).
+		requireCode(t, err, status.CodeMediaValidationFailed, "the audio could not be read")
 	})
 
 	for _, u := range []string{"ftp://example.com/a.mp3", "file:///etc/passwd", "gopher://example.com/", "/relative/a.png"} {

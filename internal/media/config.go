@@ -89,7 +89,28 @@ type Config struct {
 	// /api/media/:instance) from disk instead of fetching them. Defaults to
 	// none: such URLs are then fetched like any other.
 	Uploads *Uploads
+
+	// MaxProcessesPerInstance is the share of the MaxProcesses slots one
+	// instance's media may hold at once, so one user's heavy media never
+	// holds every slot. Defaults to half of MaxProcesses (at least 1).
+	MaxProcessesPerInstance int
+
+	// ProcessMemory bounds the address space of each ffmpeg or ffprobe
+	// process (RLIMIT_AS, set by prlimit(1) before the tool starts, so no
+	// allocation escapes it): past it the tool fails and the media is
+	// refused. Defaults to [DefaultProcessMemory] (2 GiB).
+	ProcessMemory int64
+
+	// ProcessCPU bounds the CPU time of each ffmpeg or ffprobe process
+	// (RLIMIT_CPU, all its threads together). Defaults to ProcessTimeout.
+	ProcessCPU time.Duration
 }
+
+// DefaultProcessMemory is the default [Config.ProcessMemory]: 2 GiB of
+// address space (not resident memory: thread stacks and libraries count, and
+// x264 starts 1.5 threads per core). The pixel limits keep every accepted
+// input far below it; a decompression bomb that slipped past them stops here.
+const DefaultProcessMemory int64 = 2 << 30
 
 // WithDefaults returns the config with every zero field set to its default.
 func (c Config) WithDefaults() Config {
@@ -123,6 +144,15 @@ func (c Config) WithDefaults() Config {
 	if c.ProcessTimeout == 0 {
 		c.ProcessTimeout = DefaultProcessTimeout
 	}
+	if c.MaxProcessesPerInstance == 0 {
+		c.MaxProcessesPerInstance = max(1, c.MaxProcesses/2)
+	}
+	if c.ProcessMemory == 0 {
+		c.ProcessMemory = DefaultProcessMemory
+	}
+	if c.ProcessCPU == 0 {
+		c.ProcessCPU = max(c.ProcessTimeout, time.Second)
+	}
 	return c
 }
 
@@ -135,6 +165,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxProcesses < 1 {
 		errs = append(errs, fmt.Errorf("media MaxProcesses must be >= 1, got %d", c.MaxProcesses))
+	}
+	if c.MaxProcessesPerInstance < 1 || c.MaxProcessesPerInstance > c.MaxProcesses {
+		errs = append(errs, fmt.Errorf("media MaxProcessesPerInstance must be 1..MaxProcesses, got %d", c.MaxProcessesPerInstance))
+	}
+	if c.ProcessMemory < 64<<20 || c.ProcessCPU < time.Second {
+		errs = append(errs, fmt.Errorf("media ProcessMemory must be >= 64 MiB and ProcessCPU >= 1s"))
 	}
 	for name, d := range map[string]time.Duration{"ConnectTimeout": c.ConnectTimeout, "HeaderTimeout": c.HeaderTimeout,
 		"DownloadTimeout": c.DownloadTimeout, "ProcessTimeout": c.ProcessTimeout} {

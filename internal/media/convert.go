@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"image"
 	_ "image/gif"  // DecodeConfig of GIF headers
 	_ "image/jpeg" // DecodeConfig of JPEG headers and our own output
@@ -25,8 +26,13 @@ const (
 	maxImageSide     = "2560"
 	thumbSide        = "96"
 	maxVideoPixels   = 7680 * 4320
-	maxImagePixels   = 120_000_000
-	maxThumbBytes    = 64 << 10
+	// maxImageInputSide and maxImagePixels bound the images accepted: a
+	// status is shown on a phone screen and delivered at most 2560 px on
+	// its long side, so no status needs more than a few thousand pixels a
+	// side; 8192×6144 (50 MP) still takes any phone camera's photo.
+	maxImageInputSide = 8192
+	maxImagePixels    = 8192 * 6144
+	maxThumbBytes     = 64 << 10
 )
 
 // Mimetypes of the prepared files.
@@ -65,10 +71,13 @@ func (w *work) audio(ctx context.Context) (*Prepared, error) {
 	}
 	wf := newWaveformWriter(waveformRate)
 	if err := w.p.run(ctx, w.p.ffmpeg, args, wf); err != nil {
+		if bad := w.unreadableAudio(ctx); bad != nil {
+			return nil, bad
+		}
 		return nil, errcode.Wrap(errcode.CodeAudioConversionFailed, "ffmpeg could not convert the audio: "+w.reason(err), err)
 	}
 	if wf.samples == 0 {
-		return nil, errcode.Errorf(errcode.CodeAudioConversionFailed, "ffmpeg could not convert the audio: no audio was decoded")
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the audio could not be read: no sound was decoded (the file may be truncated or damaged)")
 	}
 	pm := &Prepared{Mimetype: MimeOpus, Path: out, Voice: w.req.Voice}
 	secs := wf.seconds(waveformRate)
@@ -88,6 +97,24 @@ func (w *work) audio(ctx context.Context) (*Prepared, error) {
 		}
 	}
 	return pm, nil
+}
+
+// unreadableAudio tells, after a failed conversion, whether the input is to
+// blame: when ffprobe cannot read it or finds no audio stream in it (a
+// truncated download, a damaged file), it is the caller's media
+// (media_validation_failed, a 400), not our conversion (a 500).
+func (w *work) unreadableAudio(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	pr, err := w.p.probeFile(ctx, w.format.demuxer, w.in)
+	if err != nil {
+		return errcode.Wrap(errcode.CodeMediaValidationFailed, "the audio could not be read (the file may be truncated or damaged): "+w.reason(err), err)
+	}
+	if a := pr.stream("audio"); a == nil || pr.duration() <= 0 {
+		return errcode.Errorf(errcode.CodeMediaValidationFailed, "the audio could not be read: no audio stream with a duration was found (the file may be truncated or damaged)")
+	}
+	return nil
 }
 
 func waveformFrom(v []int) ([]byte, error) {
@@ -215,8 +242,15 @@ func (w *work) video(ctx context.Context) (*Prepared, error) {
 // flattened onto white, at most 2560 px on the long side, metadata dropped
 // (no GPS position leaks), plus the thumbnail, all in one FFmpeg run.
 func (w *work) image(ctx context.Context) (*Prepared, error) {
-	if wd, ht, ok := w.imageSize(); ok && wd*ht > maxImagePixels {
-		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the image is %dx%d pixels, more than the limit of %d megapixels", wd, ht, maxImagePixels/1_000_000)
+	wd, ht, ok := w.imageSize()
+	if !ok {
+		// Without trustworthy dimensions nothing bounds what FFmpeg would
+		// allocate: refused rather than decoded.
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the image's dimensions could not be read from its header")
+	}
+	if wd > maxImageInputSide || ht > maxImageInputSide || wd*ht > maxImagePixels {
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "the image is %dx%d pixels, more than the limit of %d pixels a side and %d megapixels",
+			wd, ht, maxImageInputSide, maxImagePixels/1_000_000)
 	}
 	out, thumb := w.path("out.jpg"), w.path("thumb.jpg")
 	chain := "[0:v]"
@@ -259,8 +293,14 @@ func (w *work) image(ctx context.Context) (*Prepared, error) {
 // pixels), so a small file that would decode to gigabytes (a decompression
 // bomb) is refused before FFmpeg allocates it.
 func (w *work) imageSize() (width, height int, ok bool) {
-	if w.format.mime == "image/webp" {
+	switch w.format.mime {
+	case "image/webp":
 		return webpSize(w.header)
+	case "image/png":
+		// FFmpeg decodes a PNG whatever its chunk checksums say, and Go's
+		// DecodeConfig refuses one with a bad IHDR CRC: the size is read
+		// from IHDR as FFmpeg reads it, checksum ignored.
+		return pngSize(w.header)
 	}
 	f, err := os.Open(w.in)
 	if err != nil {
@@ -295,4 +335,17 @@ func readThumb(path string) []byte {
 		return nil
 	}
 	return b
+}
+
+// pngSize reads width and height from a PNG's IHDR chunk, which must come
+// first (as FFmpeg's decoder requires), without checking its CRC.
+func pngSize(b []byte) (width, height int, ok bool) {
+	if len(b) < 24 || string(b[:8]) != "\x89PNG\r\n\x1a\n" || string(b[12:16]) != "IHDR" {
+		return 0, 0, false
+	}
+	w, h := binary.BigEndian.Uint32(b[16:20]), binary.BigEndian.Uint32(b[20:24])
+	if w == 0 || h == 0 || w > 1<<31-1 || h > 1<<31-1 {
+		return 0, 0, false
+	}
+	return int(w), int(h), true
 }

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -45,23 +47,35 @@ func (p *Pipeline) run(ctx context.Context, bin string, args []string, stdout io
 	if bin == p.ffprobe {
 		tool = "ffprobe"
 	}
-	select {
-	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return &runError{tool: tool, reason: "cancelled while waiting for a free process slot", err: ctx.Err()}
+	release, err := p.slots.acquire(ctx, instanceOf(ctx))
+	if err != nil {
+		return &runError{tool: tool, reason: "cancelled while waiting for a free process slot", err: err}
 	}
-	defer func() { <-p.sem }()
+	defer release()
 
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ProcessTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{} // nothing from our environment (proxies, credentials) reaches the tools
+	if p.prlimit != "" {
+		// prlimit sets the limits on itself, then execs the tool: they hold
+		// from the tool's first instruction (setting them on a started
+		// process would leave a window).
+		cmd = exec.CommandContext(ctx, p.prlimit,
+			"--as="+strconv.FormatInt(p.cfg.ProcessMemory, 10),
+			"--cpu="+strconv.Itoa(int(max(1, p.cfg.ProcessCPU.Seconds()))),
+			"--core=0", "--", bin)
+		cmd.Args = append(cmd.Args, args...)
+	}
+	// Nothing from our environment (proxies, credentials) reaches the tools;
+	// glibc keeps two malloc arenas instead of eight per core, so the address
+	// space limit measures what the tool uses, not what it reserved.
+	cmd.Env = []string{"MALLOC_ARENA_MAX=2"}
 	cmd.Stdout = stdout
 	tail := &tailBuffer{max: 2048}
 	cmd.Stderr = tail
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	if err == nil {
 		return nil
 	}
@@ -71,10 +85,90 @@ func (p *Pipeline) run(ctx context.Context, bin string, args []string, stdout io
 		reason = "cancelled: the request ended before " + tool + " finished"
 	case ctx.Err() != nil:
 		reason = fmt.Sprintf("took longer than %s and was stopped", p.cfg.ProcessTimeout)
+	case killedBy(err, syscall.SIGXCPU) || killedBy(err, syscall.SIGKILL):
+		reason = fmt.Sprintf("used more than its %s of CPU time and was stopped", p.cfg.ProcessCPU)
+	case strings.Contains(reason, "Cannot allocate memory") || strings.Contains(reason, "out of memory") || killedBy(err, syscall.SIGABRT) || killedBy(err, syscall.SIGSEGV):
+		reason = fmt.Sprintf("needed more than its %d MiB of memory and was stopped", p.cfg.ProcessMemory>>20)
 	case reason == "":
 		reason = err.Error()
 	}
 	return &runError{tool: tool, reason: reason, err: err}
+}
+
+// killedBy reports whether a run ended by signal sig.
+func killedBy(err error, sig syscall.Signal) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
+}
+
+type instanceKey struct{}
+
+// withInstance marks ctx with the instance whose media is being prepared.
+func withInstance(ctx context.Context, instance string) context.Context {
+	return context.WithValue(ctx, instanceKey{}, instance)
+}
+
+func instanceOf(ctx context.Context) string {
+	s, _ := ctx.Value(instanceKey{}).(string)
+	return s
+}
+
+// slots hands out the FFmpeg process slots: at most total at once, and at
+// most perInstance to one instance, so one instance's queue of heavy media
+// waits on its own share while other instances' media keep moving.
+type slots struct {
+	total chan struct{}
+	per   int
+
+	mu    sync.Mutex
+	byKey map[string]*instanceSlots
+}
+
+type instanceSlots struct {
+	ch    chan struct{}
+	users int // callers holding or waiting for ch; the entry goes at 0
+}
+
+func newSlots(total, perInstance int) *slots {
+	return &slots{total: make(chan struct{}, total), per: perInstance, byKey: map[string]*instanceSlots{}}
+}
+
+// acquire waits for one of the instance's slots, then one of the shared
+// ones, and returns the function that gives both back.
+func (s *slots) acquire(ctx context.Context, instance string) (release func(), err error) {
+	s.mu.Lock()
+	is := s.byKey[instance]
+	if is == nil {
+		is = &instanceSlots{ch: make(chan struct{}, s.per)}
+		s.byKey[instance] = is
+	}
+	is.users++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		if is.users--; is.users == 0 {
+			delete(s.byKey, instance)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case is.ch <- struct{}{}:
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+	select {
+	case s.total <- struct{}{}:
+	case <-ctx.Done():
+		<-is.ch
+		done()
+		return nil, ctx.Err()
+	}
+	return func() { <-s.total; <-is.ch; done() }, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

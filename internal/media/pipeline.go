@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +31,8 @@ type Pipeline struct {
 	cfg      Config
 	log      *slog.Logger
 	client   *http.Client
-	sem      chan struct{} // one token per running ffmpeg/ffprobe process
+	slots    *slots // ffmpeg/ffprobe process slots, with a per-instance share
+	prlimit  string // prlimit(1), which puts each tool under ProcessMemory and ProcessCPU; "" when missing
 	ffmpeg   string
 	ffprobe  string
 	notReady error // why media cannot be prepared (missing tools); nil when ready
@@ -54,7 +56,12 @@ func New(cfg Config, log *slog.Logger) (*Pipeline, error) {
 		cfg:    cfg,
 		log:    log,
 		client: ssrf.NewGuardedClient(cfg.guardConfig()),
-		sem:    make(chan struct{}, cfg.MaxProcesses),
+		slots:  newSlots(cfg.MaxProcesses, cfg.MaxProcessesPerInstance),
+	}
+	if path, err := exec.LookPath("prlimit"); err == nil {
+		p.prlimit = path
+	} else {
+		log.Warn("prlimit (util-linux) was not found: ffmpeg runs without memory and CPU-time limits")
 	}
 	var missing []error
 	if path, err := exec.LookPath(cfg.FFmpegPath); err != nil {
@@ -170,6 +177,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err 
 			os.RemoveAll(dir)
 		}
 	}()
+	ctx = withInstance(ctx, req.Instance)
 	w := &work{p: p, dir: dir, in: filepath.Join(dir, "in"), req: req}
 	fctx, endFetch := stage(ctx, "media.fetch")
 	var header []byte
@@ -344,9 +352,17 @@ type work struct {
 
 func (w *work) path(name string) string { return filepath.Join(w.dir, name) }
 
-// input returns the input arguments: local files only, demuxer forced.
+// input returns the input arguments: local files only, demuxer forced, and
+// FFmpeg's own decoder refusing any frame larger than the kind's pixel
+// limit (-max_pixels), so the dimensions are checked on what FFmpeg
+// decodes, not only on the header we read.
 func (w *work) input(extra ...string) []string {
 	args := append(append([]string{}, ffmpegPrelude...), inputGuard...)
+	px := maxVideoPixels
+	if w.format.kind == "image" {
+		px = maxImagePixels
+	}
+	args = append(args, "-max_pixels", strconv.Itoa(px))
 	args = append(args, extra...)
 	return append(args, "-f", w.format.demuxer, "-i", "file:"+w.in)
 }

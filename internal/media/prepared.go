@@ -5,7 +5,7 @@ import "os"
 // Request is what the publishing core asks of the pipeline for an image,
 // video or audio status.
 type Request struct {
-	Instance string // the instance publishing; uploaded media must be its own
+	Instance string // the instance publishing; uploaded media must be its own, and it holds at most its share of the FFmpeg slots
 	Type     string // image, video or audio
 	URL      string
 	MimeType string // declared by the caller; "" to sniff

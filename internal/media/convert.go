@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"image"
 	_ "image/gif"  // DecodeConfig of GIF headers
 	_ "image/jpeg" // DecodeConfig of JPEG headers and our own output
@@ -108,6 +109,10 @@ func (w *work) unreadableAudio(ctx context.Context) error {
 		return nil
 	}
 	pr, err := w.p.probeFile(ctx, w.format.demuxer, w.in)
+	var re *runError
+	if errors.As(err, &re) && re.stopped {
+		return nil // the probe was cut short: no verdict on the file
+	}
 	if err != nil {
 		return errcode.Wrap(errcode.CodeMediaValidationFailed, "the audio could not be read (the file may be truncated or damaged): "+w.reason(err), err)
 	}

@@ -32,6 +32,9 @@ type runError struct {
 	tool   string
 	reason string // last lines of stderr, or why the run was stopped
 	err    error
+	// stopped: we ended the run (timeout, cancellation), so it says nothing
+	// about the input.
+	stopped bool
 }
 
 func (e *runError) Error() string { return e.tool + ": " + e.reason }
@@ -80,6 +83,7 @@ func (p *Pipeline) run(ctx context.Context, bin string, args []string, stdout io
 		return nil
 	}
 	reason := tail.lastLines(3)
+	stopped := parent.Err() != nil || ctx.Err() != nil
 	switch {
 	case parent.Err() != nil:
 		reason = "cancelled: the request ended before " + tool + " finished"
@@ -92,7 +96,7 @@ func (p *Pipeline) run(ctx context.Context, bin string, args []string, stdout io
 	case reason == "":
 		reason = err.Error()
 	}
-	return &runError{tool: tool, reason: reason, err: err}
+	return &runError{tool: tool, reason: reason, err: err, stopped: stopped}
 }
 
 // killedBy reports whether a run ended by signal sig.

@@ -37,7 +37,7 @@ func TestTrace_EndToEnd(t *testing.T) {
 		t.Fatalf("webhook: %d %s", r.Code, r.Raw)
 	}
 
-	nc, err := nats.Connect(a.Bus.ClientURL())
+	nc, err := nats.Connect(a.Bus.ClientURL(), nats.UserInfo(apptest.NATSUser, apptest.NATSPassword))
 	if err != nil {
 		t.Fatal(err)
 	}

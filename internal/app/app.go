@@ -176,8 +176,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	a.Catalog = nodes.Default(a.Service, validator)
 	// NATS: triggers run through the catalog; every event is published;
 	// Prefer: respond-async goes through the trigger stream.
-	a.Bus, err = bus.New(bus.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen, DataDir: cfg.DataDir, Prefix: cfg.NATSPrefix},
-		a.Catalog, authn, log)
+	busCfg := bus.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen, DataDir: cfg.DataDir, Prefix: cfg.NATSPrefix,
+		ClientUser: cfg.NATSUser, ClientPassword: cfg.NATSPassword, ClientNKey: cfg.NATSNKey,
+		CredsFile: cfg.NATSCreds, NKeySeedFile: cfg.NATSNKeySeed, Token: cfg.NATSToken}
+	if busCfg.URL == "" {
+		if busCfg, err = bus.EmbeddedCredentials(ctx, a.Store, busCfg, log); err != nil {
+			return nil, fmt.Errorf("nats credentials: %w", err)
+		}
+	}
+	a.Bus, err = bus.New(busCfg, a.Catalog, authn, log)
 	if err != nil {
 		return nil, err
 	}

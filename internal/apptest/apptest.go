@@ -24,6 +24,13 @@ import (
 // AccountToken is the TokenAccount of every test app.
 const AccountToken = "sfa_test-account-token-0123456789abcdef"
 
+// NATSUser and NATSPassword log external clients in to a test app's
+// embedded NATS server.
+const (
+	NATSUser     = "statusflow"
+	NATSPassword = "test-nats-password-0123456789"
+)
+
 // Options change a test app's configuration.
 type Options struct {
 	Dialect store.Dialect
@@ -68,6 +75,7 @@ func New(t testing.TB, o Options) *App {
 	cfg.DataDir = o.DataDir
 	cfg.DatabaseURL = o.DatabaseURL
 	cfg.AccountToken = AccountToken
+	cfg.NATSUser, cfg.NATSPassword = NATSUser, NATSPassword
 	cfg.MediaAllowPrivate = true
 	cfg.WebhookAllowPrivate = true
 	if o.Configure != nil {
@@ -79,6 +87,7 @@ func New(t testing.TB, o Options) *App {
 	}
 	guard := &leakGuard{w: w}
 	guard.add(cfg.AccountToken)
+	guard.add(cfg.NATSPassword)
 	t.Cleanup(func() { guard.check(t) })
 	var opts []app.Option
 	for _, e := range o.Engines {

@@ -102,8 +102,9 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 		}
 	}()
 	url := b.cfg.URL
+	internalPassword := randomSecret()
 	if url == "" {
-		ns, err := startEmbedded(b.cfg, b.log)
+		ns, err := startEmbedded(b.cfg, internalPassword, b.log)
 		if err != nil {
 			return err
 		}
@@ -138,7 +139,14 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 		// (a pipe, not a loopback socket): every event and trigger would
 		// otherwise cost a system call on each side. Other clients (the nats
 		// CLI, workers) still use the TCP port.
-		opts = append(opts, nats.InProcessServer(b.ns))
+		opts = append(opts, nats.InProcessServer(b.ns), nats.UserInfo(internalUser, internalPassword),
+			nats.CustomInboxPrefix(internalInboxPrefix))
+	} else {
+		auth, err := urlAuthOptions(b.cfg)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, auth...)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

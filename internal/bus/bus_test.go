@@ -390,7 +390,7 @@ func TestBus_EmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	b, err := bus.New(bus.Config{DataDir: t.TempDir(), Listen: ln.Addr().String()}, c.Catalog, c.Auth, testLogger(t))
+	b, err := bus.New(bus.Config{DataDir: t.TempDir(), Listen: ln.Addr().String(), ClientUser: "client", ClientPassword: "client-password"}, c.Catalog, c.Auth, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +407,7 @@ func TestBus_EmbeddedServer(t *testing.T) {
 	if err := b.Ready(context.Background()); err != nil {
 		t.Fatalf("Ready = %v", err)
 	}
-	nc, _ := connect(t, b.ClientURL())
+	nc, _ := connect(t, b.ClientURL(), nats.UserInfo("client", "client-password"))
 	r, err := nc.RequestMsg(trigger("statusflow.request.status.publish.sales", instanceToken, "", `{"type":"text","message":"embedded"}`), 10*time.Second)
 	if err != nil || !strings.Contains(string(r.Data), `"success":true`) {
 		t.Fatalf("request = %v %v", r, err)

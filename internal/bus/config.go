@@ -70,6 +70,22 @@ type Config struct {
 	// ConnectTimeout bounds the first connection (and the embedded server's
 	// start). Defaults to 10s.
 	ConnectTimeout time.Duration
+
+	// ClientUser and ClientPassword: with the embedded server, the user
+	// external clients (nats CLI, workers) log in as, with the permissions of
+	// clientPermissions; the password may be a bcrypt hash ("$2a$…"). With
+	// URL, what statusflow logs in with (unless the URL carries them).
+	// From STATUSFLOW_NATS_USER and STATUSFLOW_NATS_PASSWORD.
+	ClientUser, ClientPassword string
+	// ClientNKey is a user nkey (public, "U…") external clients of the
+	// embedded server may log in with instead, same permissions.
+	// From STATUSFLOW_NATS_NKEY.
+	ClientNKey string
+	// CredsFile, NKeySeedFile and Token are statusflow's credentials for an
+	// external server (URL): a .creds file (JWT and seed), an nkey seed file,
+	// or a token. From STATUSFLOW_NATS_CREDS, STATUSFLOW_NATS_NKEY_SEED and
+	// STATUSFLOW_NATS_TOKEN.
+	CredsFile, NKeySeedFile, Token string
 }
 
 // WithDefaults returns a copy with zero fields set to their defaults.
@@ -102,8 +118,15 @@ func (c Config) Validate() error {
 		if c.DataDir == "" {
 			return fmt.Errorf("STATUSFLOW_DATA_DIR is required for the embedded NATS server")
 		}
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		host, _, err := net.SplitHostPort(c.Listen)
+		if err != nil {
 			return fmt.Errorf("STATUSFLOW_NATS_LISTEN must be host:port, got %q: %w", c.Listen, err)
+		}
+		if !isLoopback(host) && (c.ClientUser == "" || c.ClientPassword == "") && c.ClientNKey == "" {
+			return fmt.Errorf("STATUSFLOW_NATS_LISTEN %q accepts remote clients: set STATUSFLOW_NATS_USER and STATUSFLOW_NATS_PASSWORD (or STATUSFLOW_NATS_NKEY) or listen on loopback", c.Listen)
+		}
+		if c.CredsFile != "" || c.NKeySeedFile != "" || c.Token != "" {
+			return fmt.Errorf("STATUSFLOW_NATS_CREDS, _NKEY_SEED and _TOKEN are credentials for STATUSFLOW_NATS_URL; the embedded server takes STATUSFLOW_NATS_USER/_PASSWORD or STATUSFLOW_NATS_NKEY")
 		}
 	}
 	switch {

@@ -14,7 +14,11 @@ import (
 // startEmbedded starts nats-server in-process with JetStream in
 // DataDir/nats, listening on cfg.Listen, or on a free port when that one is
 // taken (the URL is logged).
-func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
+//
+// Every client must log in: statusflow itself as internalUser with
+// internalPassword (in-process), external clients with the configured user
+// or nkey and [clientPermissions].
+func startEmbedded(cfg Config, internalPassword string, log *slog.Logger) (*server.Server, error) {
 	host, portStr, _ := net.SplitHostPort(cfg.Listen)
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
@@ -38,6 +42,7 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
 	}
+	opts.Users, opts.Nkeys = embeddedUsers(cfg, internalPassword)
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)

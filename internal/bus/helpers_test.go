@@ -94,9 +94,9 @@ func (s *testServer) stop() {
 func (s *testServer) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.opts.Port) }
 
 // connect opens a client connection that reconnects forever; closed at cleanup.
-func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+func connect(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}

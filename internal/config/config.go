@@ -27,6 +27,14 @@ type Config struct {
 	// NATSListen is where the embedded server listens. Defaults to
 	// "127.0.0.1:4222"; a free port is chosen when that one is taken.
 	NATSListen string
+	// NATSUser and NATSPassword: the embedded server's login for external
+	// clients (generated once and logged once when the password is unset;
+	// the server then listens on loopback only), or statusflow's login to
+	// NATSURL. NATSNKey is a public user nkey external clients may use
+	// instead. NATSCreds, NATSNKeySeed and NATSToken are statusflow's
+	// credentials for NATSURL.
+	NATSUser, NATSPassword, NATSNKey   string
+	NATSCreds, NATSNKeySeed, NATSToken string
 	// NATSPrefix is the first token of every subject. Defaults to "statusflow".
 	NATSPrefix string
 	// AccountToken is the TokenAccount. Defaults to empty: one is generated on
@@ -103,6 +111,12 @@ var settings = []setting{
 	{"STATUSFLOW_DATABASE_URL", "postgres://… selects PostgreSQL (default: SQLite in the data dir)", "", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 	{"STATUSFLOW_NATS_URL", "nats://… uses an existing server (default: embedded)", "", func(c *Config, v string) error { c.NATSURL = v; return nil }},
 	{"STATUSFLOW_NATS_LISTEN", "where the embedded NATS server listens", NATSListenDefault, func(c *Config, v string) error { c.NATSListen = v; return nil }},
+	{"STATUSFLOW_NATS_USER", "embedded NATS: the user external clients log in as (default statusflow); with STATUSFLOW_NATS_URL: statusflow's user", "", func(c *Config, v string) error { c.NATSUser = v; return nil }},
+	{"STATUSFLOW_NATS_PASSWORD", "its password (embedded: generated once, logged once, when unset)", "", func(c *Config, v string) error { c.NATSPassword = v; return nil }},
+	{"STATUSFLOW_NATS_NKEY", "embedded NATS: a public user nkey (U…) external clients may log in with", "", func(c *Config, v string) error { c.NATSNKey = v; return nil }},
+	{"STATUSFLOW_NATS_CREDS", "with STATUSFLOW_NATS_URL: a .creds file (JWT and nkey seed)", "", func(c *Config, v string) error { c.NATSCreds = v; return nil }},
+	{"STATUSFLOW_NATS_NKEY_SEED", "with STATUSFLOW_NATS_URL: an nkey seed file", "", func(c *Config, v string) error { c.NATSNKeySeed = v; return nil }},
+	{"STATUSFLOW_NATS_TOKEN", "with STATUSFLOW_NATS_URL: a token", "", func(c *Config, v string) error { c.NATSToken = v; return nil }},
 	{"STATUSFLOW_NATS_PREFIX", "first token of every NATS subject", NATSPrefixDefault, func(c *Config, v string) error { c.NATSPrefix = v; return nil }},
 	{"STATUSFLOW_ACCOUNT_TOKEN", "the TokenAccount (default: generated once)", "", func(c *Config, v string) error { c.AccountToken = v; return nil }},
 	{"STATUSFLOW_RATE_LIMIT", "requests per minute per token", strconv.Itoa(RateLimitDefault), func(c *Config, v string) (err error) { c.RateLimit, err = strconv.Atoi(v); return }},

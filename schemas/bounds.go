@@ -115,9 +115,6 @@ func (v *Validator) Check(name string, body []byte) error {
 }
 
 func checkBounds(l *limits, body []byte) error {
-	if !utf8.Valid(body) {
-		return errcode.Errorf(errcode.CodeInvalid, "Invalid request body: not valid UTF-8")
-	}
 	if l == nil {
 		l = generic
 	}
@@ -322,11 +319,19 @@ func (s *scanner) str(max int, custom, format string) (string, error) {
 			}
 		case c < 0x20:
 			return "", errSyntax
-		default:
-			if c < 0x80 || c >= 0xC0 { // not a UTF-8 continuation byte
-				n++
-			}
+		case c < 0x80:
+			n++
 			s.i++
+		default:
+			// UTF-8 is checked here, inside strings, as the scan goes (a
+			// non-ASCII byte outside a string is a syntax error anyway), so a
+			// body refused early is never read to its end.
+			r, size := utf8.DecodeRune(s.b[s.i:])
+			if r == utf8.RuneError && size <= 1 {
+				return "", errcode.Errorf(errcode.CodeInvalid, "Invalid request body: not valid UTF-8")
+			}
+			n++
+			s.i += size
 		}
 		if n > max {
 			return "", s.fail(custom, format, max)

@@ -280,3 +280,26 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.w.String()
 }
+
+// TestHardening_ReadyzWritesToTheDatabase: a database that answers pings
+// but cannot write makes /readyz say so (503), without driver text.
+func TestHardening_ReadyzWritesToTheDatabase(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			a := apptest.New(t, apptest.Options{Dialect: d})
+			if r := a.Do("GET", "/readyz", "", nil); r.Code != 200 {
+				t.Fatalf("before: %d %s", r.Code, r.Raw)
+			}
+			if _, err := a.Store.DB.Exec(`DROP TABLE settings`); err != nil {
+				t.Fatal(err)
+			}
+			r := a.Do("GET", "/readyz", "", nil)
+			if r.Code != 503 || !strings.Contains(string(r.Raw), "database: cannot write") {
+				t.Fatalf("a database that cannot write: %d %s", r.Code, r.Raw)
+			}
+			requireNoDriverText(t, r)
+		})
+	}
+}

@@ -91,6 +91,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	for _, n := range names {
 		if err := s.deps.Checks[n](ctx); err != nil {
 			msg := s.reason(c, err)
+			if strings.HasPrefix(err.Error(), "cannot write") && !strings.HasPrefix(msg, "cannot write") {
+				msg = "cannot write: " + msg // the write probe's own words, the driver's kept in the log
+			}
 			checks[n] = fiber.Map{"ok": false, "error": msg}
 			problems = append(problems, n+": "+msg)
 		} else {

@@ -317,8 +317,14 @@ func (b *Bus) Ready(ctx context.Context) error {
 	if !nc.IsConnected() {
 		return fmt.Errorf("nats: not connected (%s)", nc.Status())
 	}
-	if _, err := js.AccountInfo(ctx); err != nil {
+	info, err := js.AccountInfo(ctx)
+	if err != nil {
+		// Also what a server whose store hit a full disk answers: nats-server
+		// turns JetStream off when it cannot write.
 		return fmt.Errorf("nats: jetstream: %w", err)
+	}
+	if max := info.Limits.MaxStore; max > 0 && info.Store >= uint64(max) {
+		return fmt.Errorf("nats: jetstream cannot write: its storage is full (%d of %d bytes)", info.Store, max)
 	}
 	return nil
 }

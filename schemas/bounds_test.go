@@ -30,7 +30,7 @@ func TestValidator_Bounds(t *testing.T) {
 		{"HugeWaveform", schemas.PublishInput, string(hugeWaveform), "waveform: maximum 64 items required"},
 		{"LongMessage", schemas.PublishInput, `{"type":"text","message":"` + strings.Repeat("é", 65537) + `"}`, "message: length must be <= 65536"},
 		{"LongURLKeepsSchemaMessage", schemas.WebhookConfigInput, `{"label":"a","url":"https://e.com/` + strings.Repeat("a", 3000) + `"}`, "url is longer than 2048 characters"},
-		{"UnknownFieldFlood", schemas.PublishInput, `{"type":"text","message":"a"` + strings.Repeat(`,"x":1`, 100000) + `}`, "at most 11 fields allowed"},
+		{"UnknownFieldFlood", schemas.PublishInput, `{"type":"text","message":"a"` + strings.Repeat(`,"x":1`, 100000) + `}`, "fields allowed, but found more"},
 		{"DuplicateKeyFlood", schemas.DeleteInput, `{` + strings.Repeat(`"messageId":"a",`, 100000) + `"messageId":"a"}`, "at most 2 fields allowed"},
 		{"DeepNesting", schemas.ExecuteInput, `{"instance":"s","input":` + strings.Repeat(`[`, 100000) + strings.Repeat(`]`, 100000) + `}`, "nested deeper than 32"},
 		{"OpenObjectFlood", schemas.ExecuteInput, `{"instance":"s","input":{"type":"text","message":"a"},"origin":{"extra":{` + strings.Repeat(`"k":1,`, 5000) + `"k":1}}}`, "origin/extra: at most 256 fields"},

@@ -99,7 +99,7 @@ func TestViews_EndToEnd(t *testing.T) {
 	if r := a.Do("POST", "/api/events/webhook/sales", tok, map[string]any{"label": "views", "url": receiver.URL, "events": []string{"status.viewed"}}); r.Code >= 300 {
 		t.Fatalf("webhook: %d %s", r.Code, r.Raw)
 	}
-	nc, err := nats.Connect(a.Bus.ClientURL())
+	nc, err := nats.Connect(a.Bus.ClientURL(), nats.UserInfo(apptest.NATSUser, apptest.NATSPassword))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -265,8 +265,15 @@ func n8nField(fd formField, prefix, desc string) N8nProperty {
 		}
 	case fd.Type == "number" || fd.Type == "integer":
 		p.Type, p.Default = "number", 0
+		if fd.Minimum != nil && *fd.Minimum > 0 {
+			p.Default = *fd.Minimum
+		}
 		if fd.Default != nil {
 			p.Default = fd.Default
+		}
+		if fd.Name == "limit" {
+			// n8n's convention (and lint) for a page size.
+			p.Default, p.Description = 50, "Max number of results to return"
 		}
 		to := map[string]any{}
 		if fd.Minimum != nil {

@@ -96,13 +96,18 @@ test('the instance is a picker backed by the instance list, in both nodes', () =
 });
 
 test('the Instance resource: create, QR or pairing code, state', () => {
+	// Every catalog action is an operation of its noun's resource, beside the Instance resource.
+	const nodes = JSON.parse(readFileSync(path.join(pkg, '..', '..', 'nodes', 'testdata', 'nodes.json'), 'utf8'));
+	const actions = nodes.filter((n) => n.kind === 'action');
+	const nouns = [...new Set(actions.map((n) => n.noun.toLowerCase()))];
 	const resource = find('resource')[0];
-	assert.deepEqual(resource.options.map((o) => o.value).sort(), ['instance', 'status']);
+	assert.deepEqual(resource.options.map((o) => o.value).sort(), [...new Set(['instance', ...nouns])].sort());
 	const ops = props.find((p) => p.name === 'operation' && p.displayOptions.show.resource.includes('instance'));
 	assert.deepEqual(ops.options.map((o) => o.value).sort(), ['instance.connect', 'instance.create', 'instance.state']);
-	const statusOps = props.find((p) => p.name === 'operation' && p.displayOptions.show.resource.includes('status'));
-	const nodes = JSON.parse(readFileSync(path.join(pkg, '..', '..', 'nodes', 'testdata', 'nodes.json'), 'utf8'));
-	assert.deepEqual(statusOps.options.map((o) => o.value).sort(), nodes.filter((n) => n.kind === 'action' && n.noun === 'Status').map((n) => n.id).sort());
+	for (const noun of nouns) {
+		const nounOps = props.find((p) => p.name === 'operation' && p.displayOptions.show.resource.includes(noun));
+		assert.deepEqual(nounOps.options.map((o) => o.value).sort(), actions.filter((n) => n.noun.toLowerCase() === noun).map((n) => n.id).sort(), noun);
+	}
 });
 
 test('codex files and the built package import nothing n8n Cloud refuses', () => {

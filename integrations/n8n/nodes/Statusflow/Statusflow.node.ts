@@ -140,9 +140,10 @@ export class Statusflow implements INodeType {
 				name: 'resource',
 				type: 'options',
 				noDataExpression: true,
-				options: [...resources, { name: 'Instance', value: 'instance' }].sort((x, y) =>
-					x.name.localeCompare(y.name),
-				),
+				options: [
+					...resources.filter((r) => r.value !== 'instance'),
+					{ name: 'Instance', value: 'instance' },
+				].sort((x, y) => x.name.localeCompare(y.name)),
 				default: 'status',
 			},
 			...operations,

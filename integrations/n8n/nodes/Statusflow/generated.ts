@@ -113,8 +113,8 @@ export const actionProperties: INodeProperties[] = [
 				displayName: 'Limit',
 				name: 'limit',
 				type: 'number',
-				default: 0,
-				description: 'Most schedules returned. Defaults to 100.',
+				default: 50,
+				description: 'Max number of results to return',
 				typeOptions: {
 					maxValue: 1000,
 					minValue: 1,

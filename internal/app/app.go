@@ -242,7 +242,10 @@ func (a *App) startCluster(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		leases.Run(lctx, func() { a.Manager.Reconcile(lctx) })
+		leases.Run(lctx, func() {
+			taken, lost := a.Manager.Reconcile(lctx)
+			metrics.ClusterOwnership(len(leases.HeldAll()), taken, lost)
+		})
 	}()
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		cancel()

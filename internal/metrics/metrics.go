@@ -56,6 +56,8 @@ type Metrics struct {
 	views           *prometheus.CounterVec
 	schedules       *prometheus.CounterVec
 	scheduleLate    prometheus.Histogram
+	clusterOwned    prometheus.Gauge
+	clusterMoves    *prometheus.CounterVec
 
 	mu     sync.Mutex
 	states map[string]string // instance → connection state
@@ -101,8 +103,13 @@ func New() *Metrics {
 	m.scheduleLate = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "schedule_lateness_seconds",
 		Help:    "How long after its due time a scheduled command started.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 60}})
+	m.clusterOwned = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "cluster_instances_owned",
+		Help: "Instances whose lease this replica holds (clustering on)."})
+	m.clusterMoves = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cluster_ownership_changes_total",
+		Help: "Sessions this replica opened after taking an unowned instance (taken) or closed after losing its lease (lost)."}, []string{"change"})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
-		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances, m.views, m.schedules, m.scheduleLate} {
+		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances, m.views, m.schedules, m.scheduleLate,
+		m.clusterOwned, m.clusterMoves} {
 		f(c)
 	}
 	for _, s := range ConnectionStates {
@@ -275,3 +282,14 @@ func Schedule(kind, outcome string) { Default.Schedule(kind, outcome) }
 
 // ScheduleLateness calls [Metrics.ScheduleLateness] on [Default].
 func ScheduleLateness(d time.Duration) { Default.ScheduleLateness(d) }
+
+// ClusterOwnership records, after a reconcile, how many instances this
+// replica owns and how many it took and lost.
+func (m *Metrics) ClusterOwnership(owned, taken, lost int) {
+	m.clusterOwned.Set(float64(owned))
+	m.clusterMoves.WithLabelValues("taken").Add(float64(taken))
+	m.clusterMoves.WithLabelValues("lost").Add(float64(lost))
+}
+
+// ClusterOwnership calls [Metrics.ClusterOwnership] on [Default].
+func ClusterOwnership(owned, taken, lost int) { Default.ClusterOwnership(owned, taken, lost) }

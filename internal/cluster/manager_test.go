@@ -23,9 +23,14 @@ func TestManager_OwnershipAndFailover(t *testing.T) {
 	ctx := context.Background()
 	url := startNATS(t)
 	st := storetest.New(t, store.Postgres)
-	const ttl = time.Second
+	const ttl = 2 * time.Second
 	log := slog.New(slog.DiscardHandler)
 	la, lb := replica(t, url, "a", ttl, nil), replica(t, url, "b", ttl, nil)
+	// a renews in the background, as a live replica does, until it "dies".
+	actx, kill := context.WithCancel(ctx)
+	aDone := make(chan struct{})
+	go func() { defer close(aDone); la.Run(actx, nil) }()
+	t.Cleanup(func() { kill(); <-aDone })
 	ma := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
 	ma.SetGate(la.Gate())
 	mb := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
@@ -67,14 +72,16 @@ func TestManager_OwnershipAndFailover(t *testing.T) {
 			t.Fatalf("%s: send on the owner: %v", name, err)
 		}
 	}
-	// a renews a while, then dies: no renewal, no release.
+	// While a lives, b finds nothing to take.
 	for range 3 {
 		time.Sleep(ttl / 3)
-		if lost := la.RenewAll(ctx); len(lost) != 0 {
-			t.Fatalf("a lost %v while alive", lost)
+		if opened, _ := mb.Reconcile(ctx); opened != 0 {
+			t.Fatalf("b took %d instances from a live owner", opened)
 		}
-		mb.Reconcile(ctx)
 	}
+	// a dies: no renewal, no release (kill -9).
+	kill()
+	<-aDone
 	sessA := map[string]whatsapp.Session{}
 	for _, name := range names {
 		sessA[name], _ = ma.Session(ctx, name)
@@ -121,5 +128,5 @@ func TestManager_OwnershipAndFailover(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("failover: %d instances taken over %s after the owner's last renewal (TTL %s)", n, took.Round(time.Millisecond), ttl)
+	t.Logf("failover: %d instances taken over %s after the owner died (TTL %s)", n, took.Round(time.Millisecond), ttl)
 }

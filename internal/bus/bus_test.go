@@ -186,6 +186,11 @@ func TestBus_DeadLetter(t *testing.T) {
 		{"TriggerNodeNotExecutable", "status.published", "sales", instanceToken, text, string(status.CodeInvalid), "is a trigger"},
 		{"BodyInstanceMismatch", "status.publish", "sales", instanceToken, map[string]any{"instance": "other", "input": map[string]any{"type": "text", "message": "x"}}, string(status.CodeInvalid), "does not match"},
 		{"ForgedEnqueueSignature", "status.publish", "sales", "", text, bus.DLQStatusUnauthorized, "Invalid token"},
+		// Issue 13: NUL characters and invalid UTF-8 are refused at this door too.
+		{"NULInInput", "status.publish", "sales", instanceToken, `{"input":{"type":"text","message":"a\u0000b"}}`, string(status.CodeInvalid), "NUL characters"},
+		{"NULInBareInput", "status.publish", "sales", instanceToken, `{"type":"text","message":"hi","source":"\u0000"}`, string(status.CodeInvalid), "NUL characters"},
+		{"NULInOrigin", "status.publish", "sales", instanceToken, `{"input":{"type":"text","message":"a"},"origin":{"workflowId":"\u0000"}}`, string(status.CodeInvalid), "NUL characters"},
+		{"InvalidUTF8", "status.publish", "sales", instanceToken, "{\"input\":{\"type\":\"text\",\"message\":\"\xff\"}}", string(status.CodeInvalid), "UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

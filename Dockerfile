@@ -1,4 +1,4 @@
-# Build: docker build -t statusflow .
+# Build: docker build -t statusflow .   (.dockerignore keeps .git, ./data and node_modules out)
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -14,4 +14,6 @@ USER statusflow
 ENV STATUSFLOW_DATA_DIR=/data STATUSFLOW_ADDR=:8080
 VOLUME /data
 EXPOSE 8080
+# The image has no curl: the binary asks itself (GET /readyz on STATUSFLOW_ADDR).
+HEALTHCHECK --interval=10s --timeout=6s --start-period=20s --retries=3 CMD ["/usr/local/bin/statusflow", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/statusflow"]

@@ -1,5 +1,6 @@
 // Command statusflow publishes WhatsApp Status for automation tools.
 // `go run .` starts it on its embedded defaults; see README.md.
+// `statusflow healthcheck` asks a running one whether it is ready.
 package main
 
 import (
@@ -15,6 +16,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:]))
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "statusflow:", err)

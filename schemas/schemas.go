@@ -69,6 +69,43 @@ const (
 	StatusFindOutput = "status.find.output"
 	// WhoamiOutput is the data of GET /api/whoami.
 	WhoamiOutput = "whoami.output"
+	// SandboxViewsOutput is the data of POST /api/sandbox/:instance/views.
+	SandboxViewsOutput = "sandbox.views.output"
+
+	// Answers: each names the whole body of one kind of HTTP answer
+	// (server.Route.Responses), checked by the contract test.
+	Error                = "error"
+	Instance             = "instance"
+	InstanceCreateReply  = "instance.create.reply"
+	InstanceListReply    = "instance.list.reply"
+	InstanceConnectReply = "instance.connect.reply"
+	InstanceStateReply   = "instance.state.reply"
+	InstanceDeleteReply  = "instance.delete.reply"
+	PublishReply         = "status.publish.reply"
+	PublishAcceptedReply = "status.accepted.reply"
+	DeleteReply          = "status.delete.reply"
+	ExecuteAcceptedReply = "execute.accepted.reply"
+	SandboxStatusesReply = "sandbox.statuses.reply"
+	HealthReply          = "health.reply"
+	ReadyReply           = "ready.reply"
+	NodeListReply        = "node.list.reply"
+	NodeGetReply         = "node.get.reply"
+	Webhook              = "webhook"
+	WebhookReply         = "webhook.reply"
+	WebhookListReply     = "webhook.list.reply"
+	WebhookDeleteReply   = "webhook.delete.reply"
+	Delivery             = "delivery"
+	DeliveryReply        = "delivery.reply"
+	DeliveryListReply    = "delivery.list.reply"
+	Inbound              = "inbound"
+	InboundReply         = "inbound.reply"
+	InboundListReply     = "inbound.list.reply"
+	InboundDeleteReply   = "inbound.delete.reply"
+	WebhookInboundReply  = "webhook.inbound.reply"
+	CloudEvent           = "cloudevent"
+	EventLogReply        = "events.log.reply"
+	OpenAPIDocument      = "openapi.document"
+	JSONSchema           = "json.schema"
 )
 
 // EventData returns the schema name of an event type's data.

@@ -41,6 +41,9 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 
+echo "== scripts/clients.sh (generated OpenAPI clients)"
+./scripts/clients.sh
+
 for check in integrations/check/run.sh integrations/n8n/run-tests.sh integrations/zapier/run-tests.sh; do
 	if [ -x "$check" ]; then
 		echo "== $check"

@@ -50,6 +50,8 @@ func (s *Server) registerConsole() {
 	// metrics tell unmatched requests by their route not being in it, and
 	// Fiber reports "/" as the route of every unmatched request.
 	s.app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/console/", fiber.StatusFound) })
-	s.Handle(Route{Method: "GET", Path: "/console/*", Auth: AuthNone, Tag: "console", Summary: "The web console (single page, embedded; sign in with a token). GET / redirects here."}, serve)
-	s.Handle(Route{Method: "GET", Path: "/docs/*", Auth: AuthNone, Tag: "console", Summary: "Interactive API reference of /openapi.json (Swagger UI, embedded)"}, serve)
+	s.Handle(Route{Method: "GET", Path: "/console/*", Auth: AuthNone, Tag: "console", Summary: "The web console (single page, embedded; sign in with a token). GET / redirects here.",
+		Responses: Responses{200: ""}, ContentType: "*/*"}, serve)
+	s.Handle(Route{Method: "GET", Path: "/docs/*", Auth: AuthNone, Tag: "console", Summary: "Interactive API reference of /openapi.json (Swagger UI, embedded)",
+		Responses: Responses{200: ""}, ContentType: "*/*"}, serve)
 }

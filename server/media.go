@@ -39,10 +39,11 @@ func (s *Server) registerMedia() {
 		return fasthttp.RequestConfig{}
 	}
 	s.Handle(Route{Method: "POST", Path: "/api/media/:instance", Auth: AuthInstance, Tag: "media",
-		Summary:  "Upload a media file; answers a short-lived mediaUrl to publish it with (multipart/form-data with a file part, or the raw file with its Content-Type)",
-		Response: schemas.MediaUploadOutput, RequestTypes: []string{"multipart/form-data", "image/*", "video/*", "audio/*", "application/octet-stream"}}, s.uploadMedia)
+		Summary:   "Upload a media file; answers a short-lived mediaUrl to publish it with (multipart/form-data with a file part, or the raw file with its Content-Type)",
+		Responses: Responses{201: DataOf(schemas.MediaUploadOutput)}, RequestTypes: []string{"multipart/form-data", "image/*", "video/*", "audio/*", "application/octet-stream"}}, s.uploadMedia)
 	s.Handle(Route{Method: "GET", Path: "/api/media/:instance/:id", Auth: AuthInstance, Tag: "media",
-		Summary: "The bytes of an upload that is not yet published nor expired"}, s.getUpload)
+		Summary:   "The bytes of an upload that is not yet published nor expired",
+		Responses: Responses{200: ""}, ContentType: "*/*"}, s.getUpload)
 }
 
 // uploadMedia is POST /api/media/:instance.

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/statusflow/statusflow/internal/metrics"
+	"github.com/statusflow/statusflow/schemas"
 )
 
 // routeUnmatched labels requests that matched no route (404, 405).
@@ -68,7 +69,9 @@ func (s *Server) metricsHandler() fiber.Handler {
 }
 
 func (s *Server) registerOps() {
-	s.Handle(Route{Method: "GET", Path: "/metrics", Auth: AuthNone, Tag: "meta", Summary: "Prometheus metrics"}, s.metricsHandler())
+	s.Handle(Route{Method: "GET", Path: "/metrics", Auth: AuthNone, Tag: "meta", Summary: "Prometheus metrics",
+		Responses: Responses{200: ""}, ContentType: "text/plain"}, s.metricsHandler())
 	s.Handle(Route{Method: "GET", Path: "/api/events/log/:instance", Auth: AuthInstance, Tag: "events",
-		Summary: "The instance's event log (CloudEvents), filtered by traceId, type, source, platform and since, with cursor paging"}, s.eventsLog)
+		Summary:   "The instance's event log (CloudEvents), filtered by traceId, type, source, platform and since, with cursor paging",
+		Responses: Responses{200: schemas.EventLogReply}}, s.eventsLog)
 }

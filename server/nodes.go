@@ -13,10 +13,13 @@ func (s *Server) registerNodes() {
 	if s.deps.Catalog == nil {
 		return
 	}
-	s.Handle(Route{Method: "GET", Path: "/api/nodes", Auth: AuthNone, Tag: "nodes", Summary: "Every node descriptor, with its schemas inlined"}, s.listNodes)
-	s.Handle(Route{Method: "GET", Path: "/api/nodes/:id", Auth: AuthNone, Tag: "nodes", Summary: "One node descriptor; ?format=n8n or ?format=zapier renders it for that platform"}, s.getNode)
+	s.Handle(Route{Method: "GET", Path: "/api/nodes", Auth: AuthNone, Tag: "nodes", Summary: "Every node descriptor, with its schemas inlined",
+		Responses: Responses{200: schemas.NodeListReply}}, s.listNodes)
+	s.Handle(Route{Method: "GET", Path: "/api/nodes/:id", Auth: AuthNone, Tag: "nodes", Summary: "One node descriptor; ?format=n8n or ?format=zapier renders it for that platform",
+		Responses: Responses{200: schemas.NodeGetReply}}, s.getNode)
 	s.Handle(Route{Method: "POST", Path: "/api/nodes/:id/execute", Auth: AuthAny, Tag: "nodes", Summary: "Execute an action node with an origin",
-		Request: schemas.ExecuteInput, Response: schemas.ExecuteOutput}, s.executeNode)
+		Request:   schemas.ExecuteInput,
+		Responses: Responses{200: schemas.ExecuteOutput, 202: schemas.ExecuteAcceptedReply, 409: ErrorBody, 503: ErrorBody}}, s.executeNode)
 }
 
 // listNodes is GET /api/nodes.

@@ -3,7 +3,9 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -13,7 +15,8 @@ import (
 
 // registerOpenAPI adds GET /openapi.json.
 func (s *Server) registerOpenAPI() {
-	s.Handle(Route{Method: "GET", Path: "/openapi.json", Auth: AuthNone, Tag: "meta", Summary: "This API as OpenAPI 3.1, built from the route table and schemas/"}, s.openAPI)
+	s.Handle(Route{Method: "GET", Path: "/openapi.json", Auth: AuthNone, Tag: "meta", Summary: "This API as OpenAPI 3.1, built from the route table and schemas/",
+		Responses: Responses{200: schemas.OpenAPIDocument}}, s.openAPI)
 }
 
 // openAPI is GET /openapi.json. The document is built on each request from
@@ -44,7 +47,8 @@ var queryParams = map[string][]map[string]any{
 	"/api/events/log/:instance": eventLogParams,
 }
 
-// OpenAPIPath turns a Fiber path into an OpenAPI one: /a/:b? → /a/{b}; it
+// OpenAPIPath turns a Fiber path into an OpenAPI one: /a/:b? → /a/{b},
+// /a/* → /a/{path}; it
 // also returns the path parameter names.
 func OpenAPIPath(p string) (string, []string) {
 	segs := strings.Split(p, "/")
@@ -55,40 +59,25 @@ func OpenAPIPath(p string) (string, []string) {
 			params = append(params, name)
 			segs[i] = "{" + name + "}"
 		}
+		if seg == "*" { // Fiber's wildcard: the rest of the path (static files)
+			params = append(params, "path")
+			segs[i] = "{path}"
+		}
 	}
 	return strings.Join(segs, "/"), params
 }
 
 // OpenAPI builds the OpenAPI 3.1 document: one operation per route of
-// [Server.Routes], request and response bodies referring to the schemas of
-// schemas/ (under components/schemas, each keeping its `$id`), the three
-// token placements as security schemes, and the error envelope.
+// [Server.Routes] with the answers its [Route.Responses] name (plus the
+// default error answers), request and response bodies referring to the
+// schemas of schemas/ (under components/schemas, each keeping its `$id` as
+// x-schema-id), the three token placements as security schemes, and the
+// outbound events under `webhooks`.
 func (s *Server) OpenAPI() map[string]any {
 	v := s.deps.Validator
 	components := map[string]any{}
 	for _, name := range v.Names() {
 		components[name] = componentSchema(v.Doc(name))
-	}
-	components["SuccessEnvelope"] = map[string]any{
-		"type": "object", "required": []string{"success"},
-		"description": "Every success answer: success, a message, and the endpoint's payload beside them (often under data).",
-		"properties": map[string]any{
-			"success": map[string]any{"const": true},
-			"message": map[string]any{"type": "string"},
-			"data":    map[string]any{},
-		},
-	}
-	components["ErrorEnvelope"] = map[string]any{
-		"type": "object", "required": []string{"success", "error", "traceId"},
-		"description": "Every error answer (API.md §3). error.status is the internal status (e.g. media_download_failed) where the API's table gives one.",
-		"properties": map[string]any{
-			"success": map[string]any{"const": false},
-			"error": map[string]any{"type": "object", "required": []string{"message"}, "properties": map[string]any{
-				"message": map[string]any{"type": "string"},
-				"status":  map[string]any{"type": "string", "examples": []string{"media_download_failed"}},
-			}},
-			"traceId": map[string]any{"type": "string", "pattern": "^[0-9a-f]{32}$"},
-		},
 	}
 
 	paths := map[string]map[string]any{}
@@ -99,7 +88,6 @@ func (s *Server) OpenAPI() map[string]any {
 		op := map[string]any{
 			"summary":     r.Summary,
 			"operationId": operationID(r, ids),
-			"responses":   responses(r, v),
 		}
 		if r.Tag != "" {
 			op["tags"] = []string{r.Tag}
@@ -115,7 +103,8 @@ func (s *Server) OpenAPI() map[string]any {
 		for _, n := range pnames {
 			params = append(params, map[string]any{"name": n, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
-		params = append(params, queryParams[strings.ReplaceAll(r.Path, "?", "")]...)
+		query := queryParams[strings.ReplaceAll(r.Path, "?", "")]
+		params = append(params, query...)
 		if commandSchemas[r.Request] {
 			params = append(params,
 				map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": 255},
@@ -142,6 +131,7 @@ func (s *Server) OpenAPI() map[string]any {
 			}
 			op["requestBody"] = map[string]any{"required": true, "content": content}
 		}
+		op["responses"] = responses(r, v, len(pnames) > 0, len(query) > 0)
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
@@ -157,12 +147,13 @@ func (s *Server) OpenAPI() map[string]any {
 		"info": map[string]any{
 			"title":       "statusflow",
 			"version":     "1.0.0",
-			"description": "Publish WhatsApp Status (stories) from automation tools: HTTP, node execute with origin, NATS and webhooks. Schemas: /schemas/<name>.json.",
-			"license":     map[string]any{"name": "Proprietary", "identifier": "LicenseRef-statusflow"},
+			"description": "Publish WhatsApp Status (stories) from automation tools: HTTP, node execute with origin, NATS and webhooks. Schemas: /schemas/<name>.json. NATS subjects: /asyncapi.json.",
+			"license":     map[string]any{"name": License, "identifier": License},
 		},
-		"servers": []any{map[string]any{"url": "/"}},
-		"tags":    tagList,
-		"paths":   paths,
+		"servers":  []any{map[string]any{"url": "/"}},
+		"tags":     tagList,
+		"paths":    paths,
+		"webhooks": s.outboundEvents(),
 		"components": map[string]any{
 			"schemas": components,
 			"securitySchemes": map[string]any{
@@ -173,10 +164,51 @@ func (s *Server) OpenAPI() map[string]any {
 			"responses": map[string]any{
 				"Error": map[string]any{"description": "Error envelope; see error.message and error.status.",
 					"headers": map[string]any{"traceparent": map[string]any{"description": "W3C trace context of the request.", "schema": map[string]any{"type": "string"}}},
-					"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+					"content": map[string]any{"application/json": map[string]any{"schema": ref(schemas.Error)}}},
 			},
 		},
 	}
+}
+
+// License is statusflow's licence (SPDX), the same in LICENSE, the n8n and
+// Zapier packages and the OpenAPI and AsyncAPI documents.
+const License = "MIT"
+
+// outboundEvents is the document's `webhooks`: one entry per event type
+// (schemas/event.<type>.json), the CloudEvent statusflow POSTs to a
+// configured webhook, signed per Standard Webhooks. The data schema is
+// inlined: oapi-codegen prunes components that only `webhooks` refer to
+// and would then refer to types it did not generate.
+func (s *Server) outboundEvents() map[string]any {
+	out := map[string]any{}
+	for _, typ := range EventTypes(s.deps.Validator) {
+		out[typ] = map[string]any{"post": map[string]any{
+			"operationId": "on" + strings.ReplaceAll(strings.Title(strings.ReplaceAll(typ, ".", " ")), " ", ""), //nolint:staticcheck // ASCII event names
+			"summary":     typ,
+			"description": "POSTed to each webhook subscribed to " + typ + " (POST /api/events/webhook/:instance) as a CloudEvent in structured mode; data follows " + schemas.Base + schemas.EventData(typ) + ".json. Answer 2xx within the timeout or the delivery is retried with backoff.",
+			"parameters": []any{
+				map[string]any{"name": "webhook-id", "in": "header", "required": true, "schema": map[string]any{"type": "string"}, "description": "Unique per delivery, the same on retries and replays: deduplicate on it."},
+				map[string]any{"name": "webhook-timestamp", "in": "header", "required": true, "schema": map[string]any{"type": "string"}, "description": "Unix seconds of this attempt."},
+				map[string]any{"name": "webhook-signature", "in": "header", "required": true, "schema": map[string]any{"type": "string"}, "description": "Standard Webhooks v1 signature(s) with the webhook's secret."},
+			},
+			"requestBody": map[string]any{"required": true, "content": map[string]any{"application/cloudevents+json": map[string]any{"schema": map[string]any{
+				"allOf": []any{ref(schemas.CloudEvent), map[string]any{"type": "object", "properties": map[string]any{
+					"type": map[string]any{"const": typ}, "data": componentSchema(s.deps.Validator.Doc(schemas.EventData(typ)))}}}}}}},
+			"responses": map[string]any{"2XX": map[string]any{"description": "Delivered."}},
+		}}
+	}
+	return out
+}
+
+// EventTypes lists the event types that have a data schema (event.<type>.json).
+func EventTypes(v *schemas.Validator) []string {
+	var out []string
+	for _, n := range v.Names() {
+		if t, ok := strings.CutPrefix(n, "event."); ok {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func authDescription(a Auth) string {
@@ -191,42 +223,59 @@ func authDescription(a Auth) string {
 
 func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
 
-// responses lists a route's answers: 200 with the success envelope (the
-// Response schema under data, or the whole body when that schema describes
-// it), and the error envelope for what can fail.
-func responses(r Route, v *schemas.Validator) map[string]any {
-	var body any = ref("SuccessEnvelope")
-	if r.Response != "" && v.Raw(r.Response) != nil {
-		props, _ := v.Doc(r.Response)["properties"].(map[string]any)
-		if _, whole := props["success"]; whole {
-			body = ref(r.Response)
-		} else {
-			body = map[string]any{"allOf": []any{ref("SuccessEnvelope"),
-				map[string]any{"type": "object", "properties": map[string]any{"data": ref(r.Response)}}}}
+// responses lists a route's answers: each of [Route.Responses], then the
+// error answers every route of its kind can give (see [Route]).
+func responses(r Route, v *schemas.Validator, pathParams, query bool) map[string]any {
+	out := map[string]any{}
+	for code, name := range r.Responses {
+		key := strconv.Itoa(code)
+		if name == ErrorBody {
+			out[key] = errRef()
+			continue
+		}
+		ct := r.ContentType
+		if ct == "" || code >= 300 {
+			ct = "application/json"
+		}
+		var body any = map[string]any{"type": "string"}
+		if d, ok := strings.CutPrefix(name, dataPrefix); ok && v.Raw(d) != nil {
+			body = map[string]any{"type": "object", "required": []string{"success", "message", "data"}, "properties": map[string]any{
+				"success": map[string]any{"type": "boolean", "const": true}, "message": map[string]any{"type": "string"}, "data": ref(d)}}
+			name = d
+		} else if name != "" && v.Raw(name) != nil {
+			body = ref(name)
+		}
+		desc := http.StatusText(code)
+		if t, _ := v.Doc(name)["title"].(string); t != "" {
+			desc = t
+		}
+		out[key] = map[string]any{"description": desc, "content": map[string]any{ct: map[string]any{"schema": body}}}
+	}
+	for _, code := range defaultErrors(r, pathParams, query) {
+		if out[code] == nil {
+			out[code] = errRef()
 		}
 	}
-	out := map[string]any{
-		"200": map[string]any{"description": "Success envelope.", "content": map[string]any{"application/json": map[string]any{"schema": body}}},
-		"429": errRef(), "500": errRef(),
-		// Any request: a path, query or stored header with a NUL byte or
-		// invalid UTF-8 (400), a body past the route's limit (413), a
-		// compressed body (415). See hygiene.go.
-		"400": errRef(), "413": errRef(), "415": errRef(),
+	return out
+}
+
+// defaultErrors are the error statuses a route answers without listing them.
+func defaultErrors(r Route, pathParams, query bool) []string {
+	// Any request: a path, query or stored header with a NUL byte or
+	// invalid UTF-8 (400), a body past the route's limit (413), a
+	// compressed body (415), headers past the buffer (431). See hygiene.go.
+	out := []string{"400", "413", "415", "429", "431", "500"}
+	if commandSchemas[r.Request] {
+		out = append(out, "507") // insufficient_storage: the server's disk is full
 	}
-	if r.Request != "" || strings.Contains(r.Path, ":") {
-		out["404"] = errRef()
+	if pathParams {
+		out = append(out, "404")
 	}
 	if r.Auth != AuthNone {
-		out["401"] = errRef()
+		out = append(out, "401")
 		if r.Auth != AuthAccount {
-			out["403"] = errRef()
+			out = append(out, "403")
 		}
-	}
-	if commandSchemas[r.Request] {
-		out["202"] = map[string]any{"description": "Accepted (Prefer: respond-async): the outcome follows as an event.",
-			"content": map[string]any{"application/json": map[string]any{"schema": ref("SuccessEnvelope")}}}
-		out["409"], out["503"] = errRef(), errRef()
-		out["507"] = errRef() // insufficient_storage: the server's disk is full
 	}
 	return out
 }
@@ -248,20 +297,79 @@ func operationID(r Route, seen map[string]int) string {
 	return id
 }
 
-// componentSchema copies a schema for components/schemas. It points
-// references to sibling files ("origin.json") at their components and moves
-// `$id` to `x-schema-id` (and externalDocs): a `$id` would make tools resolve
-// those references against https://statusflow.dev/… over the network instead
-// of inside this document. `$schema` is dropped: jsonSchemaDialect says it.
+// componentSchema copies a schema for components/schemas, in the form code
+// generators take, with the same meaning (schemas/ stays where the rules are
+// written; only their spelling changes here):
+//
+//   - references to sibling files ("origin.json") point at their components;
+//   - `$id` moves to `x-schema-id` (and externalDocs): a `$id` would make
+//     tools resolve those references against https://statusflow.dev/… over
+//     the network instead of inside this document; `$schema` is dropped,
+//     jsonSchemaDialect says it;
+//   - a boolean subschema becomes an object one, `true` → `{}` and
+//     `false` → `{"not": {}}` (oapi-codegen cannot read `"fileName": true`);
+//   - a numeric `exclusiveMinimum`/`exclusiveMaximum` (2020-12) becomes
+//     `minimum`/`maximum` plus `not: {const: n}`, which accepts exactly the
+//     same numbers (ogen reads the keyword as the boolean of OpenAPI 3.0);
+//   - `x-errors` (the API's messages for the server's own validator) is left
+//     out: it is not part of the contract.
 func componentSchema(doc map[string]any) any {
-	var walk func(v any) any
-	walk = func(v any) any {
+	var schema func(v any) any
+	// sub converts the subschemas under a keyword.
+	sub := func(k string, x any) any {
+		switch k {
+		case "properties", "patternProperties", "$defs", "dependentSchemas":
+			m, ok := x.(map[string]any)
+			if !ok {
+				return x
+			}
+			out := make(map[string]any, len(m))
+			for n, y := range m {
+				out[n] = schema(y)
+			}
+			return out
+		case "allOf", "anyOf", "oneOf", "prefixItems":
+			l, ok := x.([]any)
+			if !ok {
+				return x
+			}
+			out := make([]any, len(l))
+			for i, y := range l {
+				out[i] = schema(y)
+			}
+			return out
+		case "items", "not", "if", "then", "else", "contains", "propertyNames", "additionalProperties", "unevaluatedProperties", "unevaluatedItems":
+			if _, isBool := x.(bool); isBool && (k == "additionalProperties" || k == "unevaluatedProperties" || k == "unevaluatedItems") {
+				return x // generators read these booleans
+			}
+			return schema(x)
+		}
+		return x
+	}
+	schema = func(v any) any {
 		switch t := v.(type) {
+		case bool:
+			if t {
+				return map[string]any{}
+			}
+			return map[string]any{"not": map[string]any{}}
 		case map[string]any:
-			out := make(map[string]any, len(t))
+			out := make(map[string]any, len(t)+1)
+			if c, ok := t["const"]; ok && t["type"] == nil {
+				// The type a const implies, spelled out: generators type
+				// a bare const as "any".
+				switch c.(type) {
+				case bool:
+					out["type"] = "boolean"
+				case string:
+					out["type"] = "string"
+				case float64:
+					out["type"] = "number"
+				}
+			}
 			for k, x := range t {
 				switch k {
-				case "$schema":
+				case "$schema", "x-errors":
 					continue
 				case "$id":
 					out["x-schema-id"] = x
@@ -269,27 +377,40 @@ func componentSchema(doc map[string]any) any {
 						out["externalDocs"] = map[string]any{"description": "Also served by this server at /schemas/" + strings.TrimPrefix(s, schemas.Base), "url": s}
 					}
 					continue
-				}
-				if k == "$ref" {
+				case "$ref":
 					if s, ok := x.(string); ok && strings.HasSuffix(s, ".json") && !strings.Contains(s, "/") {
 						out[k] = "#/components/schemas/" + strings.TrimSuffix(s, ".json")
 						continue
 					}
+				case "exclusiveMinimum", "exclusiveMaximum":
+					if n, ok := x.(float64); ok {
+						bound := "minimum"
+						if k == "exclusiveMaximum" {
+							bound = "maximum"
+						}
+						out[bound] = n
+						if t["not"] == nil {
+							out["not"] = map[string]any{"const": n}
+						} else {
+							out["allOf"] = append(anySlice(out["allOf"]), map[string]any{"not": map[string]any{"const": n}})
+						}
+						continue
+					}
 				}
-				out[k] = walk(x)
-			}
-			return out
-		case []any:
-			out := make([]any, len(t))
-			for i, x := range t {
-				out[i] = walk(x)
+				if _, done := out[k]; done && k == "allOf" {
+					out[k] = append(anySlice(sub(k, x)), anySlice(out[k])...)
+					continue
+				}
+				out[k] = sub(k, x)
 			}
 			return out
 		}
 		return v
 	}
-	return walk(doc)
+	return schema(doc)
 }
+
+func anySlice(v any) []any { l, _ := v.([]any); return l }
 
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))

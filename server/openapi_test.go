@@ -108,7 +108,7 @@ func TestServer_OpenAPI(t *testing.T) {
 				t.Errorf("component %s: %v", name, s)
 			}
 		}
-		if schemas["ErrorEnvelope"] == nil {
+		if schemas["error"] == nil {
 			t.Error("no error envelope")
 		}
 		sec := comps["securitySchemes"].(map[string]any)

@@ -18,13 +18,14 @@ import (
 // registerSchedules adds the views and schedule routes (issue 18).
 func (s *Server) registerSchedules() {
 	s.Handle(Route{Method: "GET", Path: "/api/status/views/:instance", Auth: AuthInstance, Tag: "status",
-		Summary: "Who viewed a status: the viewer count and a page of viewers, first viewer first", Response: schemas.ViewsOutput}, s.statusViews)
+		Summary: "Who viewed a status: the viewer count and a page of viewers, first viewer first", Responses: Responses{200: DataOf(schemas.ViewsOutput)}}, s.statusViews)
 	s.Handle(Route{Method: "GET", Path: "/api/schedule/:instance", Auth: AuthInstance, Tag: "schedule",
-		Summary: "Scheduled publications and revokes, in due order", Response: schemas.ScheduleListOutput}, s.listSchedules)
+		Summary: "Scheduled publications and revokes, in due order", Responses: Responses{200: DataOf(schemas.ScheduleListOutput)}}, s.listSchedules)
 	s.Handle(Route{Method: "DELETE", Path: "/api/schedule/:instance/:id", Auth: AuthInstance, Tag: "schedule",
-		Summary: "Cancel a pending schedule", Response: schemas.ScheduleCancelOutput}, s.cancelSchedule)
+		Summary: "Cancel a pending schedule", Responses: Responses{200: DataOf(schemas.ScheduleCancelOutput), 409: ErrorBody}}, s.cancelSchedule)
 	s.Handle(Route{Method: "POST", Path: "/api/sandbox/:instance/views", Auth: AuthInstance, Tag: "sandbox",
-		Summary: "Simulate viewers of a sandbox status: their receipts take the path real WhatsApp receipts take", Request: schemas.SandboxViewsInput}, s.sandboxViews)
+		Summary: "Simulate viewers of a sandbox status: their receipts take the path real WhatsApp receipts take", Request: schemas.SandboxViewsInput,
+		Responses: Responses{200: DataOf(schemas.SandboxViewsOutput)}}, s.sandboxViews)
 }
 
 func init() {

@@ -100,16 +100,45 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, nodeID string, req nodes.ExecuteRequest) error
 }
 
-// Route describes one endpoint; the route table feeds the OpenAPI document.
+// Route describes one endpoint. The route table is the contract: it feeds
+// /openapi.json (and the clients generated from it), and the contract test
+// (server/contract_test.go) sends valid and invalid requests to every route
+// and fails on any answer whose status code, content type or body the entry
+// does not declare. So a new route names every answer it can give:
+//
+//	s.Handle(Route{Method: "POST", Path: "/api/thing/:instance", Auth: AuthInstance, Tag: "things",
+//		Summary: "Create a thing",
+//		Request: schemas.ThingInput,             // request body, a schema in schemas/
+//		Responses: Responses{
+//			201: schemas.ThingReply,             // the WHOLE body of that answer (envelope included)
+//			409: ErrorBody,                      // an error this route answers beyond the defaults
+//		}}, h.create)
+//
+// Every 2xx is listed with its own schema in schemas/ (one schema per
+// payload, describing the whole body; see schemas/instance.create.reply.json),
+// or, for an answer {success, message, data}, as DataOf(the data's schema).
+// Error answers use the error envelope
+// (schemas/error.json); these are added to every route and need not be
+// listed: 400 (NUL or invalid UTF-8 anywhere, bad input), 413 (body too
+// large), 415 (compressed body), 431 (headers too large), 429 (rate limit),
+// 500; 507 on command routes (disk full); 401 with a token requirement and
+// 403 unless AuthAccount; 404 with path parameters.
+// List anything else (409, 503, a 400 on a route without input, …).
+// ContentType is set for 2xx answers that are not application/json
+// (/metrics is text/plain).
 type Route struct {
 	Method  string
 	Path    string // Fiber syntax, e.g. /api/message/status/:instance
 	Auth    Auth
 	Summary string
 	Tag     string
-	// Request and Response name schemas in schemas/ ("" when none).
-	Request  string
-	Response string
+	// Request names the request body's schema in schemas/ ("" when none).
+	Request string
+	// Responses maps each HTTP status the route answers (beyond the
+	// defaults above) to the schema of that answer's body.
+	Responses Responses
+	// ContentType of the 2xx answers; "" means application/json.
+	ContentType string
 	// RequestTypes are the media types of a body that is not a JSON schema
 	// (uploads): multipart/form-data gets a `file` part, others are raw bytes.
 	RequestTypes []string
@@ -117,6 +146,19 @@ type Route struct {
 	// get 413 before any other work. 0 means the server's [Config.BodyLimit].
 	BodyLimit int
 }
+
+// Responses maps an HTTP status to the schema (in schemas/) of the answer's body.
+type Responses map[int]string
+
+// ErrorBody is the error envelope, for error statuses in [Responses].
+const ErrorBody = schemas.Error
+
+// dataPrefix marks a [DataOf] entry in [Responses].
+const dataPrefix = "data:"
+
+// DataOf names, in [Responses], the answer {success, message, data} whose
+// data is the named schema (the shape [OK] writes with fiber.Map{"data": …}).
+func DataOf(schema string) string { return dataPrefix + schema }
 
 // Server is the HTTP front door.
 type Server struct {
@@ -213,28 +255,39 @@ func reply(c *fiber.Ctx, code int, message string, fields fiber.Map) error {
 }
 
 func (s *Server) registerCore() {
-	s.Handle(Route{Method: "POST", Path: "/api/instance/new", Auth: AuthAccount, Tag: "instances", Summary: "Create an instance", Request: schemas.InstanceCreate, BodyLimit: smallBody},
+	s.Handle(Route{Method: "POST", Path: "/api/instance/new", Auth: AuthAccount, Tag: "instances", Summary: "Create an instance; its TokenInstance is in this answer only", Request: schemas.InstanceCreate,
+		Responses: Responses{201: schemas.InstanceCreateReply, 409: ErrorBody}, BodyLimit: smallBody},
 		rateLimit(s.creations, "create:", nil), s.createInstance)
-	s.Handle(Route{Method: "GET", Path: "/api/instance/list", Auth: AuthAny, Tag: "instances", Summary: "List instances"}, s.listInstances)
-	s.Handle(Route{Method: "GET", Path: "/api/instance/connect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Link a device: QR code or pairing code"}, s.connectInstance)
-	s.Handle(Route{Method: "POST", Path: "/api/instance/reconnect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Resume a stored session"}, s.reconnectInstance)
-	s.Handle(Route{Method: "DELETE", Path: "/api/instance/logout/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Unlink the device, keep the instance"}, s.logoutInstance)
-	s.Handle(Route{Method: "DELETE", Path: "/api/instance/delete/:instance", Auth: AuthAccount, Tag: "instances", Summary: "Remove an instance and its session"}, s.deleteInstance)
+	s.Handle(Route{Method: "GET", Path: "/api/instance/list", Auth: AuthAny, Tag: "instances", Summary: "List instances", Responses: Responses{200: schemas.InstanceListReply}}, s.listInstances)
+	s.Handle(Route{Method: "GET", Path: "/api/instance/connect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Link a device: QR code or pairing code",
+		Responses: Responses{200: schemas.InstanceConnectReply, 503: ErrorBody}}, s.connectInstance)
+	s.Handle(Route{Method: "POST", Path: "/api/instance/reconnect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Resume a stored session",
+		Responses: Responses{200: schemas.InstanceStateReply, 503: ErrorBody}}, s.reconnectInstance)
+	s.Handle(Route{Method: "DELETE", Path: "/api/instance/logout/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Unlink the device, keep the instance",
+		Responses: Responses{200: schemas.InstanceStateReply}}, s.logoutInstance)
+	s.Handle(Route{Method: "DELETE", Path: "/api/instance/delete/:instance", Auth: AuthAccount, Tag: "instances", Summary: "Remove an instance and its session",
+		Responses: Responses{200: schemas.InstanceDeleteReply}}, s.deleteInstance)
 
-	s.Handle(Route{Method: "POST", Path: "/api/message/status/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Publish a status", Request: schemas.PublishInput, Response: schemas.PublishOutput}, s.sendStatus)
-	s.Handle(Route{Method: "DELETE", Path: "/api/chat/delete/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Delete a status", Request: schemas.DeleteInput, Response: schemas.DeleteOutput, BodyLimit: smallBody}, s.deleteStatus)
-	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/statuses", Auth: AuthInstance, Tag: "sandbox", Summary: "What a sandbox instance would have sent, newest first"}, s.sandboxStatuses)
+	s.Handle(Route{Method: "POST", Path: "/api/message/status/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Publish a status", Request: schemas.PublishInput,
+		Responses: Responses{200: schemas.PublishReply, 202: schemas.PublishAcceptedReply, 409: ErrorBody, 503: ErrorBody}}, s.sendStatus)
+	s.Handle(Route{Method: "DELETE", Path: "/api/chat/delete/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Delete a status", Request: schemas.DeleteInput,
+		Responses: Responses{200: schemas.DeleteReply, 202: schemas.PublishAcceptedReply, 409: ErrorBody, 503: ErrorBody}, BodyLimit: smallBody}, s.deleteStatus)
+	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/statuses", Auth: AuthInstance, Tag: "sandbox", Summary: "What a sandbox instance would have sent, newest first",
+		Responses: Responses{200: schemas.SandboxStatusesReply}}, s.sandboxStatuses)
 
-	s.Handle(Route{Method: "GET", Path: "/schemas/:name", Auth: AuthNone, Tag: "meta", Summary: "A JSON Schema by file name"}, s.schema)
-	s.Handle(Route{Method: "GET", Path: "/healthz", Auth: AuthNone, Tag: "meta", Summary: "Liveness"}, s.healthz)
-	s.Handle(Route{Method: "GET", Path: "/readyz", Auth: AuthNone, Tag: "meta", Summary: "Readiness, with what is wrong in words"}, s.readyz)
+	s.Handle(Route{Method: "GET", Path: "/schemas/:name", Auth: AuthNone, Tag: "meta", Summary: "A JSON Schema by file name",
+		Responses: Responses{200: schemas.JSONSchema}, ContentType: "application/schema+json"}, s.schema)
+	s.Handle(Route{Method: "GET", Path: "/healthz", Auth: AuthNone, Tag: "meta", Summary: "Liveness", Responses: Responses{200: schemas.HealthReply}}, s.healthz)
+	s.Handle(Route{Method: "GET", Path: "/readyz", Auth: AuthNone, Tag: "meta", Summary: "Readiness, with what is wrong in words",
+		Responses: Responses{200: schemas.ReadyReply, 503: schemas.ReadyReply}}, s.readyz)
 
 	s.registerSchedules()
 	s.registerStatusFind()
 	s.registerNodes()
 	s.registerMedia()
 	s.registerStream()
-	s.Handle(Route{Method: "GET", Path: "/api/whoami", Auth: AuthAny, Tag: "meta", Summary: "What the caller's token may see: the account, or one instance", Response: schemas.WhoamiOutput}, s.whoami)
+	s.Handle(Route{Method: "GET", Path: "/api/whoami", Auth: AuthAny, Tag: "meta", Summary: "What the caller's token may see: the account, or one instance", Responses: Responses{200: DataOf(schemas.WhoamiOutput)}}, s.whoami)
 	s.registerConsole()
 	s.registerOpenAPI()
+	s.registerAsyncAPI()
 }

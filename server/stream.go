@@ -25,9 +25,11 @@ func (s *Server) registerStream() {
 		return
 	}
 	s.Handle(Route{Method: "GET", Path: "/api/events/stream", Auth: AuthAny, Tag: "events",
-		Summary: "Live events as Server-Sent Events: every instance the token may see (the account's: all; an instance token's: its own). Send the token in a header (fetch-based SSE), never in the URL."}, s.stream)
+		Summary:   "Live events as Server-Sent Events: every instance the token may see (the account's: all; an instance token's: its own). Send the token in a header (fetch-based SSE), never in the URL.",
+		Responses: Responses{200: ""}, ContentType: "text/event-stream"}, s.stream)
 	s.Handle(Route{Method: "GET", Path: "/api/events/stream/:instance", Auth: AuthInstance, Tag: "events",
-		Summary: "Live events of one instance as Server-Sent Events: instance.state, status.*, and qr (each QR code of a pairing, with its PNG)"}, s.stream)
+		Summary:   "Live events of one instance as Server-Sent Events: instance.state, status.*, and qr (each QR code of a pairing, with its PNG)",
+		Responses: Responses{200: ""}, ContentType: "text/event-stream"}, s.stream)
 }
 
 // qrView is the data of a `qr` stream message.

@@ -17,17 +17,20 @@ import (
 func RegisterWebhooks(s *Server, svc *webhooks.Service) {
 	h := &webhookHandlers{s: s, svc: svc}
 	const tag = "webhooks"
-	s.Handle(Route{Method: "POST", Path: "/api/events/webhook/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create or replace a webhook, by label; the signing secret is returned when it is created", Request: schemas.WebhookConfigInput, BodyLimit: 16 << 10}, h.upsert)
-	s.Handle(Route{Method: "GET", Path: "/api/events/getWebhook/:instance", Auth: AuthInstance, Tag: tag, Summary: "List the instance's webhooks"}, h.list)
-	s.Handle(Route{Method: "DELETE", Path: "/api/events/webhook/:instance/:label", Auth: AuthInstance, Tag: tag, Summary: "Delete a webhook; its deliveries not yet sent are discarded"}, h.delete)
-	s.Handle(Route{Method: "POST", Path: "/api/events/webhook/:instance/:label/rotate", Auth: AuthInstance, Tag: tag, Summary: "Rotate a webhook's signing secret; the old one still signs during the grace period"}, h.rotate)
-	s.Handle(Route{Method: "GET", Path: "/api/events/deliveries/:instance", Auth: AuthInstance, Tag: tag, Summary: "List webhook deliveries with their attempts (?state=&webhook=&event=&limit=)"}, h.deliveries)
-	s.Handle(Route{Method: "POST", Path: "/api/events/deliveries/:instance/:id/replay", Auth: AuthInstance, Tag: tag, Summary: "Send a delivery again, with the same webhook-id"}, h.replay)
-	s.Handle(Route{Method: "POST", Path: "/api/events/inbound/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create an inbound hook: a URL and a secret to publish with signed POSTs", Request: schemas.WebhookInboundCreateInput, BodyLimit: smallBody}, h.createInbound)
-	s.Handle(Route{Method: "GET", Path: "/api/events/inbound/:instance", Auth: AuthInstance, Tag: tag, Summary: "List the instance's inbound hooks"}, h.listInbound)
-	s.Handle(Route{Method: "DELETE", Path: "/api/events/inbound/:instance/:id", Auth: AuthInstance, Tag: tag, Summary: "Delete an inbound hook"}, h.deleteInbound)
-	s.Handle(Route{Method: "POST", Path: "/api/events/inbound/:instance/:id/rotate", Auth: AuthInstance, Tag: tag, Summary: "Rotate an inbound hook's secret; the old one is accepted during the grace period"}, h.rotateInbound)
-	s.Handle(Route{Method: "POST", Path: "/hooks/in/:hookId", Auth: AuthNone, Tag: tag, Summary: "Run an inbound hook's node: a body signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)", Request: schemas.WebhookInboundInput, Response: schemas.ExecuteOutput}, h.receive)
+	s.Handle(Route{Method: "POST", Path: "/api/events/webhook/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create or replace a webhook, by label; the signing secret is returned when it is created", Request: schemas.WebhookConfigInput,
+		Responses: Responses{200: schemas.WebhookReply, 201: schemas.WebhookReply}, BodyLimit: 16 << 10}, h.upsert)
+	s.Handle(Route{Method: "GET", Path: "/api/events/getWebhook/:instance", Auth: AuthInstance, Tag: tag, Summary: "List the instance's webhooks", Responses: Responses{200: schemas.WebhookListReply}}, h.list)
+	s.Handle(Route{Method: "DELETE", Path: "/api/events/webhook/:instance/:label", Auth: AuthInstance, Tag: tag, Summary: "Delete a webhook; its deliveries not yet sent are discarded", Responses: Responses{200: schemas.WebhookDeleteReply}}, h.delete)
+	s.Handle(Route{Method: "POST", Path: "/api/events/webhook/:instance/:label/rotate", Auth: AuthInstance, Tag: tag, Summary: "Rotate a webhook's signing secret; the old one still signs during the grace period", Responses: Responses{200: schemas.WebhookReply}}, h.rotate)
+	s.Handle(Route{Method: "GET", Path: "/api/events/deliveries/:instance", Auth: AuthInstance, Tag: tag, Summary: "List webhook deliveries with their attempts (?state=&webhook=&event=&limit=)", Responses: Responses{200: schemas.DeliveryListReply}}, h.deliveries)
+	s.Handle(Route{Method: "POST", Path: "/api/events/deliveries/:instance/:id/replay", Auth: AuthInstance, Tag: tag, Summary: "Send a delivery again, with the same webhook-id", Responses: Responses{200: schemas.DeliveryReply, 409: ErrorBody}}, h.replay)
+	s.Handle(Route{Method: "POST", Path: "/api/events/inbound/:instance", Auth: AuthInstance, Tag: tag, Summary: "Create an inbound hook: a URL and a secret to publish with signed POSTs", Request: schemas.WebhookInboundCreateInput,
+		Responses: Responses{201: schemas.InboundReply}, BodyLimit: smallBody}, h.createInbound)
+	s.Handle(Route{Method: "GET", Path: "/api/events/inbound/:instance", Auth: AuthInstance, Tag: tag, Summary: "List the instance's inbound hooks", Responses: Responses{200: schemas.InboundListReply}}, h.listInbound)
+	s.Handle(Route{Method: "DELETE", Path: "/api/events/inbound/:instance/:id", Auth: AuthInstance, Tag: tag, Summary: "Delete an inbound hook", Responses: Responses{200: schemas.InboundDeleteReply}}, h.deleteInbound)
+	s.Handle(Route{Method: "POST", Path: "/api/events/inbound/:instance/:id/rotate", Auth: AuthInstance, Tag: tag, Summary: "Rotate an inbound hook's secret; the old one is accepted during the grace period", Responses: Responses{200: schemas.InboundReply}}, h.rotateInbound)
+	s.Handle(Route{Method: "POST", Path: "/hooks/in/:hookId", Auth: AuthNone, Tag: tag, Summary: "Run an inbound hook's node: a body signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)", Request: schemas.WebhookInboundInput,
+		Responses: Responses{200: schemas.WebhookInboundReply, 401: ErrorBody, 409: ErrorBody, 503: ErrorBody}}, h.receive)
 }
 
 type webhookHandlers struct {

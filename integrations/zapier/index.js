@@ -175,7 +175,8 @@ const searches = Object.fromEntries((gen.searches || []).map((sd) => [sd.key, ma
 
 // --- REST-hook triggers ------------------------------------------------------
 // flatten makes a CloudEvent a Zapier item: its id (Zapier's dedupe key),
-// type, time, instance, traceparent and origin, then the event's data.
+// type, time, instance, traceparent and origin (data.origin), then the
+// event's data.
 function flatten(ev) {
 	return {
 		id: ev.id,
@@ -183,7 +184,7 @@ function flatten(ev) {
 		time: ev.time,
 		instance: ev.instance,
 		traceparent: ev.traceparent,
-		origin: ev.origin || {},
+		origin: (ev.data && ev.data.origin) || {},
 		...(ev.data || {}),
 	};
 }

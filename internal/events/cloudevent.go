@@ -3,6 +3,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -10,8 +11,12 @@ import (
 )
 
 // CloudEvent is the CloudEvents 1.0 structured JSON form of an event. The
-// `traceparent` extension carries the W3C trace context, and `origin` says
-// which platform, workflow and execution asked for it.
+// `traceparent` extension carries the W3C trace context and `instance` the
+// instance name. `origin` (which platform, workflow and execution asked) is
+// an object, and CloudEvents context attributes may only be strings,
+// integers, booleans, binary, URIs or timestamps (the SDKs refuse an
+// object), so it travels inside data: data.origin. [CloudEvent.Origin]
+// is that value, filled by [ToCloudEvent] and when decoding.
 type CloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
@@ -23,7 +28,7 @@ type CloudEvent struct {
 	DataSchema      string          `json:"dataschema,omitempty"`
 	TraceParent     string          `json:"traceparent,omitempty"`
 	Instance        string          `json:"instance"`
-	Origin          status.Origin   `json:"origin"`
+	Origin          status.Origin   `json:"-"` // data.origin
 	Data            json.RawMessage `json:"data"`
 }
 
@@ -35,6 +40,9 @@ const SchemaBase = "https://statusflow.dev/schemas/"
 func ToCloudEvent(ev status.Event) (*CloudEvent, error) {
 	data, err := json.Marshal(ev.Data)
 	if err != nil {
+		return nil, err
+	}
+	if data, err = withOrigin(data, ev.Origin); err != nil {
 		return nil, err
 	}
 	return &CloudEvent{
@@ -53,7 +61,47 @@ func ToCloudEvent(ev status.Event) (*CloudEvent, error) {
 	}, nil
 }
 
-// envelope is CloudEvent without its methods, for Encode.
+// withOrigin adds "origin" to the data object (appended, without decoding
+// data again: it comes from json.Marshal). Data that is not an object, or
+// that has its own origin, is left as it is.
+func withOrigin(data []byte, o status.Origin) ([]byte, error) {
+	if len(data) < 2 || data[0] != '{' || bytes.Contains(data, []byte(`"origin":`)) {
+		return data, nil
+	}
+	ob, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(data)+len(ob)+12)
+	out = append(out, data[:len(data)-1]...)
+	if len(bytes.TrimSpace(data[1:len(data)-1])) > 0 {
+		out = append(out, ',')
+	}
+	out = append(out, `"origin":`...)
+	out = append(out, ob...)
+	return append(out, '}'), nil
+}
+
+// UnmarshalJSON decodes the structured form and sets Origin from data.origin.
+func (ce *CloudEvent) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, (*envelope)(ce)); err != nil {
+		return err
+	}
+	var d struct {
+		Origin *status.Origin `json:"origin"`
+	}
+	if len(ce.Data) > 0 && ce.Data[0] == '{' {
+		if err := json.Unmarshal(ce.Data, &d); err != nil {
+			return err
+		}
+		if d.Origin != nil {
+			ce.Origin = *d.Origin
+		}
+	}
+	return nil
+}
+
+// envelope is CloudEvent without its methods, for Encode and UnmarshalJSON.
 type envelope CloudEvent
 
 // Encode is the event's JSON, as json.Marshal writes it, without checking

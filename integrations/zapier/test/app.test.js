@@ -96,10 +96,10 @@ test('create: publish a text status with the Zap as origin, then delete it', asy
 	assert.ok(rec.message.extendedTextMessage.font && rec.message.extendedTextMessage.font !== 'SYSTEM', 'the font choice reached the WhatsApp message');
 	const log = await sf.api('GET', `/api/events/log/${sf.instance}?type=status.published`);
 	const ev = log.json.events.find((e) => e.data.messageId === out.messageId);
-	assert.equal(ev.origin.platform, 'zapier');
-	assert.equal(ev.origin.workflowId, '987654');
-	assert.equal(ev.origin.workflowName, meta.zap.name);
-	assert.equal(ev.origin.nodeName, 'Publish Status');
+	assert.equal(ev.data.origin.platform, 'zapier');
+	assert.equal(ev.data.origin.workflowId, '987654');
+	assert.equal(ev.data.origin.workflowName, meta.zap.name);
+	assert.equal(ev.data.origin.nodeName, 'Publish Status');
 
 	const del = await appTester(App.creates.status_delete.operation.perform, {
 		authData,

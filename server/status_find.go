@@ -16,7 +16,7 @@ import (
 // anyone holding a messageId from an event).
 func (s *Server) registerStatusFind() {
 	s.Handle(Route{Method: "GET", Path: "/api/status/find/:instance", Auth: AuthInstance, Tag: "status",
-		Summary: "One published status by its message id: type, source, trace, origin and whether it was revoked",
+		Summary:   "One published status by its message id: type, source, trace, origin and whether it was revoked",
 		Responses: Responses{200: DataOf(schemas.StatusFindOutput)}}, s.findStatus)
 }
 

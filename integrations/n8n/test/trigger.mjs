@@ -93,7 +93,7 @@ try {
 	const ok = await call(delivery.body, delivery.headers);
 	const item = ok.out.workflowData?.[0]?.[0]?.json;
 	check(item?.type === 'status.published' && item.data?.messageId === messageId, `the delivery became the workflow's item (${item?.type} ${item?.data?.messageId})`);
-	check(item.origin?.workflowId === 'wfOther' && item.origin?.executionId === '77' && item.traceparent, 'the item carries the publisher origin and traceparent');
+	check(item.data?.origin?.workflowId === 'wfOther' && item.data?.origin?.executionId === '77' && item.traceparent, 'the item carries the publisher origin (data.origin) and traceparent');
 
 	const tampered = await call(Buffer.from(delivery.body.toString().replace('"instance":"sales"', '"instance":"other"')), delivery.headers);
 	check(tampered.out.noWebhookResponse === true && tampered.response.code === 401 && !tampered.out.workflowData, 'a tampered body is refused with 401');

@@ -156,7 +156,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 	a.Uploads = uploads
-	a.Media, err = media.New(media.Config{AllowPrivate: cfg.MediaAllowPrivate, MaxBytes: cfg.MediaMaxBytes, TempDir: tmp, Uploads: uploads}, log)
+	a.Media, err = media.New(media.Config{AllowPrivate: cfg.MediaAllowPrivate, MaxBytes: cfg.MediaMaxBytes, TempDir: tmp, Uploads: uploads,
+		MaxProcesses: cfg.MediaProcesses, MaxProcessesPerInstance: cfg.MediaProcessesPerInstance, ProcessMemory: cfg.MediaProcessMemory}, log)
 	if err != nil {
 		return nil, err
 	}

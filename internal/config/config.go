@@ -33,8 +33,14 @@ type Config struct {
 	// NATSURL. NATSNKey is a public user nkey external clients may use
 	// instead. NATSCreds, NATSNKeySeed and NATSToken are statusflow's
 	// credentials for NATSURL.
-	NATSUser, NATSPassword, NATSNKey   string
-	NATSCreds, NATSNKeySeed, NATSToken string
+	NATSUser, NATSPassword, NATSNKey string
+	// MediaProcesses, MediaProcessesPerInstance and MediaProcessMemory
+	// bound FFmpeg: processes at once, one instance's share of them, and
+	// each process's address space in bytes. 0: the media package defaults
+	// (CPUs, half of them, 2 GiB).
+	MediaProcesses, MediaProcessesPerInstance int
+	MediaProcessMemory                        int64
+	NATSCreds, NATSNKeySeed, NATSToken        string
 	// NATSPrefix is the first token of every subject. Defaults to "statusflow".
 	NATSPrefix string
 	// AccountToken is the TokenAccount. Defaults to empty: one is generated on
@@ -117,6 +123,13 @@ var settings = []setting{
 	{"STATUSFLOW_NATS_CREDS", "with STATUSFLOW_NATS_URL: a .creds file (JWT and nkey seed)", "", func(c *Config, v string) error { c.NATSCreds = v; return nil }},
 	{"STATUSFLOW_NATS_NKEY_SEED", "with STATUSFLOW_NATS_URL: an nkey seed file", "", func(c *Config, v string) error { c.NATSNKeySeed = v; return nil }},
 	{"STATUSFLOW_NATS_TOKEN", "with STATUSFLOW_NATS_URL: a token", "", func(c *Config, v string) error { c.NATSToken = v; return nil }},
+	{"STATUSFLOW_MEDIA_PROCESSES", "ffmpeg processes at once (default: CPUs)", "", func(c *Config, v string) (err error) { c.MediaProcesses, err = optInt(v); return }},
+	{"STATUSFLOW_MEDIA_PROCESSES_PER_INSTANCE", "ffmpeg processes one instance may hold at once (default: half)", "", func(c *Config, v string) (err error) { c.MediaProcessesPerInstance, err = optInt(v); return }},
+	{"STATUSFLOW_MEDIA_PROCESS_MEMORY", "address space of each ffmpeg process in bytes (default 2 GiB)", "", func(c *Config, v string) (err error) {
+		n, err := optInt(v)
+		c.MediaProcessMemory = int64(n)
+		return err
+	}},
 	{"STATUSFLOW_NATS_PREFIX", "first token of every NATS subject", NATSPrefixDefault, func(c *Config, v string) error { c.NATSPrefix = v; return nil }},
 	{"STATUSFLOW_ACCOUNT_TOKEN", "the TokenAccount (default: generated once)", "", func(c *Config, v string) error { c.AccountToken = v; return nil }},
 	{"STATUSFLOW_RATE_LIMIT", "requests per minute per token", strconv.Itoa(RateLimitDefault), func(c *Config, v string) (err error) { c.RateLimit, err = strconv.Atoi(v); return }},
@@ -198,4 +211,12 @@ func optDuration(v string) (time.Duration, error) {
 		return 0, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// optInt parses an optional integer: "" is 0 (the default).
+func optInt(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	return strconv.Atoi(v)
 }

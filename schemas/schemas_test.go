@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/statusflow/statusflow/internal/status"
@@ -55,10 +56,12 @@ func TestPublishInput_Messages(t *testing.T) {
 		{"VideoEmptyURL", `{"type":"video","mediaUrl":""}`, "MediaURL is required for type: video"},
 		{"AudioWithoutURL", `{"type":"audio","message":"x"}`, "MediaURL is required for type: audio"},
 		{"MessageBeforeFont", `{"type":"text","font":"comic"}`, "Message is required"},
-		{"UnknownFont", `{"type":"text","message":"a","font":"comic"}`, "Invalid request body: font must be one of: system, sans-serif, serif, script, bold, monospace, handwriting, extrabold"},
+		{"UnknownFont", `{"type":"text","message":"a","font":"comic"}`, "Invalid request body: font must be one of: system, sans-serif, serif, script, bold, morningbreeze, calistoga, exo2, courierprime, monospace, handwriting, extrabold"},
 		{"BadColour", `{"type":"text","message":"a","backgroundColor":"red"}`, "Invalid request body: backgroundColor must be #RRGGBB or #AARRGGBB"},
 		{"BadVoiceColour", `{"type":"audio","mediaUrl":"http://x/a.mp3","backgroundColor":"#12"}`, "Invalid request body: backgroundColor must be #RRGGBB or #AARRGGBB"},
 		{"UnknownField", `{"type":"text","message":"a","mediaURL":"x"}`, "Invalid request body: unknown field 'mediaURL' not allowed"},
+		{"TextTooLong", `{"type":"text","message":"` + strings.Repeat("é", 701) + `"}`, "Invalid request body: message must be at most 700 characters for a text status (WhatsApp's limit)"},
+		{"VoiceTooLong", `{"type":"audio","mediaUrl":"http://x/a.mp3","duration":61}`, "Invalid request body: duration must be at most 60 seconds (WhatsApp's voice-status limit)"},
 		{"ShortWaveform", `{"type":"audio","mediaUrl":"http://x/a.mp3","waveform":[1,2]}`, "Invalid request body: waveform: minimum 64 items required, but found 2 items"},
 	}
 	for _, tc := range cases {
@@ -86,6 +89,10 @@ func TestPublishInput_Accepts(t *testing.T) {
 		// Ignored fields are not checked where they do not apply.
 		`{"type":"image","mediaUrl":"https://e.com/a.jpg","backgroundColor":"whatever","font":"comic"}`,
 		`{"type":"audio","mediaUrl":"https://e.com/a.mp3","isVoice":false,"duration":3.5}`,
+		// The limits are inclusive; a caption is not a text status.
+		`{"type":"text","message":"` + strings.Repeat("é", 700) + `"}`,
+		`{"type":"image","mediaUrl":"https://e.com/a.jpg","message":"` + strings.Repeat("x", 2000) + `"}`,
+		`{"type":"audio","mediaUrl":"https://e.com/a.mp3","duration":60}`,
 	} {
 		var args status.PublishArgs
 		if err := v.Decode(schemas.PublishInput, []byte(body), &args); err != nil {

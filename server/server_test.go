@@ -145,7 +145,7 @@ func TestServer_SendStatusErrors(t *testing.T) {
 		{"TypeUnknown", "/api/message/status/sales", `{"type":"gif","message":"a"}`, 400, "", "Type must be one of: text, image, video, audio"},
 		{"MessageRequired", "/api/message/status/sales", `{"type":"text"}`, 400, "", "Message is required"},
 		{"MediaURLRequired", "/api/message/status/sales", `{"type":"video"}`, 400, "", "MediaURL is required for type: video"},
-		{"UnknownFont", "/api/message/status/sales", `{"type":"text","message":"a","font":"papyrus"}`, 400, "", "Invalid request body: font must be one of: system, sans-serif, serif, script, bold, monospace, handwriting, extrabold"},
+		{"UnknownFont", "/api/message/status/sales", `{"type":"text","message":"a","font":"papyrus"}`, 400, "", "Invalid request body: font must be one of: system, sans-serif, serif, script, bold, morningbreeze, calistoga, exo2, courierprime, monospace, handwriting, extrabold"},
 		{"InstanceNotFound", "/api/message/status/ghost", `{"type":"text","message":"a"}`, 404, "", "Instance not found"},
 		{"Disconnected", "/api/message/status/offline", `{"type":"text","message":"a"}`, 503, "disconnected", "Instance is not connected to WhatsApp"},
 		{"DisconnectedBeforeMedia", "/api/message/status/offline", `{"type":"image","mediaUrl":"http://127.0.0.1:1/x.jpg"}`, 503, "disconnected", "Instance is not connected to WhatsApp"},

@@ -65,6 +65,15 @@ func TestPipeline_BadInput(t *testing.T) {
 		requireCode(t, err, status.CodeMediaValidationFailed, "the file is a video (video/mp4), not an image")
 	})
 
+	t.Run("VoiceTooLong", func(t *testing.T) {
+		t.Parallel()
+		// 65 s measured; WhatsApp's voice status takes 60 s. A caller's
+		// shorter duration does not get it through: the audio is what plays.
+		d := 10.0
+		err := prepare(t, loopback, status.MediaRequest{Type: "audio", URL: srv.URL + "/f/tone65.opus", Voice: true, Duration: &d})
+		requireCode(t, err, status.CodeMediaValidationFailed, "the audio is 65 s long; a voice status is at most 60 s (WhatsApp's limit): shorten it")
+	})
+
 	t.Run("VideoAsAudio", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "audio", URL: srv.URL + "/f/v10.mp4"})

@@ -26,6 +26,13 @@ const (
 // trimmed to it.
 const MaxVideoSeconds = 30
 
+// MaxVoiceSeconds is the longest voice status WhatsApp takes: 30 s when voice
+// status launched (February 2023), one minute since 2024 (WABetaInfo, reported
+// e.g. by read.pk/14501 and techdailyinsider.com). Longer audio is refused
+// rather than cut, since cutting speech mid-sentence is worse than a clear
+// 400 the caller can act on.
+const MaxVoiceSeconds = 60
+
 // Config configures [New]. The zero value is usable: every field has a default.
 type Config struct {
 	// AllowPrivate lets media URLs resolve to loopback, private, link-local

@@ -82,7 +82,13 @@ func (w *work) audio(ctx context.Context) (*Prepared, error) {
 	}
 	pm := &Prepared{Mimetype: MimeOpus, Path: out, Voice: w.req.Voice}
 	secs := wf.seconds(waveformRate)
-	if w.req.Duration != nil && *w.req.Duration > 0 {
+	if secs > MaxVoiceSeconds+0.5 { // what rounds to 60 is 60
+		return nil, status.Errorf(status.CodeMediaValidationFailed,
+			"the audio is %.0f s long; a voice status is at most %d s (WhatsApp's limit): shorten it", secs, MaxVoiceSeconds)
+	}
+	// A caller's duration may shorten what players show (e.g. trimmed
+	// silence), never lengthen it past the audio that is there.
+	if w.req.Duration != nil && *w.req.Duration > 0 && *w.req.Duration < secs {
 		secs = *w.req.Duration
 	}
 	pm.Seconds = roundSeconds(secs)

@@ -36,6 +36,7 @@ var recipes = map[string][]string{
 	"mono.opus":    {"-f", "lavfi", "-i", "sine=frequency=330:duration=3", "-ac", "1", "-c:a", "libopus", "-b:a", "24k", "-f", "ogg"},
 	"stereo.opus":  {"-f", "lavfi", "-i", "sine=frequency=330:duration=3", "-ac", "2", "-c:a", "libopus", "-b:a", "48k", "-f", "ogg"},
 	"tone60.mp3":   {"-f", "lavfi", "-i", "sine=frequency=440:duration=60", "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3"},
+	"tone65.opus":  {"-f", "lavfi", "-i", "sine=frequency=440:duration=65", "-ac", "1", "-c:a", "libopus", "-b:a", "16k", "-f", "ogg"},
 	"v10.mp4":      video(10, "libx264", "mp4"),
 	"v45.mp4":      video(45, "libx264", "mp4"),
 	"mpeg4.mkv":    {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=15:duration=4", "-f", "lavfi", "-i", "sine=duration=4", "-c:v", "mpeg4", "-c:a", "libmp3lame", "-shortest", "-f", "matroska"},

@@ -86,10 +86,10 @@ func TestPipeline_Sandbox(t *testing.T) {
 		for i := range wf {
 			wf[i] = i % 101
 		}
-		d := 12.4
+		d := 2.4 // mono.opus is 3 s long
 		m := b.core.publish(t, status.PublishArgs{Type: "audio", MediaURL: b.srv + "/f/mono.opus", Waveform: wf, Duration: &d}).GetAudioMessage()
-		if m.GetSeconds() != 12 {
-			t.Errorf("seconds = %d, want the given 12", m.GetSeconds())
+		if m.GetSeconds() != 2 {
+			t.Errorf("seconds = %d, want the given 2", m.GetSeconds())
 		}
 		for i, v := range m.GetWaveform() {
 			if int(v) != wf[i] {
@@ -98,12 +98,23 @@ func TestPipeline_Sandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("RegularAudio", func(t *testing.T) {
+	t.Run("GivenDurationNeverExceedsMeasured", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
+		d := 12.4 // mono.opus is 3 s long: players would show 0:12 and stop at 0:03
+		m := b.core.publish(t, status.PublishArgs{Type: "audio", MediaURL: b.srv + "/f/mono.opus", Duration: &d}).GetAudioMessage()
+		if m.GetSeconds() != 3 {
+			t.Errorf("seconds = %d, want the measured 3", m.GetSeconds())
+		}
+	})
+
+	t.Run("NotVoiceSentAsVoice", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		// Phones play an audio status only as a voice status (README "Audio statuses").
 		m := b.core.publish(t, status.PublishArgs{Type: "audio", MediaURL: b.srv + "/f/stereo.opus", IsVoice: boolPtr(false)}).GetAudioMessage()
-		if m.GetPTT() || len(m.GetWaveform()) != 0 {
-			t.Errorf("PTT = %v, waveform %d values; want plain audio", m.GetPTT(), len(m.GetWaveform()))
+		if !m.GetPTT() || len(m.GetWaveform()) != 64 {
+			t.Errorf("PTT = %v, waveform %d values; want a voice note", m.GetPTT(), len(m.GetWaveform()))
 		}
 		if m.GetMimetype() != "audio/ogg; codecs=opus" || m.GetSeconds() != 3 {
 			t.Errorf("mimetype %q, seconds %d", m.GetMimetype(), m.GetSeconds())

@@ -419,7 +419,7 @@ func traceOf(r *store.Schedule) tracing.Context {
 }
 
 func mediaRequest(instance string, a PublishArgs) MediaRequest {
-	return MediaRequest{Instance: instance, Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: a.Voice(), Duration: a.Duration, Waveform: a.Waveform}
+	return MediaRequest{Instance: instance, Type: a.Type, URL: a.MediaURL, MimeType: a.MimeType, FileName: a.FileName, Voice: sendAsVoice(a), Duration: a.Duration, Waveform: a.Waveform}
 }
 
 type preparedKey struct{}

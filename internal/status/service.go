@@ -420,6 +420,14 @@ func sendError(err error) *Error {
 	return &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
 }
 
+// sendAsVoice reports whether an audio status goes out as a voice note:
+// always. WhatsApp's status viewer plays audio only as a voice status (the
+// composer records voice since February 2023 and offers no audio-file
+// status); a non-PTT AudioMessage on status@broadcast is not shown as
+// playable, so `isVoice: false` is sent as voice rather than published for
+// nobody to hear (README "Audio statuses").
+func sendAsVoice(PublishArgs) bool { return true }
+
 func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, instance string, a PublishArgs) (*waE2E.Message, error) {
 	if s.media == nil {
 		return nil, Errorf(CodeMediaValidationFailed, "media statuses are not available: the media pipeline is not configured")

@@ -51,6 +51,11 @@ type Upload struct {
 	FileEncSHA256 []byte
 	FileSHA256    []byte
 	FileLength    uint64
+	// MediaKeyTimestamp is when the media key was made (Unix seconds).
+	// WhatsApp Web and Baileys (prepareWAMessageMedia: mediaKeyTimestamp =
+	// unixTimestampSeconds()) send it with every media message; recipients
+	// use it to judge how old the media is before fetching it.
+	MediaKeyTimestamp int64
 }
 
 // Errors an engine or session returns; the core maps them to status codes.

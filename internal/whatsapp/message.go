@@ -9,15 +9,33 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Font names accepted in `font`, each mapped to the WhatsApp enum it selects.
-// schemas/status.publish.input.json lists the same names (a test keeps them in
-// step); the schema is what rejects unknown ones.
+// Font names accepted in `font`, each mapped to the WhatsApp enum value it
+// selects. schemas/status.publish.input.json lists the same names (a test
+// keeps them in step); the schema is what rejects unknown ones.
+//
+// The enum was renamed over the years, and the original API docs' names
+// (`system`, `serif`, `sans-serif`) come from its first names. WhatsApp's
+// older protobuf schema (still shipped by Cobalt, it.auties.whatsapp
+// TextMessageFontType) numbers them SANS_SERIF=0, SERIF=1,
+// NORICAN_REGULAR=2, BRYNDAN_WRITE=3, BEBASNEUE_REGULAR=4, OSWALD_HEAVY=5;
+// today's (whatsmeow's waE2E, Baileys' WAProto FontType) calls them
+// SYSTEM=0, SYSTEM_TEXT=1, FB_SCRIPT=2, SYSTEM_BOLD=6, MORNINGBREEZE_REGULAR=7,
+// CALISTOGA_REGULAR=8, EXO2_EXTRABOLD=9, COURIERPRIME_BOLD=10 and dropped
+// 3–5. Phones render a number, not a name: 0 is the sans-serif system face
+// and 1 the serif one, so `sans-serif` is 0 and `serif` is 1 (statusflow once
+// sent `serif` as CALISTOGA and `sans-serif` as SYSTEM_TEXT, i.e. serif). The
+// display faces get their own names; the older aliases stay accepted.
 var fonts = map[string]waE2E.ExtendedTextMessage_FontType{
-	"system":      waE2E.ExtendedTextMessage_SYSTEM,
-	"sans-serif":  waE2E.ExtendedTextMessage_SYSTEM_TEXT,
-	"serif":       waE2E.ExtendedTextMessage_CALISTOGA_REGULAR,
-	"script":      waE2E.ExtendedTextMessage_FB_SCRIPT,
-	"bold":        waE2E.ExtendedTextMessage_SYSTEM_BOLD,
+	"system":        waE2E.ExtendedTextMessage_SYSTEM,
+	"sans-serif":    waE2E.ExtendedTextMessage_SYSTEM,      // historic SANS_SERIF = 0
+	"serif":         waE2E.ExtendedTextMessage_SYSTEM_TEXT, // historic SERIF = 1
+	"script":        waE2E.ExtendedTextMessage_FB_SCRIPT,   // historic NORICAN_REGULAR = 2
+	"bold":          waE2E.ExtendedTextMessage_SYSTEM_BOLD,
+	"morningbreeze": waE2E.ExtendedTextMessage_MORNINGBREEZE_REGULAR,
+	"calistoga":     waE2E.ExtendedTextMessage_CALISTOGA_REGULAR,
+	"exo2":          waE2E.ExtendedTextMessage_EXO2_EXTRABOLD,
+	"courierprime":  waE2E.ExtendedTextMessage_COURIERPRIME_BOLD,
+	// Aliases of the display faces, accepted since the first release.
 	"monospace":   waE2E.ExtendedTextMessage_COURIERPRIME_BOLD,
 	"handwriting": waE2E.ExtendedTextMessage_MORNINGBREEZE_REGULAR,
 	"extrabold":   waE2E.ExtendedTextMessage_EXO2_EXTRABOLD,
@@ -25,7 +43,8 @@ var fonts = map[string]waE2E.ExtendedTextMessage_FontType{
 
 // FontNames lists the accepted font names in documentation order.
 func FontNames() []string {
-	return []string{"system", "sans-serif", "serif", "script", "bold", "monospace", "handwriting", "extrabold"}
+	return []string{"system", "sans-serif", "serif", "script", "bold", "morningbreeze", "calistoga", "exo2", "courierprime",
+		"monospace", "handwriting", "extrabold"}
 }
 
 // Font returns the WhatsApp enum for a font name; "" is system.
@@ -127,7 +146,7 @@ func BuildMedia(s MediaStatus) (*waE2E.Message, error) {
 			MediaKey: u.MediaKey, FileEncSHA256: u.FileEncSHA256, FileSHA256: u.FileSHA256,
 			FileLength: proto.Uint64(u.FileLength), Mimetype: proto.String(s.Mimetype),
 			Caption: caption, Width: nonZero(s.Width), Height: nonZero(s.Height),
-			JPEGThumbnail: s.Thumbnail,
+			JPEGThumbnail: s.Thumbnail, MediaKeyTimestamp: mediaKeyTimestamp(u),
 		}}, nil
 	case MediaVideo:
 		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
@@ -135,14 +154,14 @@ func BuildMedia(s MediaStatus) (*waE2E.Message, error) {
 			MediaKey: u.MediaKey, FileEncSHA256: u.FileEncSHA256, FileSHA256: u.FileSHA256,
 			FileLength: proto.Uint64(u.FileLength), Mimetype: proto.String(s.Mimetype),
 			Caption: caption, Width: nonZero(s.Width), Height: nonZero(s.Height),
-			Seconds: proto.Uint32(s.Seconds), JPEGThumbnail: s.Thumbnail,
+			Seconds: proto.Uint32(s.Seconds), JPEGThumbnail: s.Thumbnail, MediaKeyTimestamp: mediaKeyTimestamp(u),
 		}}, nil
 	case MediaAudio:
 		m := &waE2E.AudioMessage{
 			URL: proto.String(u.URL), DirectPath: proto.String(u.DirectPath),
 			MediaKey: u.MediaKey, FileEncSHA256: u.FileEncSHA256, FileSHA256: u.FileSHA256,
 			FileLength: proto.Uint64(u.FileLength), Mimetype: proto.String(s.Mimetype),
-			Seconds: proto.Uint32(s.Seconds), PTT: proto.Bool(s.PTT),
+			Seconds: proto.Uint32(s.Seconds), PTT: proto.Bool(s.PTT), MediaKeyTimestamp: mediaKeyTimestamp(u),
 		}
 		if s.PTT {
 			m.Waveform = s.Waveform
@@ -159,6 +178,13 @@ func BuildMedia(s MediaStatus) (*waE2E.Message, error) {
 		return &waE2E.Message{AudioMessage: m}, nil
 	}
 	return nil, fmt.Errorf("unknown media kind %q", s.Kind)
+}
+
+func mediaKeyTimestamp(u *Upload) *int64 {
+	if u.MediaKeyTimestamp == 0 {
+		return nil
+	}
+	return proto.Int64(u.MediaKeyTimestamp)
 }
 
 func nonZero(v uint32) *uint32 {

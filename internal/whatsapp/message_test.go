@@ -37,7 +37,7 @@ func TestBuildText(t *testing.T) {
 		{"RGBLowercase", TextStatus{Text: "hi", BackgroundColor: "#0a0b0c"}, textMessage("hi", 0xFF0A0B0C, waE2E.ExtendedTextMessage_SYSTEM)},
 		{"ARGB", TextStatus{Text: "hi", BackgroundColor: "#80112233"}, textMessage("hi", 0x80112233, waE2E.ExtendedTextMessage_SYSTEM)},
 		{"ARGBTransparent", TextStatus{Text: "hi", BackgroundColor: "#00000000"}, textMessage("hi", 0x00000000, waE2E.ExtendedTextMessage_SYSTEM)},
-		{"FontAndColor", TextStatus{Text: "x", BackgroundColor: "#123456", Font: "serif"}, textMessage("x", 0xFF123456, waE2E.ExtendedTextMessage_CALISTOGA_REGULAR)},
+		{"FontAndColor", TextStatus{Text: "x", BackgroundColor: "#123456", Font: "serif"}, textMessage("x", 0xFF123456, waE2E.ExtendedTextMessage_SYSTEM_TEXT)},
 		{"FontCaseInsensitive", TextStatus{Text: "x", Font: "MonoSpace"}, textMessage("x", 0xFF128C7E, waE2E.ExtendedTextMessage_COURIERPRIME_BOLD)},
 	}
 	for _, tt := range tests {
@@ -53,15 +53,21 @@ func TestBuildText(t *testing.T) {
 
 	t.Run("EveryFont", func(t *testing.T) {
 		t.Parallel()
+		// Faces by enum number: 0 and 1 are the system sans-serif and serif
+		// faces (historic names SANS_SERIF and SERIF, see fonts).
 		expected := map[string]waE2E.ExtendedTextMessage_FontType{
-			"system":      waE2E.ExtendedTextMessage_SYSTEM,
-			"sans-serif":  waE2E.ExtendedTextMessage_SYSTEM_TEXT,
-			"serif":       waE2E.ExtendedTextMessage_CALISTOGA_REGULAR,
-			"script":      waE2E.ExtendedTextMessage_FB_SCRIPT,
-			"bold":        waE2E.ExtendedTextMessage_SYSTEM_BOLD,
-			"monospace":   waE2E.ExtendedTextMessage_COURIERPRIME_BOLD,
-			"handwriting": waE2E.ExtendedTextMessage_MORNINGBREEZE_REGULAR,
-			"extrabold":   waE2E.ExtendedTextMessage_EXO2_EXTRABOLD,
+			"system":        0,
+			"sans-serif":    0,
+			"serif":         1,
+			"script":        2,
+			"bold":          6,
+			"morningbreeze": 7,
+			"calistoga":     8,
+			"exo2":          9,
+			"courierprime":  10,
+			"monospace":     10,
+			"handwriting":   7,
+			"extrabold":     9,
 		}
 		if len(FontNames()) != len(expected) {
 			t.Fatalf("FontNames() = %v, expected the %d names of this table", FontNames(), len(expected))
@@ -105,6 +111,8 @@ func TestBuildMedia(t *testing.T) {
 		FileEncSHA256: []byte("enc-sha256-enc-sha256-enc-sha256"),
 		FileSHA256:    []byte("sha256-sha256-sha256-sha256-sha2"),
 		FileLength:    12345,
+		// Every media message carries it, as WhatsApp Web and Baileys send it.
+		MediaKeyTimestamp: 1764417600,
 	}
 	waveform := make([]byte, 64)
 	for i := range waveform {
@@ -123,7 +131,7 @@ func TestBuildMedia(t *testing.T) {
 			want: &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
 				URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath),
 				MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
-				FileLength: proto.Uint64(12345), Mimetype: proto.String("image/jpeg"),
+				FileLength: proto.Uint64(12345), MediaKeyTimestamp: proto.Int64(1764417600), Mimetype: proto.String("image/jpeg"),
 				Caption: proto.String("look"), Width: proto.Uint32(640), Height: proto.Uint32(480),
 				JPEGThumbnail: thumb,
 			}},
@@ -134,7 +142,7 @@ func TestBuildMedia(t *testing.T) {
 			want: &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
 				URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath),
 				MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
-				FileLength: proto.Uint64(12345), Mimetype: proto.String("image/jpeg"),
+				FileLength: proto.Uint64(12345), MediaKeyTimestamp: proto.Int64(1764417600), Mimetype: proto.String("image/jpeg"),
 			}},
 		},
 		{
@@ -143,7 +151,7 @@ func TestBuildMedia(t *testing.T) {
 			want: &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
 				URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath),
 				MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
-				FileLength: proto.Uint64(12345), Mimetype: proto.String("video/mp4"),
+				FileLength: proto.Uint64(12345), MediaKeyTimestamp: proto.Int64(1764417600), Mimetype: proto.String("video/mp4"),
 				Caption: proto.String("clip"), Width: proto.Uint32(1280), Height: proto.Uint32(720),
 				Seconds: proto.Uint32(30), JPEGThumbnail: thumb,
 			}},
@@ -155,7 +163,7 @@ func TestBuildMedia(t *testing.T) {
 			want: &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
 				URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath),
 				MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
-				FileLength: proto.Uint64(12345), Mimetype: proto.String("audio/ogg; codecs=opus"),
+				FileLength: proto.Uint64(12345), MediaKeyTimestamp: proto.Int64(1764417600), Mimetype: proto.String("audio/ogg; codecs=opus"),
 				Seconds: proto.Uint32(7), PTT: proto.Bool(true),
 				Waveform: waveform, BackgroundArgb: proto.Uint32(0xFF336699),
 			}},
@@ -166,7 +174,7 @@ func TestBuildMedia(t *testing.T) {
 			want: &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
 				URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath),
 				MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
-				FileLength: proto.Uint64(12345), Mimetype: proto.String("audio/ogg; codecs=opus"),
+				FileLength: proto.Uint64(12345), MediaKeyTimestamp: proto.Int64(1764417600), Mimetype: proto.String("audio/ogg; codecs=opus"),
 				Seconds: proto.Uint32(7), PTT: proto.Bool(true),
 				Waveform: waveform, BackgroundArgb: proto.Uint32(0xFF128C7E),
 			}},
@@ -179,7 +187,7 @@ func TestBuildMedia(t *testing.T) {
 			want: &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
 				URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath),
 				MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
-				FileLength: proto.Uint64(12345), Mimetype: proto.String("audio/ogg; codecs=opus"),
+				FileLength: proto.Uint64(12345), MediaKeyTimestamp: proto.Int64(1764417600), Mimetype: proto.String("audio/ogg; codecs=opus"),
 				Seconds: proto.Uint32(90), PTT: proto.Bool(false),
 			}},
 		},

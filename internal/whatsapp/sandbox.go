@@ -111,7 +111,12 @@ func (s *sandboxSession) Upload(ctx context.Context, r io.ReadSeeker, size int64
 	if s.State() != StateConnected {
 		return nil, ErrNotConnected
 	}
-	return EncryptMedia(r, kind)
+	up, err := EncryptMedia(r, kind)
+	if err != nil {
+		return nil, err
+	}
+	up.MediaKeyTimestamp = s.engine.now().Unix()
+	return up, nil
 }
 
 // appInfo is the HKDF info string WhatsApp uses per media kind: whatsmeow's

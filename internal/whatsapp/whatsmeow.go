@@ -62,6 +62,7 @@ func NewWhatsmeow(st *store.Store, log *slog.Logger) (*Whatsmeow, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	setupSignalLogger(log)
+	setupDeviceName()
 	wl := newSlogWALogger(log.With("engine", EngineWhatsmeow))
 	c := sqlstore.NewWithDB(st.DB, string(st.Dialect), wl.Sub("Database"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

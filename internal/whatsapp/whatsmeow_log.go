@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	wastore "go.mau.fi/whatsmeow/store"
 	"log/slog"
 	"sync"
 
@@ -36,6 +37,22 @@ func (l *slogWALogger) logf(level slog.Level, msg string, args []any) {
 		return
 	}
 	l.log.Log(ctx, level, fmt.Sprintf(msg, args...), "module", l.module)
+}
+
+// DeviceName is how a linked statusflow instance shows in the phone's
+// "Linked devices" list (whatsmeow's default is "whatsmeow").
+const DeviceName = "statusflow"
+
+var deviceNameOnce sync.Once
+
+// setupDeviceName makes whatsmeow announce [DeviceName] when a device is
+// linked by QR code: the name travels in DeviceProps.Os of the registration
+// payload (whatsmeow store.SetOSInfo). Pairing by phone number shows
+// [PairClientDisplayName] instead, as WhatsApp accepts only `Browser (OS)`
+// there. It sets package globals of whatsmeow, so it runs once, before any
+// client exists.
+func setupDeviceName() {
+	deviceNameOnce.Do(func() { wastore.SetOSInfo(DeviceName, [3]uint32{1, 0, 0}) })
 }
 
 var signalLoggerOnce sync.Once

@@ -86,6 +86,8 @@ func (s *whatsmeowSession) Upload(ctx context.Context, r io.ReadSeeker, size int
 		FileEncSHA256: resp.FileEncSHA256,
 		FileSHA256:    resp.FileSHA256,
 		FileLength:    resp.FileLength,
+		// whatsmeow makes the media key inside UploadReader, just now.
+		MediaKeyTimestamp: s.engine.now().Unix(),
 	}, nil
 }
 

@@ -305,6 +305,17 @@ func setupConnected(t *testing.T) (*whatsmeowSession, *sessionBundle) {
 	return s, b
 }
 
+// TestWhatsmeow_DeviceName checks what a QR-linked device announces as its
+// name in the phone's "Linked devices": whatsmeow puts DeviceProps.Os in the
+// registration payload.
+func TestWhatsmeow_DeviceName(t *testing.T) {
+	t.Parallel()
+	newTestEngine(t, store.SQLite)
+	if got := wastore.DeviceProps.GetOs(); got != "statusflow" {
+		t.Fatalf("DeviceProps.Os = %q, want statusflow", got)
+	}
+}
+
 func TestWhatsmeow_EventState(t *testing.T) {
 	t.Parallel()
 
@@ -481,7 +492,7 @@ func TestWhatsmeowSession_SendStatus(t *testing.T) {
 		if c.to != types.StatusBroadcastJID || c.to.String() != "status@broadcast" {
 			t.Fatalf("sent to %s", c.to)
 		}
-		requireProtoEqual(t, textMessage("hello", 0xFF102030, waE2E.ExtendedTextMessage_CALISTOGA_REGULAR), c.msg)
+		requireProtoEqual(t, textMessage("hello", 0xFF102030, waE2E.ExtendedTextMessage_SYSTEM_TEXT), c.msg)
 		if len(c.extra) != 1 || c.extra[0].ID != "3EB0AABBCCDD" || c.extra[0].Peer || c.extra[0].Timeout != 0 || c.extra[0].MediaHandle != "" {
 			t.Fatalf("extra = %+v", c.extra)
 		}
@@ -652,9 +663,13 @@ func TestWhatsmeowSession_Upload(t *testing.T) {
 			}
 			r := strings.NewReader("media bytes")
 			r.Seek(5, io.SeekStart) // Upload rewinds
+			before := time.Now().Unix()
 			up, err := s.Upload(context.Background(), r, 11, tt.kind)
 			if err != nil {
 				t.Fatalf("Upload: %v", err)
+			}
+			if up.MediaKeyTimestamp < before || up.MediaKeyTimestamp > time.Now().Unix() {
+				t.Fatalf("MediaKeyTimestamp = %d, want the upload's time (>= %d)", up.MediaKeyTimestamp, before)
 			}
 			want := &Upload{
 				URL:           "https://mmg.whatsapp.net/v/t62/x.enc?ccb=1",

@@ -83,7 +83,7 @@ func (w *work) audio(ctx context.Context) (*Prepared, error) {
 	pm := &Prepared{Mimetype: MimeOpus, Path: out, Voice: w.req.Voice}
 	secs := wf.seconds(waveformRate)
 	if secs > MaxVoiceSeconds+0.5 { // what rounds to 60 is 60
-		return nil, status.Errorf(status.CodeMediaValidationFailed,
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed,
 			"the audio is %.0f s long; a voice status is at most %d s (WhatsApp's limit): shorten it", secs, MaxVoiceSeconds)
 	}
 	// A caller's duration may shorten what players show (e.g. trimmed

@@ -3,11 +3,11 @@ package whatsapp
 import (
 	"context"
 	"fmt"
-	wastore "go.mau.fi/whatsmeow/store"
 	"log/slog"
 	"sync"
 
 	signallog "go.mau.fi/libsignal/logger"
+	wastore "go.mau.fi/whatsmeow/store"
 	waLog "go.mau.fi/whatsmeow/util/log"
 )
 

@@ -42,6 +42,11 @@ const (
 	ExecuteInput   = "execute.input"
 	Origin         = "origin"
 	InstanceCreate = "instance.create.input"
+	// AudienceInput and AudienceOutput: a sandbox instance's simulated
+	// audience, and the audience preview.
+	AudienceInput  = "instance.audience.input"
+	AudienceOutput = "instance.audience.output"
+	AudienceReply  = "instance.audience.reply"
 	ExecuteOutput  = "execute.output"
 	// Credential is what an automation platform stores to call statusflow.
 	Credential = "credential.statusflow"

@@ -30,6 +30,7 @@ var httpStatus = map[errcode.Code]int{
 	errcode.CodeScheduleNotFound:      http.StatusNotFound,
 	errcode.CodeScheduleNotPending:    http.StatusConflict,
 	errcode.CodeScheduleMissed:        http.StatusConflict,
+	errcode.CodeEmptyAudience:         http.StatusConflict,
 
 	errcode.CodeTokenMissing:        http.StatusUnauthorized,
 	errcode.CodeTokenInvalid:        http.StatusUnauthorized,

@@ -17,9 +17,10 @@ import (
 )
 
 type instanceCreateBody struct {
-	Name   string `json:"name"`
-	Engine string `json:"engine"`
-	Token  string `json:"token"`
+	Name     string        `json:"name"`
+	Engine   string        `json:"engine"`
+	Token    string        `json:"token"`
+	Audience *audienceBody `json:"audience"`
 }
 
 // instanceView is an instance as the API shows it.
@@ -54,6 +55,11 @@ func (s *Server) createInstance(c *fiber.Ctx) error {
 	if auth.HashToken(tok) == s.auth.AccountHash() {
 		return newError(fiber.StatusBadRequest, "Invalid request body: token must differ from the account token")
 	}
+	if body.Audience != nil && body.Engine == whatsapp.EngineSandbox {
+		if _, err := body.Audience.sandboxAudience(); err != nil {
+			return err
+		}
+	}
 	in, sess, err := s.deps.Manager.Create(c.UserContext(), body.Name, body.Engine, auth.HashToken(tok))
 	if errors.Is(err, store.ErrConflict) {
 		if _, gerr := s.deps.Store.InstanceGetByName(c.UserContext(), body.Name); gerr == nil {
@@ -63,6 +69,11 @@ func (s *Server) createInstance(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		return err
+	}
+	if body.Audience != nil && body.Engine == whatsapp.EngineSandbox {
+		if err := s.putSandboxAudience(c.UserContext(), in.Name, body.Audience); err != nil {
+			return err
+		}
 	}
 	v := viewOf(in, sess)
 	v.Token = tok

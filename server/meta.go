@@ -101,6 +101,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		}
 	}
 	instances := fiber.Map{}
+	hints := fiber.Map{} // instance → what to do about its state
 	if list, err := s.deps.Store.InstanceList(ctx); err == nil {
 		for _, in := range list {
 			state := in.State
@@ -108,14 +109,17 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 				state = string(sess.State())
 			}
 			instances[in.Name] = state
+			if advice := whatsapp.ReasonAdvice(s.deps.Manager.Reason(in.Name)); advice != "" {
+				hints[in.Name] = advice
+			}
 		}
 	}
 	if len(problems) > 0 {
 		c.Status(fiber.StatusServiceUnavailable)
-		return c.JSON(fiber.Map{"success": false, "message": "not ready: " + strings.Join(problems, "; "), "checks": checks, "instances": instances,
+		return c.JSON(fiber.Map{"success": false, "message": "not ready: " + strings.Join(problems, "; "), "checks": checks, "instances": instances, "hints": hints,
 			"error": fiber.Map{"message": "not ready: " + strings.Join(problems, "; ")}, "traceId": traceOf(c).TraceID})
 	}
-	return OK(c, "ready", fiber.Map{"checks": checks, "instances": instances})
+	return OK(c, "ready", fiber.Map{"checks": checks, "instances": instances, "hints": hints})
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -93,7 +93,7 @@ func (s *Server) executeNode(c *fiber.Ctx) error {
 			return err
 		}
 		req.Origin = cmd.Origin
-		req.MessageID = status.NewMessageID()
+		req.MessageID = status.MessageIDFor(req.Instance, req.IdempotencyKey)
 		if err := s.deps.Enqueuer.Enqueue(c.UserContext(), id, req); err != nil {
 			return err
 		}

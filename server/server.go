@@ -267,6 +267,12 @@ func (s *Server) registerCore() {
 		Responses: Responses{200: schemas.InstanceStateReply}}, s.logoutInstance)
 	s.Handle(Route{Method: "DELETE", Path: "/api/instance/delete/:instance", Auth: AuthAccount, Tag: "instances", Summary: "Remove an instance and its session",
 		Responses: Responses{200: schemas.InstanceDeleteReply}}, s.deleteInstance)
+	s.Handle(Route{Method: "GET", Path: "/api/instance/audience/:instance", Auth: AuthInstance, Tag: "instances",
+		Summary:   "Who a status would reach: privacy mode, recipient count, a page of recipients (?limit=&offset=)",
+		Responses: Responses{200: schemas.AudienceReply, 503: ErrorBody}}, s.getAudience)
+	s.Handle(Route{Method: "PUT", Path: "/api/instance/audience/:instance", Auth: AuthInstance, Tag: "instances",
+		Summary: "Sandbox: set the simulated Status privacy and contacts", Request: schemas.AudienceInput,
+		Responses: Responses{200: schemas.AudienceReply}}, s.setAudience)
 
 	s.Handle(Route{Method: "POST", Path: "/api/message/status/:instance?", Auth: AuthInstance, Tag: "status", Summary: "Publish a status", Request: schemas.PublishInput,
 		Responses: Responses{200: schemas.PublishReply, 202: schemas.PublishAcceptedReply, 409: ErrorBody, 503: ErrorBody}}, s.sendStatus)

@@ -39,6 +39,10 @@ func (s *Server) sendStatus(c *fiber.Ctx) error {
 	if res.Scheduled {
 		return c.Status(fiber.StatusAccepted).JSON(sentReply{Success: true, Message: "Status scheduled", Status: "scheduled", Data: res})
 	}
+	if res.Confirmed != nil && !*res.Confirmed {
+		// Sent, stored and revocable; WhatsApp's ack did not come in time.
+		return c.JSON(sentReply{Success: true, Message: "Status sent; WhatsApp did not confirm it in time", Status: "unconfirmed", Data: res})
+	}
 	// A struct, not OK's map: the busiest answer skips sorting map keys.
 	return c.JSON(sentReply{Success: true, Message: "Status sent successfully", Status: "sent", Data: res})
 }
@@ -92,7 +96,7 @@ func preferAsync(c *fiber.Ctx) bool {
 // messageId; the outcome follows as a status.published or status.failed event.
 func (s *Server) enqueue(c *fiber.Ctx, nodeID, instance string, input []byte, origin status.Origin) error {
 	tc := traceOf(c)
-	id := status.NewMessageID()
+	id := status.MessageIDFor(instance, c.Get("Idempotency-Key"))
 	err := s.deps.Enqueuer.Enqueue(c.UserContext(), nodeID, nodes.ExecuteRequest{
 		Instance: instance, Input: append([]byte(nil), input...), Origin: origin,
 		TraceParent: tc.String(), IdempotencyKey: c.Get("Idempotency-Key"), MessageID: id,

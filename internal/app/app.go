@@ -128,6 +128,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("whatsmeow engine: %w", err)
 	}
+	if err := wm.SetVersionPolicy(whatsapp.VersionConfig{Pinned: cfg.WAVersion}); err != nil {
+		return nil, err
+	}
+	a.stops = append(a.stops, func(context.Context) error { wm.Stop(); return nil })
 	engines := []whatsapp.Engine{whatsapp.NewSandbox(a.Store), wm}
 	for _, e := range o.engines {
 		for i := range engines {
@@ -168,6 +172,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	a.Service = status.NewService(a.Manager, a.Store, a.Media, a.Recorder, status.NewIdempotent(a.Store, status.IdempotencyConfig{}), log)
 	a.Manager.OnState = func(c whatsapp.StateChange) {
 		metrics.InstanceState(c.Instance, string(c.State))
+		if c.Reason == whatsapp.ReasonClientOutdated || c.Reason == whatsapp.ReasonSyncingContacts {
+			metrics.StateReason(c.Reason)
+		}
 		a.Service.EmitInstanceState(context.Background(), c)
 	}
 	a.Manager.OnReceipt = func(r whatsapp.Receipt) { a.Service.RecordReceipt(context.Background(), r) }

@@ -140,6 +140,13 @@ func IsPermanent(err error) bool {
 	if errors.As(err, &pe) {
 		return true
 	}
+	// A cause that knows it is final, whatever its code says: WhatsApp's
+	// server refusing the message in its ack (whatsapp.RefusedError) is a
+	// send_failed that no redelivery can fix.
+	var final interface{ Permanent() bool }
+	if errors.As(err, &final) && final.Permanent() {
+		return true
+	}
 	var se *errcode.Error
 	if errors.As(err, &se) {
 		return !se.Code.Retryable()

@@ -88,6 +88,10 @@ type Config struct {
 	ClusterReplica string
 	// ClusterLeaseTTL is an instance lease's lifetime. 0: cluster.TTLDefault (10s).
 	ClusterLeaseTTL time.Duration
+	// WAVersion pins the WhatsApp Web version whatsmeow advertises
+	// ("2.3000.1031080782"). Defaults to empty: fetch the current one at
+	// start and every 6 h, keeping the last one fetched when a fetch fails.
+	WAVersion string
 	// LogFormat is "json", "text" or "" (json, or text on a terminal).
 	LogFormat string
 	// OTLPEndpoint is the OpenTelemetry collector spans are exported to over
@@ -153,6 +157,7 @@ var settings = []setting{
 	{"STATUSFLOW_SCHEDULE_LEASE", "how long a running schedule is held before another replica may take it over (default 5m)", "", func(c *Config, v string) (err error) { c.ScheduleLease, err = optDuration(v); return }},
 	{"STATUSFLOW_CLUSTER_REPLICA", "this replica's id; set, it turns clustering on: each instance's session opens only on the replica holding its lease in NATS (needs PostgreSQL and STATUSFLOW_NATS_URL)", "", func(c *Config, v string) error { c.ClusterReplica = v; return nil }},
 	{"STATUSFLOW_CLUSTER_LEASE_TTL", "how long an instance lease lives without renewal: the bound on how long a dead replica's instances stay unowned (default 10s)", "", func(c *Config, v string) (err error) { c.ClusterLeaseTTL, err = optDuration(v); return }},
+	{"STATUSFLOW_WA_VERSION", "pin the WhatsApp Web version advertised, e.g. 2.3000.1031080782 (default: fetch the current one)", "", func(c *Config, v string) error { c.WAVersion = v; return nil }},
 	{"STATUSFLOW_LOG_FORMAT", "json or text (default: json, text on a terminal)", "", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "export OpenTelemetry spans over OTLP/HTTP to this collector URL (default: none)", "", func(c *Config, v string) error { c.OTLPEndpoint = v; return nil }},
 }

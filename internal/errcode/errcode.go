@@ -65,6 +65,10 @@ const (
 	// CodeInsufficientStorage: the server's disk (database, media temp files)
 	// is full. HTTP 507. Retryable: the command may succeed once space is freed.
 	CodeInsufficientStorage Code = "insufficient_storage"
+	// CodeEmptyAudience: the status would reach nobody (the phone's status
+	// privacy and contacts leave no recipient) and the request did not say
+	// allowEmptyAudience. Never retried: the phone's settings must change.
+	CodeEmptyAudience Code = "empty_audience"
 
 	// Front-door and edge codes. They never reach the core; the HTTP table
 	// and the bus map them like the others.

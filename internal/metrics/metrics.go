@@ -58,6 +58,7 @@ type Metrics struct {
 	scheduleLate    prometheus.Histogram
 	clusterOwned    prometheus.Gauge
 	clusterMoves    *prometheus.CounterVec
+	stateReasons    *prometheus.CounterVec
 
 	mu     sync.Mutex
 	states map[string]string // instance → connection state
@@ -96,6 +97,8 @@ func New() *Metrics {
 		Help: "Webhook delivery attempt latency by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"})
 	m.instances = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "instances",
 		Help: "Instances by connection state (connected, connecting, disconnected, loggedout)."}, []string{"state"})
+	m.stateReasons = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "instance_state_reasons_total",
+		Help: "Instance state changes with a reason that asks for action (client_outdated, syncing_contacts), by reason."}, []string{"reason"})
 	m.views = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "status_views_total",
 		Help: "Status view receipts by kind (read, played) and outcome (recorded; duplicate: the viewer had one; unknown: no status of ours has that id)."}, []string{"kind", "outcome"})
 	m.schedules = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "schedules_total",
@@ -109,7 +112,7 @@ func New() *Metrics {
 		Help: "Sessions this replica opened after taking an unowned instance (taken) or closed after losing its lease (lost)."}, []string{"change"})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
 		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances, m.views, m.schedules, m.scheduleLate,
-		m.clusterOwned, m.clusterMoves} {
+		m.clusterOwned, m.clusterMoves, m.stateReasons} {
 		f(c)
 	}
 	for _, s := range ConnectionStates {
@@ -194,6 +197,9 @@ func (m *Metrics) InstanceState(instance, state string) {
 	m.states[instance] = state
 	m.recount()
 }
+
+// StateReason counts a state change whose reason asks for action.
+func (m *Metrics) StateReason(reason string) { m.stateReasons.WithLabelValues(reason).Inc() }
 
 // InstanceRemoved forgets a deleted instance.
 func (m *Metrics) InstanceRemoved(instance string) {
@@ -293,3 +299,5 @@ func (m *Metrics) ClusterOwnership(owned, taken, lost int) {
 
 // ClusterOwnership calls [Metrics.ClusterOwnership] on [Default].
 func ClusterOwnership(owned, taken, lost int) { Default.ClusterOwnership(owned, taken, lost) }
+// StateReason counts a state change with an actionable reason on [Default].
+func StateReason(reason string) { Default.StateReason(reason) }

@@ -47,6 +47,9 @@ type PublishArgs struct {
 	// ExpireAfter (a Go duration under 24 h: "90m", "12h") revokes the
 	// status that long after it went out.
 	ExpireAfter string `json:"expireAfter,omitempty"`
+	// AllowEmptyAudience publishes even when the status would reach nobody
+	// (otherwise refused with empty_audience).
+	AllowEmptyAudience bool `json:"allowEmptyAudience,omitempty"`
 }
 
 // Kind implements [Args].
@@ -119,6 +122,13 @@ type Result struct {
 	Source      string    `json:"source,omitempty"`
 	TraceID     string    `json:"traceId"`
 	Origin      *Origin   `json:"origin,omitempty"`
+	// Confirmed is set on a publication that went out: false for a status
+	// WhatsApp did not acknowledge in time (it was sent and may well have
+	// arrived; it is stored and can be revoked like any other). nil for
+	// deletes, scheduled publications and results stored before it existed.
+	Confirmed *bool `json:"confirmed,omitempty"`
+	// Audience is who the status reaches (nil when the engine cannot tell).
+	Audience *Audience `json:"audience,omitempty"`
 	// DeleteType is "revoke" or "delete_for_me" for delete commands.
 	DeleteType string `json:"deleteType,omitempty"`
 	// ScheduleID is the schedule a command created: the publication of a

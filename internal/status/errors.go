@@ -33,6 +33,7 @@ const (
 	CodeScheduleNotPending    = errcode.CodeScheduleNotPending
 	CodeScheduleMissed        = errcode.CodeScheduleMissed
 	CodeInsufficientStorage   = errcode.CodeInsufficientStorage
+	CodeEmptyAudience         = errcode.CodeEmptyAudience
 )
 
 // Sentinels for errors.Is; see [errcode].

@@ -79,6 +79,10 @@ type PublishedData struct {
 	Timestamp   time.Time `json:"timestamp"`
 	Source      string    `json:"source,omitempty"`
 	TraceID     string    `json:"traceId"`
+	// Confirmed is false when WhatsApp did not acknowledge the send in time
+	// (the status was sent and stored; see [Result.Confirmed]).
+	Confirmed bool      `json:"confirmed"`
+	Audience  *Audience `json:"audience,omitempty"`
 }
 
 // FailedData is the data of a status.failed event.

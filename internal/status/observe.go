@@ -13,6 +13,7 @@ import (
 // a series of statusflow_pipeline_stage_duration_seconds.
 const (
 	stageValidate     = "validate"
+	stageAudience     = "audience"
 	stageMediaPrepare = "media.prepare"
 	stageUpload       = "upload"
 	stageSend         = "send"

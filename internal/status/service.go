@@ -113,6 +113,9 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 	if err := checkStrings(cmd); err != nil {
 		return nil, err
 	}
+	if cmd.IdempotencyKey != "" {
+		cmd.MessageID = KeyedMessageID(cmd.Instance, cmd.IdempotencyKey)
+	}
 	run := func(ctx context.Context) (*Result, error) {
 		switch a := cmd.Args.(type) {
 		case PublishArgs:
@@ -232,13 +235,22 @@ var msgIDs struct {
 	ms, ctr uint64
 }
 
-func (s *Service) session(ctx context.Context, instance string) (whatsapp.Session, error) {
+// instance returns an instance's session, whatever its state.
+func (s *Service) instance(ctx context.Context, instance string) (whatsapp.Session, error) {
 	sess, err := s.sessions.Session(ctx, instance)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInstanceNotFound
 	}
 	if err != nil {
 		return nil, Wrap(CodeInternal, "Internal error", err)
+	}
+	return sess, nil
+}
+
+func (s *Service) session(ctx context.Context, instance string) (whatsapp.Session, error) {
+	sess, err := s.instance(ctx, instance)
+	if err != nil {
+		return nil, err
 	}
 	if sess.State() != whatsapp.StateConnected {
 		return nil, ErrDisconnected
@@ -317,6 +329,13 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	if err != nil {
 		return nil, err
 	}
+	// Before any media work: a status that would reach nobody is refused.
+	actx, endAudience := step(ctx, stageAudience)
+	aud, err := s.audience(actx, sess, a)
+	endAudience(err)
+	if err != nil {
+		return nil, err
+	}
 	var msg *waE2E.Message
 	switch a.Type {
 	case TypeText:
@@ -334,19 +353,28 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	}
 	if sender, ok := sess.(txSender); ok && s.queuing != nil {
 		if rs, ok := s.store.(statusRecorder); ok {
-			return s.sendInTx(ctx, cmd, id, source, tc, msg, a.Type, sender, rs, accepted)
+			return s.sendInTx(ctx, cmd, id, source, tc, msg, a.Type, aud, sender, rs, accepted)
 		}
 	}
 	sctx, endSend := step(ctx, stageSend)
 	ts, err := sess.SendStatus(sctx, id, msg)
 	endSend(err)
+	confirmed := true
+	if errors.Is(err, whatsapp.ErrUnconfirmed) {
+		// Sent, not acknowledged: recipients may have it. Recorded and
+		// reported as published (confirmed: false), so the idempotency key
+		// completes and a retry replays this result instead of posting again.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "status sent, not confirmed by WhatsApp", slog.String("instance", cmd.Instance),
+			slog.String("messageId", id), slog.Any("err", err))
+		confirmed, err = false, nil
+	}
 	if err != nil {
 		return nil, sendError(err)
 	}
 	if ts.IsZero() {
 		ts = s.now()
 	}
-	rec, res, published := sent(cmd, id, a.Type, source, tc, ts.UTC())
+	rec, res, published := sent(cmd, id, a.Type, source, tc, ts.UTC(), aud, confirmed)
 	accepted()
 	stctx, endStore := step(ctx, stageStore)
 	if rs, ok := s.store.(statusRecorder); ok && s.recording != nil {
@@ -368,9 +396,9 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 // sendInTx publishes through a [txSender]: the send, the status row and the
 // status.published event are one write, queued behind status.accepted.
 func (s *Service) sendInTx(ctx context.Context, cmd Command, id, source string, tc tracing.Context, msg *waE2E.Message, typ string,
-	sender txSender, rs statusRecorder, accepted func()) (*Result, error) {
+	aud *Audience, sender txSender, rs statusRecorder, accepted func()) (*Result, error) {
 	ts := s.now().UTC()
-	rec, res, published := sent(cmd, id, typ, source, tc, ts)
+	rec, res, published := sent(cmd, id, typ, source, tc, ts, aud, true)
 	sctx, endSend := step(ctx, stageSend)
 	var sendErr error
 	finish := s.emitQueuedWith(sctx, published, func(ctx context.Context, tx *sql.Tx) error {
@@ -396,16 +424,19 @@ func (s *Service) sendInTx(ctx context.Context, cmd Command, id, source string, 
 
 // sent is what a status sent at ts leaves: its row, the command's result and
 // its status.published event.
-func sent(cmd Command, id, typ, source string, tc tracing.Context, ts time.Time) (*store.Status, *Result, Event) {
+func sent(cmd Command, id, typ, source string, tc tracing.Context, ts time.Time, aud *Audience, confirmed bool) (*store.Status, *Result, Event) {
 	origin, _ := json.Marshal(cmd.Origin)
-	rec := &store.Status{Instance: cmd.Instance, MessageID: id, Type: typ, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts}
-	res := &Result{MessageID: id, MessageType: typ, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID}
+	rec := &store.Status{Instance: cmd.Instance, MessageID: id, Type: typ, Source: source, TraceID: tc.TraceID, Origin: string(origin), CreatedAt: ts,
+		Unconfirmed: !confirmed}
+	res := &Result{MessageID: id, MessageType: typ, Chat: Chat{JID: StatusBroadcastJID}, Timestamp: ts, Source: source, TraceID: tc.TraceID,
+		Confirmed: &confirmed, Audience: aud}
 	if !cmd.Origin.IsZero() {
 		o := cmd.Origin
 		res.Origin = &o
 	}
 	published := Event{Type: EventStatusPublished, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
-		Data: PublishedData{MessageID: id, MessageType: typ, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID}}
+		Data: PublishedData{MessageID: id, MessageType: typ, Chat: res.Chat, Timestamp: ts, Source: source, TraceID: tc.TraceID,
+			Confirmed: confirmed, Audience: aud}}
 	return rec, res, published
 }
 
@@ -471,7 +502,14 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, instanc
 }
 
 func (s *Service) delete(ctx context.Context, cmd Command, a DeleteArgs, tc tracing.Context) (*Result, error) {
-	sess, err := s.session(ctx, cmd.Instance)
+	var sess whatsapp.Session
+	var err error
+	if a.DeleteForEveryone {
+		sess, err = s.session(ctx, cmd.Instance)
+	} else {
+		// "Delete for me" is local: it works while the instance is offline.
+		_, err = s.instance(ctx, cmd.Instance)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -97,6 +97,8 @@ func (s *Store) InstanceDelete(ctx context.Context, name string) error {
 		for _, q := range []string{
 			`DELETE FROM statuses WHERE instance = $1`,
 			`DELETE FROM sandbox_statuses WHERE instance = $1`,
+			`DELETE FROM sandbox_audiences WHERE instance = $1`,
+			`DELETE FROM wa_sent_messages WHERE instance = $1`,
 			`DELETE FROM events WHERE instance = $1`,
 			`DELETE FROM idempotency_keys WHERE instance = $1`,
 			`DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE instance = $1)`,

@@ -17,6 +17,8 @@ type Status struct {
 	Origin    string // JSON
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	// Unconfirmed: sent, but WhatsApp did not acknowledge it in time.
+	Unconfirmed bool
 }
 
 // StatusInsert records a published status.
@@ -26,8 +28,8 @@ func (s *Store) StatusInsert(ctx context.Context, st *Status) error {
 		origin = "{}"
 	}
 	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.TxExec(ctx, tx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt))
+		_, err := s.TxExec(ctx, tx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at, confirmed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt), !st.Unconfirmed)
 		if isUniqueViolation(err) {
 			return ErrConflict
 		}
@@ -40,8 +42,10 @@ func (s *Store) StatusGet(ctx context.Context, instance, messageID string) (*Sta
 	var st Status
 	var created int64
 	var revoked sql.NullInt64
-	err := s.DB.QueryRowContext(ctx, `SELECT instance, message_id, type, source, trace_id, origin, created_at, revoked_at FROM statuses WHERE instance = $1 AND message_id = $2`, instance, messageID).
-		Scan(&st.Instance, &st.MessageID, &st.Type, &st.Source, &st.TraceID, &st.Origin, &created, &revoked)
+	var confirmed bool
+	err := s.DB.QueryRowContext(ctx, `SELECT instance, message_id, type, source, trace_id, origin, created_at, revoked_at, confirmed FROM statuses WHERE instance = $1 AND message_id = $2`, instance, messageID).
+		Scan(&st.Instance, &st.MessageID, &st.Type, &st.Source, &st.TraceID, &st.Origin, &created, &revoked, &confirmed)
+	st.Unconfirmed = !confirmed
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -73,7 +77,7 @@ func (s *Store) StatusRecordTx(ctx context.Context, tx *sql.Tx, st *Status) erro
 	if origin == "" {
 		origin = "{}"
 	}
-	_, err := s.TxExec(ctx, tx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance, message_id) DO NOTHING`,
-		st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt))
+	_, err := s.TxExec(ctx, tx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at, confirmed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (instance, message_id) DO NOTHING`,
+		st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt), !st.Unconfirmed)
 	return err
 }

@@ -45,11 +45,13 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[string]Session
 	gate     Gate // see SetGate; nil: every session opens here
+	// reasons is each instance's last state reason.
+	reasons map[string]string
 }
 
 // NewManager returns a manager for the given engines.
 func NewManager(st managerStore, log *slog.Logger, engines ...Engine) *Manager {
-	m := &Manager{store: st, engines: map[string]Engine{}, log: log, sessions: map[string]Session{}}
+	m := &Manager{store: st, engines: map[string]Engine{}, log: log, sessions: map[string]Session{}, reasons: map[string]string{}}
 	for _, e := range engines {
 		m.engines[e.Name()] = e
 	}
@@ -202,7 +204,29 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 	return s, nil
 }
 
+// Reason is the reason of an instance's last state change ("" when none
+// was reported since start).
+func (m *Manager) Reason(instance string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reasons[instance]
+}
+
+// ReasonAdvice says what to do about an actionable state reason, "" for others.
+func ReasonAdvice(reason string) string {
+	switch reason {
+	case ReasonClientOutdated:
+		return "WhatsApp refused this client as outdated and a fresh WhatsApp Web version did not help: update statusflow (a newer whatsmeow), or set STATUSFLOW_WA_VERSION to the version WhatsApp Web shows (README \"Keeping up with WhatsApp\")"
+	case ReasonSyncingContacts:
+		return "logged in, but the phone has not sent the contact list yet; a full resync was requested: keep the phone online with WhatsApp open"
+	}
+	return ""
+}
+
 func (m *Manager) recordState(c StateChange) {
+	m.mu.Lock()
+	m.reasons[c.Instance] = c.Reason
+	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.store.InstanceSetState(ctx, c.Instance, string(c.State)); err != nil && !errors.Is(err, store.ErrNotFound) {

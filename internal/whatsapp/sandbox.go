@@ -27,6 +27,7 @@ type sandboxStore interface {
 	SandboxStatusInsert(ctx context.Context, st *store.SandboxStatus) error
 	SandboxStatusRecordTx(ctx context.Context, tx *sql.Tx, st *store.SandboxStatus) error
 	SandboxStatusMarkRevoked(ctx context.Context, instance, messageID string) error
+	SandboxAudienceGet(ctx context.Context, instance string) (*store.SandboxAudience, error)
 }
 
 // Sandbox is an engine that never touches WhatsApp. Its sessions are
@@ -216,6 +217,38 @@ func (s *sandboxSession) RevokeStatus(ctx context.Context, id string) (time.Time
 		return time.Time{}, err
 	}
 	return s.engine.now(), nil
+}
+
+// SandboxDefaultContacts is how many simulated contacts a sandbox instance
+// has until its audience is set: statuses reach somebody out of the box.
+const SandboxDefaultContacts = 3
+
+// SandboxRecipients returns n simulated recipients: +1 555 01 xxxxx, a
+// range reserved for fiction.
+func SandboxRecipients(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("1555%07d@s.whatsapp.net", 100001+i)
+	}
+	return out
+}
+
+// Audience implements [AudienceReader] with the instance's simulated
+// audience (POST /api/instance/new `audience`, PUT
+// /api/instance/audience/:instance), by default contacts mode with
+// [SandboxDefaultContacts] contacts.
+func (s *sandboxSession) Audience(ctx context.Context) (*Audience, error) {
+	if s.State() != StateConnected {
+		return nil, ErrNotConnected
+	}
+	a, err := s.engine.store.SandboxAudienceGet(ctx, s.instance)
+	if errors.Is(err, store.ErrNotFound) {
+		return sortedAudience(AudienceContacts, SandboxRecipients(SandboxDefaultContacts)), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sortedAudience(a.Mode, append([]string(nil), a.Recipients...)), nil
 }
 
 func messageType(m *waE2E.Message) string {

@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
@@ -52,6 +54,24 @@ type Whatsmeow struct {
 	// httpClient, when set, carries the websocket and media traffic of every
 	// client (tests point it at a loopback listener).
 	httpClient *http.Client
+	// contactsGrace defaults to [ContactsSyncGrace].
+	contactsGrace time.Duration
+	// sent keeps what was sent to status@broadcast, for retry receipts.
+	sent     sentStore
+	settings settingStore
+	// version chooses the advertised WhatsApp Web version; nil until
+	// [Whatsmeow.SetVersionPolicy]. It starts with the first session.
+	version      *versionKeeper
+	versionOnce  sync.Once
+	versionFirst chan struct{}
+	versionStop  context.CancelFunc
+	versionDone  chan struct{}
+}
+
+// sentStore keeps sent status messages for whatsmeow's retry callback.
+type sentStore interface {
+	SentMessagePut(ctx context.Context, instance, messageID string, body []byte, at, keepSince time.Time) error
+	SentMessageGet(ctx context.Context, instance, messageID string) ([]byte, error)
 }
 
 // NewWhatsmeow returns the whatsmeow engine on st's database, creating or
@@ -72,12 +92,15 @@ func NewWhatsmeow(st *store.Store, log *slog.Logger) (*Whatsmeow, error) {
 		return nil, fmt.Errorf("whatsmeow store: %w", err)
 	}
 	return &Whatsmeow{
-		container:   c,
-		log:         log,
-		waLog:       wl,
-		now:         func() time.Time { return time.Now().UTC() },
-		syncTimeout: SyncTimeoutDefault,
-		pairTimeout: PairTimeoutDefault,
+		container:     c,
+		log:           log,
+		waLog:         wl,
+		now:           func() time.Time { return time.Now().UTC() },
+		syncTimeout:   SyncTimeoutDefault,
+		pairTimeout:   PairTimeoutDefault,
+		contactsGrace: ContactsSyncGrace,
+		sent:          st,
+		settings:      st,
 	}, nil
 }
 
@@ -131,11 +154,19 @@ func (e *Whatsmeow) newClient(dev *wastore.Device, s *whatsmeowSession) *whatsme
 		cli.SetPreLoginHTTPClient(e.httpClient)
 		cli.SetMediaHTTPClient(e.httpClient)
 	}
+	// Never wait here: whatsmeow runs handlers on its own loops. Events are
+	// queued and applied in order by the session's event goroutine.
 	cli.AddEventHandler(func(evt any) {
 		if s.holds(cli) {
-			s.handleEvent(evt)
+			s.events.Add(evt)
 		}
 	})
+	// Retry receipts: a recipient's device that could not decrypt a status
+	// asks for it again; whatsmeow answers from its in-memory recent
+	// messages, which a restart empties, and then asks this callback.
+	cli.GetMessageForRetry = func(requester, to types.JID, id types.MessageID) *waE2E.Message {
+		return e.sentMessage(s.instance, to, id)
+	}
 	return cli
 }
 
@@ -151,6 +182,8 @@ type waClient interface {
 	UploadReader(ctx context.Context, plaintext io.Reader, tempFile io.ReadWriteSeeker, appInfo whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
 	SendMessage(ctx context.Context, to types.JID, message *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
 	BuildRevoke(chat, sender types.JID, id types.MessageID) *waE2E.Message
+	GetStatusPrivacy(ctx context.Context) ([]types.StatusPrivacy, error)
+	FetchAppState(ctx context.Context, name appstate.WAPatchName, fullSync, onlyIfNotSynced bool) error
 }
 
 var _ waClient = (*whatsmeow.Client)(nil)

@@ -43,6 +43,7 @@ func (s *whatsmeowSession) Connect(ctx context.Context, phone string) (*Pairing,
 		cli.Disconnect()
 		return nil, err
 	}
+	s.engine.awaitVersion(ctx)
 	if err := cli.ConnectContext(s.ctx); err != nil {
 		return fail(fmt.Errorf("%w: dial WhatsApp: %v", ErrNotConnected, err))
 	}
@@ -139,7 +140,7 @@ func qrItemReason(item whatsmeow.QRChannelItem) string {
 	case whatsmeow.QRChannelEventError:
 		return fmt.Sprintf("pairing failed: %v", item.Error)
 	case whatsmeow.QRChannelClientOutdated.Event:
-		return "client outdated"
+		return ReasonClientOutdated
 	case whatsmeow.QRChannelErrUnexpectedEvent.Event:
 		return "pairing interrupted by an unexpected connection event"
 	}

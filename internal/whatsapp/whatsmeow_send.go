@@ -92,17 +92,14 @@ func (s *whatsmeowSession) Upload(ctx context.Context, r io.ReadSeeker, size int
 }
 
 // SendStatus implements [Session]: it waits for the session to be ready and
-// sends msg to status@broadcast with message id id.
+// sends msg to status@broadcast with message id id (see [whatsmeowSession.send]:
+// deadline by audience size, [ErrUnconfirmed], [RefusedError]).
 func (s *whatsmeowSession) SendStatus(ctx context.Context, id string, msg *waE2E.Message) (time.Time, error) {
 	cli, err := s.ready(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
-	resp, err := cli.SendMessage(ctx, types.StatusBroadcastJID, msg, whatsmeow.SendRequestExtra{ID: id})
-	if err != nil {
-		return time.Time{}, notConnected(err)
-	}
-	return resp.Timestamp.UTC(), nil
+	return s.send(ctx, cli, id, msg)
 }
 
 // RevokeStatus implements [Session]: it sends a revoke of this device's

@@ -48,11 +48,23 @@ type whatsmeowSession struct {
 	// pairDone when it returns; both nil when no pairing runs.
 	pairCancel context.CancelFunc
 	pairDone   chan struct{}
+
+	// events queues whatsmeow's events for the event goroutine.
+	events *eventQueue
+	// lastAudience is the recipient count of the last audience read (-1:
+	// none yet); it sizes the send deadline.
+	lastAudience int
+	// syncTimer fires the contacts check of a login whose contacts were
+	// not synced yet.
+	syncTimer *time.Timer
+	// outdatedRetried is set once a client_outdated refusal was answered by
+	// a version refresh and a redial; a successful login clears it.
+	outdatedRetried bool
 }
 
 func newWhatsmeowSession(e *Whatsmeow, p OpenParams) *whatsmeowSession {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &whatsmeowSession{
+	s := &whatsmeowSession{
 		engine:   e,
 		instance: p.Instance,
 		hooks:    p.Hooks,
@@ -61,7 +73,16 @@ func newWhatsmeowSession(e *Whatsmeow, p OpenParams) *whatsmeowSession {
 		cancel:   cancel,
 		state:    StateDisconnected,
 		changed:  make(chan struct{}),
+
+		events:       newEventQueue(),
+		lastAudience: -1,
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.events.run(ctx, s.handleEvent)
+	}()
+	return s
 }
 
 // setClient makes dev and cli the session's device and client.
@@ -155,7 +176,7 @@ func eventState(evt any) (st State, reason string, ok bool) {
 	case *events.TemporaryBan:
 		return StateDisconnected, e.PermanentDisconnectDescription(), true
 	case *events.ClientOutdated:
-		return StateDisconnected, e.PermanentDisconnectDescription(), true
+		return StateDisconnected, ReasonClientOutdated, true
 	case *events.CATRefreshError:
 		return StateDisconnected, e.PermanentDisconnectDescription(), true
 	case *events.StreamError:
@@ -164,7 +185,11 @@ func eventState(evt any) (st State, reason string, ok bool) {
 	return "", "", false
 }
 
-// handleEvent applies one whatsmeow event to the session.
+// handleEvent applies one whatsmeow event (or one of the session's own
+// queued checks) to the session. It runs on the session's event goroutine,
+// never on whatsmeow's loops, so it may wait on the database and the hooks.
+// To react to another whatsmeow event, add a case here (and to [eventState]
+// when it changes the state).
 func (s *whatsmeowSession) handleEvent(evt any) {
 	if r, ok := evt.(*events.Receipt); ok {
 		if v, ok := statusReceipt(s.instance, r); ok && s.hooks.OnReceipt != nil {
@@ -172,11 +197,18 @@ func (s *whatsmeowSession) handleEvent(evt any) {
 		}
 		return
 	}
+	switch e := evt.(type) {
+	case contactsCheck:
+		s.checkContacts(e)
+		return
+	}
 	st, reason, ok := eventState(evt)
 	if !ok {
 		return
 	}
 	switch e := evt.(type) {
+	case *events.ClientOutdated:
+		defer s.retryOutdated() // after reporting client_outdated
 	case *events.PairSuccess:
 		s.mu.Lock()
 		s.jid = e.ID.String()
@@ -185,8 +217,12 @@ func (s *whatsmeowSession) handleEvent(evt any) {
 			s.hooks.OnPaired(s.instance, e.ID.String())
 		}
 	case *events.Connected:
+		s.mu.Lock()
+		s.outdatedRetried = false
+		s.mu.Unlock()
 		if !s.contactsSynced() {
 			st, reason = StateConnecting, "logged in; waiting for the first app-state sync"
+			s.scheduleContactsCheck()
 		}
 	case *events.AppStateSyncComplete, *events.KeepAliveRestored:
 		// Only a logged-in session becomes connected by these.
@@ -283,6 +319,7 @@ func (s *whatsmeowSession) startReconnect() {
 				// Logged out meanwhile: an unlinked device would dial for a QR code.
 				return
 			}
+			s.engine.awaitVersion(s.ctx)
 			err := cli.ConnectContext(s.ctx)
 			if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 				return
@@ -361,6 +398,9 @@ func (s *whatsmeowSession) Close() error {
 	}
 	s.closed = true
 	cli := s.cli
+	if s.syncTimer != nil {
+		s.syncTimer.Stop()
+	}
 	s.mu.Unlock()
 	s.cancel()
 	cli.Disconnect()

@@ -44,6 +44,9 @@ type sendCall struct {
 	to    types.JID
 	msg   *waE2E.Message
 	extra []whatsmeow.SendRequestExtra
+	// ctxErr and deadline are the send context's, at the call.
+	ctxErr   error
+	deadline time.Time
 }
 
 type uploadCall struct {
@@ -77,6 +80,32 @@ type fakeClient struct {
 	sendResp   whatsmeow.SendResponse
 	uploadResp whatsmeow.UploadResponse
 	sent       chan sendCall
+	// sendErr, when set, is what SendMessage returns with sendResp (as
+	// whatsmeow does: its results are named, timings filled on error too).
+	sendErr error
+	// privacy and privacyErr answer GetStatusPrivacy.
+	privacy    []types.StatusPrivacy
+	privacyErr error
+	// fetches records FetchAppState calls.
+	fetches []appStateFetch
+}
+
+type appStateFetch struct {
+	name                      appstate.WAPatchName
+	fullSync, onlyIfNotSynced bool
+}
+
+func (f *fakeClient) GetStatusPrivacy(ctx context.Context) ([]types.StatusPrivacy, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.privacy, f.privacyErr
+}
+
+func (f *fakeClient) FetchAppState(ctx context.Context, name appstate.WAPatchName, fullSync, onlyIfNotSynced bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fetches = append(f.fetches, appStateFetch{name, fullSync, onlyIfNotSynced})
+	return nil
 }
 
 func newFakeClient() *fakeClient {
@@ -143,13 +172,14 @@ func (f *fakeClient) UploadReader(ctx context.Context, r io.Reader, tempFile io.
 }
 
 func (f *fakeClient) SendMessage(ctx context.Context, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
-	c := sendCall{to, msg, extra}
+	dl, _ := ctx.Deadline()
+	c := sendCall{to: to, msg: msg, extra: extra, ctxErr: ctx.Err(), deadline: dl}
 	f.mu.Lock()
 	f.sends = append(f.sends, c)
-	resp := f.sendResp
+	resp, err := f.sendResp, f.sendErr
 	f.mu.Unlock()
 	f.sent <- c
-	return resp, nil
+	return resp, err
 }
 
 // BuildRevoke is whatsmeow's own: for the own device's messages it needs no client state.
@@ -339,7 +369,7 @@ func TestWhatsmeow_EventState(t *testing.T) {
 		{"ConnectFailure", &events.ConnectFailure{Reason: events.ConnectFailureBadUserAgent}, StateDisconnected, "connect failure: 409: client user agent was rejected", true},
 		{"ConnectFailureLoggedOut", &events.ConnectFailure{Reason: events.ConnectFailureMainDeviceGone}, StateLoggedOut, "connect failure: 403: primary device was logged out", true},
 		{"TemporaryBan", &events.TemporaryBan{Code: events.TempBanBlockedByUsers}, StateDisconnected, "temporarily banned: You've been temporarily banned: 102: too many people blocked you", true},
-		{"ClientOutdated", &events.ClientOutdated{}, StateDisconnected, "client outdated", true},
+		{"ClientOutdated", &events.ClientOutdated{}, StateDisconnected, ReasonClientOutdated, true},
 		{"StreamError", &events.StreamError{Code: "500"}, StateDisconnected, "stream error 500", true},
 		{"Message", &events.Message{}, "", "", false},
 		{"QR", &events.QR{Codes: []string{"a"}}, "", "", false},
@@ -493,7 +523,7 @@ func TestWhatsmeowSession_SendStatus(t *testing.T) {
 			t.Fatalf("sent to %s", c.to)
 		}
 		requireProtoEqual(t, textMessage("hello", 0xFF102030, waE2E.ExtendedTextMessage_SYSTEM_TEXT), c.msg)
-		if len(c.extra) != 1 || c.extra[0].ID != "3EB0AABBCCDD" || c.extra[0].Peer || c.extra[0].Timeout != 0 || c.extra[0].MediaHandle != "" {
+		if len(c.extra) != 1 || c.extra[0].ID != "3EB0AABBCCDD" || c.extra[0].Peer || c.extra[0].Timeout != SendDeadlineBase || c.extra[0].MediaHandle != "" {
 			t.Fatalf("extra = %+v", c.extra)
 		}
 	})

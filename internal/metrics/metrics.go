@@ -299,5 +299,6 @@ func (m *Metrics) ClusterOwnership(owned, taken, lost int) {
 
 // ClusterOwnership calls [Metrics.ClusterOwnership] on [Default].
 func ClusterOwnership(owned, taken, lost int) { Default.ClusterOwnership(owned, taken, lost) }
+
 // StateReason counts a state change with an actionable reason on [Default].
 func StateReason(reason string) { Default.StateReason(reason) }

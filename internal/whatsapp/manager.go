@@ -45,8 +45,10 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[string]Session
 	gate     Gate // see SetGate; nil: every session opens here
-	// reasons is each instance's last state reason.
-	reasons map[string]string
+	// reasons is each instance's last state reason. Its own lock: sessions
+	// report states from inside Open, while mu is held.
+	reasonsMu sync.Mutex
+	reasons   map[string]string
 }
 
 // NewManager returns a manager for the given engines.
@@ -207,8 +209,8 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 // Reason is the reason of an instance's last state change ("" when none
 // was reported since start).
 func (m *Manager) Reason(instance string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.reasonsMu.Lock()
+	defer m.reasonsMu.Unlock()
 	return m.reasons[instance]
 }
 
@@ -224,9 +226,9 @@ func ReasonAdvice(reason string) string {
 }
 
 func (m *Manager) recordState(c StateChange) {
-	m.mu.Lock()
+	m.reasonsMu.Lock()
 	m.reasons[c.Instance] = c.Reason
-	m.mu.Unlock()
+	m.reasonsMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.store.InstanceSetState(ctx, c.Instance, string(c.State)); err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -205,7 +205,7 @@ export const actionProperties: INodeProperties[] = [
 		type: 'string',
 		default: '',
 		required: true,
-		description: 'The status text',
+		description: 'The status text: at most 700 characters, the limit of WhatsApp\'s text-status composer',
 		typeOptions: {
 			rows: 4,
 		},
@@ -249,6 +249,13 @@ export const actionProperties: INodeProperties[] = [
 		},
 		options: [
 			{
+				displayName: 'Allow Empty Audience',
+				name: 'allowEmptyAudience',
+				type: 'boolean',
+				default: false,
+				description: 'Publish even when the status would reach nobody (the phone\'s Status privacy and contacts leave no recipient); otherwise that is refused with 409 empty_audience',
+			},
+			{
 				displayName: 'Background Color',
 				name: 'backgroundColor',
 				type: 'color',
@@ -265,7 +272,7 @@ export const actionProperties: INodeProperties[] = [
 				name: 'duration',
 				type: 'number',
 				default: 0,
-				description: 'Audio only: seconds; detected when omitted',
+				description: 'Audio only: seconds, at most 60 (WhatsApp\'s voice-status limit); detected when omitted, and never more than the measured length',
 				typeOptions: {
 					maxValue: 86400,
 					numberPrecision: 2,
@@ -301,7 +308,7 @@ export const actionProperties: INodeProperties[] = [
 				name: 'font',
 				type: 'options',
 				default: 'serif',
-				description: 'Text only. Ignored elsewhere.',
+				description: 'Text only: system (default), sans-serif, serif, script, bold, or a display face (morningbreeze, calistoga, exo2, courierprime; aliases handwriting, extrabold, monospace). Ignored elsewhere.',
 				displayOptions: {
 					show: {
 						'/type': ['text'],
@@ -311,6 +318,18 @@ export const actionProperties: INodeProperties[] = [
 					{
 						name: 'Bold',
 						value: 'bold',
+					},
+					{
+						name: 'Calistoga',
+						value: 'calistoga',
+					},
+					{
+						name: 'Courierprime',
+						value: 'courierprime',
+					},
+					{
+						name: 'Exo2',
+						value: 'exo2',
 					},
 					{
 						name: 'Extrabold',
@@ -323,6 +342,10 @@ export const actionProperties: INodeProperties[] = [
 					{
 						name: 'Monospace',
 						value: 'monospace',
+					},
+					{
+						name: 'Morningbreeze',
+						value: 'morningbreeze',
 					},
 					{
 						name: 'Sans Serif',
@@ -347,7 +370,7 @@ export const actionProperties: INodeProperties[] = [
 				name: 'isVoice',
 				type: 'boolean',
 				default: true,
-				description: 'Whether to send a voice note (PTT, true) or a regular audio (false). Audio only.',
+				description: 'Audio only. Phones play an audio status only as a voice status, so audio always goes out as a voice note (PTT); false is accepted and sent as voice too.',
 				displayOptions: {
 					show: {
 						'/type': ['audio'],
@@ -448,6 +471,7 @@ export const actions: GeneratedAction[] = [
 			'isVoice',
 			'duration',
 			'waveform',
+			'allowEmptyAudience',
 			'source',
 			'publishAt',
 			'expireAfter',

@@ -214,7 +214,9 @@ func TestServer_DeleteStatusMessages(t *testing.T) {
 		{"MessageIDEmpty", "/api/chat/delete/sales", `{"messageId":""}`, 400, "", "MessageID is required"},
 		{"InstanceNotFound", "/api/chat/delete/ghost", `{"messageId":"X"}`, 404, "", "Instance not found"},
 		{"MessageNotFound", "/api/chat/delete/sales", `{"messageId":"3EB0FFFFFFFFFFFFFFFFFF"}`, 404, "", "message not found"},
-		{"Disconnected", "/api/chat/delete/offline", `{"messageId":"X"}`, 503, "disconnected", "Instance is not connected to WhatsApp"},
+		{"Disconnected", "/api/chat/delete/offline", `{"messageId":"X","deleteForEveryone":true}`, 503, "disconnected", "Instance is not connected to WhatsApp"},
+		// "Delete for me" is local: offline, it looks the status up (issue 12).
+		{"DeleteForMeOffline", "/api/chat/delete/offline", `{"messageId":"X"}`, 404, "", "message not found"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

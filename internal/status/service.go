@@ -113,7 +113,9 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 	if err := checkStrings(cmd); err != nil {
 		return nil, err
 	}
-	if cmd.IdempotencyKey != "" {
+	if cmd.IdempotencyKey != "" && cmd.MessageID == "" {
+		// A front door that pre-assigned an id (respond-async) derived it
+		// the same way (MessageIDFor) and carries it in the queued request.
 		cmd.MessageID = KeyedMessageID(cmd.Instance, cmd.IdempotencyKey)
 	}
 	run := func(ctx context.Context) (*Result, error) {

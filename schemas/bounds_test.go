@@ -28,7 +28,7 @@ func TestValidator_Bounds(t *testing.T) {
 		{"InvalidUTF8", schemas.PublishInput, "{\"type\":\"text\",\"message\":\"\xff\xfe\"}", "not valid UTF-8"},
 		{"InvalidUTF8InKey", schemas.InstanceCreate, "{\"name\":\"a\",\"\xc3\":1}", "not valid UTF-8"},
 		{"HugeWaveform", schemas.PublishInput, string(hugeWaveform), "waveform: maximum 64 items required"},
-		{"LongMessage", schemas.PublishInput, `{"type":"text","message":"` + strings.Repeat("é", 65537) + `"}`, "message: length must be <= 65536"},
+		{"LongMessage", schemas.PublishInput, `{"type":"image","mediaUrl":"https://e.com/a.jpg","message":"` + strings.Repeat("é", 65537) + `"}`, "message: length must be <= 65536"},
 		{"LongURLKeepsSchemaMessage", schemas.WebhookConfigInput, `{"label":"a","url":"https://e.com/` + strings.Repeat("a", 3000) + `"}`, "url is longer than 2048 characters"},
 		{"UnknownFieldFlood", schemas.PublishInput, `{"type":"text","message":"a"` + strings.Repeat(`,"x":1`, 100000) + `}`, "fields allowed, but found more"},
 		{"DuplicateKeyFlood", schemas.DeleteInput, `{` + strings.Repeat(`"messageId":"a",`, 100000) + `"messageId":"a"}`, "at most 2 fields allowed"},
@@ -59,8 +59,10 @@ func TestValidator_BoundsKeepValidBodies(t *testing.T) {
 	t.Parallel()
 	v := schemas.Default()
 	ok := []struct{ schema, body string }{
-		{schemas.PublishInput, `{"type":"text","message":"` + strings.Repeat("é", 65536) + `"}`},
-		{schemas.PublishInput, `{"type":"text","message":"` + strings.Repeat(`\ud83d\ude00`, 65536) + `"}`}, // surrogate pairs count once
+		// A caption may be 65 536 characters; a text status only 700 (WhatsApp's limit, issue 12).
+		{schemas.PublishInput, `{"type":"image","mediaUrl":"https://e.com/a.jpg","message":"` + strings.Repeat("é", 65536) + `"}`},
+		{schemas.PublishInput, `{"type":"image","mediaUrl":"https://e.com/a.jpg","message":"` + strings.Repeat(`\ud83d\ude00`, 65536) + `"}`}, // surrogate pairs count once
+		{schemas.PublishInput, `{"type":"text","message":"` + strings.Repeat(`\ud83d\ude00`, 700) + `"}`},
 		{schemas.PublishInput, `{"type":"text","message":"literal \\u0000 is text, not NUL"}`},
 		{schemas.PublishInput, `{"type":"audio","mediaUrl":"https://e.com/a.mp3","waveform":[` + strings.Repeat("1,", 63) + `1]}`},
 		{schemas.ExecuteInput, `{"instance":"s","input":{"type":"text","message":"a"},"origin":{"platform":"n8n","extra":{"a":[1,2,{"b":null}]}}}`},

@@ -200,6 +200,10 @@ func (s *Server) deleteInstance(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.deps.SandboxMedia.RemoveInstance(name); err != nil {
+		// The instance is gone; its preview files are only disk space.
+		s.deps.Log.Warn("sandbox media not removed", "instance", name, "err", err.Error())
+	}
 	metrics.InstanceRemoved(name)
 	return OK(c, "Instance deleted", fiber.Map{"instance": fiber.Map{"name": name}})
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,3 +125,47 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// sandboxMedia is GET /api/sandbox/:instance/media/:messageId: the file the
+// sandbox kept for a recorded status (the plaintext a real upload would
+// have sent), for the console's preview. The row is what counts: a status
+// whose file was not kept (too large, or recorded before files were kept)
+// answers 404.
+func (s *Server) sandboxMedia(c *fiber.Ctx) error {
+	in, _, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	if in.Engine != whatsapp.EngineSandbox {
+		return newError(fiber.StatusBadRequest, "Instance is not a sandbox instance")
+	}
+	notFound := newError(fiber.StatusNotFound, "Media not found")
+	rec, err := s.deps.Store.SandboxStatusMedia(c.UserContext(), in.Name, c.Params("messageId"))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	if rec.MediaMimetype == "" {
+		return notFound
+	}
+	// Only the instance name and the hash from the row reach the path,
+	// both checked by Path; nothing from the request does.
+	p, err := s.deps.SandboxMedia.Path(in.Name, rec.MediaSHA256)
+	if err != nil {
+		return notFound
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return notFound
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	c.Set(fiber.HeaderContentType, rec.MediaMimetype)
+	c.Set(fiber.HeaderCacheControl, "private, max-age=3600")
+	return c.SendStream(f, int(fi.Size())) // fasthttp closes f when sent
+}

@@ -92,6 +92,9 @@ type Deps struct {
 	Uploads *media.Uploads
 	// Hub, when set, serves the live event streams (Server-Sent Events).
 	Hub *events.Hub
+	// SandboxMedia, when set, serves the files sandbox statuses would have
+	// uploaded, and loses an instance's files with the instance.
+	SandboxMedia *whatsapp.SandboxMedia
 }
 
 // Enqueuer queues a node execution to run asynchronously and durably; the
@@ -280,6 +283,9 @@ func (s *Server) registerCore() {
 		Responses: Responses{200: schemas.DeleteReply, 202: schemas.PublishAcceptedReply, 409: ErrorBody, 503: ErrorBody}, BodyLimit: smallBody}, s.deleteStatus)
 	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/statuses", Auth: AuthInstance, Tag: "sandbox", Summary: "What a sandbox instance would have sent, newest first",
 		Responses: Responses{200: schemas.SandboxStatusesReply}}, s.sandboxStatuses)
+	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/media/:messageId", Auth: AuthInstance, Tag: "sandbox",
+		Summary:   "The media file a sandbox status would have uploaded (JPEG, MP4 or OGG/Opus), with its Content-Type",
+		Responses: Responses{200: "", 400: ErrorBody}, ContentType: "*/*"}, s.sandboxMedia)
 
 	s.Handle(Route{Method: "GET", Path: "/schemas/:name", Auth: AuthNone, Tag: "meta", Summary: "A JSON Schema by file name",
 		Responses: Responses{200: schemas.JSONSchema}, ContentType: "application/schema+json"}, s.schema)

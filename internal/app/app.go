@@ -132,7 +132,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 	a.stops = append(a.stops, func(context.Context) error { wm.Stop(); return nil })
-	engines := []whatsapp.Engine{whatsapp.NewSandbox(a.Store), wm}
+	sandbox := whatsapp.NewSandbox(a.Store)
+	// The sandbox keeps what it would have uploaded, for the console's preview.
+	sandbox.Media = &whatsapp.SandboxMedia{Dir: filepath.Join(cfg.DataDir, "sandbox"), MaxBytes: cfg.MediaMaxBytes}
+	engines := []whatsapp.Engine{sandbox, wm}
 	for _, e := range o.engines {
 		for i := range engines {
 			if engines[i].Name() == e.Name() {
@@ -207,10 +210,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			"nats":     a.Bus.Ready,
 			"ffmpeg":   func(context.Context) error { return a.Media.Ready() },
 		},
-		Auth:     authn,
-		Enqueuer: a.Bus,
-		Uploads:  a.Uploads,
-		Hub:      hub,
+		Auth:         authn,
+		Enqueuer:     a.Bus,
+		Uploads:      a.Uploads,
+		Hub:          hub,
+		SandboxMedia: sandbox.Media,
 	}, server.Config{RateLimit: cfg.RateLimit})
 	// QR codes go to the live streams only (never stored nor published).
 	a.Manager.OnQR = a.Server.NotifyQR

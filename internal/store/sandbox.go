@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -88,4 +89,20 @@ func (s *Store) SandboxStatusCount(ctx context.Context, instance string) (int, e
 	var n int
 	err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM sandbox_statuses WHERE instance = $1`, instance).Scan(&n)
 	return n, err
+}
+
+// SandboxStatusMedia returns the media columns of one recorded status
+// (GET /api/sandbox/:instance/media/:messageId); ErrNotFound when there is
+// no such status.
+func (s *Store) SandboxStatusMedia(ctx context.Context, instance, messageID string) (*SandboxStatus, error) {
+	st := SandboxStatus{Instance: instance, MessageID: messageID}
+	err := s.DB.QueryRowContext(ctx, `SELECT type, media_mimetype, media_bytes, media_sha256 FROM sandbox_statuses WHERE instance = $1 AND message_id = $2`, instance, messageID).
+		Scan(&st.Type, &st.MediaMimetype, &st.MediaBytes, &st.MediaSHA256)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
 }

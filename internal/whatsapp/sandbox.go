@@ -37,6 +37,9 @@ type sandboxStore interface {
 type Sandbox struct {
 	store sandboxStore
 	now   func() time.Time
+	// Media, when set, keeps each upload's plaintext for the console's
+	// preview (GET /api/sandbox/:instance/media/:messageId).
+	Media *SandboxMedia
 }
 
 // NewSandbox returns the sandbox engine.
@@ -112,7 +115,7 @@ func (s *sandboxSession) Upload(ctx context.Context, r io.ReadSeeker, size int64
 	if s.State() != StateConnected {
 		return nil, ErrNotConnected
 	}
-	up, err := EncryptMedia(r, kind)
+	up, err := s.engine.Media.keep(s.instance, r, size, func(r io.Reader) (*Upload, error) { return EncryptMedia(r, kind) })
 	if err != nil {
 		return nil, err
 	}

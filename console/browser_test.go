@@ -256,10 +256,39 @@ func TestConsole_Browser(t *testing.T) {
 	}
 	var waveBars, imgs int
 	run("preview content", chromedp.Evaluate(`document.querySelectorAll('#preview-list .wave i').length`, &waveBars),
-		chromedp.Evaluate(`document.querySelectorAll('#preview-list .phone img').length`, &imgs))
+		// The video's thumbnail gives way to its player once the file is fetched.
+		chromedp.Evaluate(`document.querySelectorAll('#preview-list .phone img, #preview-list .phone video').length`, &imgs))
 	if waveBars != 64 || imgs < 2 {
-		t.Fatalf("preview: %d waveform bars (want 64), %d thumbnails (want 2)", waveBars, imgs)
+		t.Fatalf("preview: %d waveform bars (want 64), %d thumbnails or players (want 2)", waveBars, imgs)
 	}
+	// The full media, fetched with the token header into blob URLs: the
+	// video card's player loads the MP4 the sandbox kept (metadata read:
+	// readyState >= 1, a duration), the voice note gets a player under its
+	// waveform, the image card shows the full JPEG.
+	var videoState struct {
+		ReadyState float64
+		Duration   float64
+		Src        string
+	}
+	run("video player", chromedp.Evaluate(`document.querySelector('#preview-list [data-type=video]').scrollIntoView()`, nil),
+		chromedp.Poll(`(() => { const v = document.querySelector('#preview-list [data-type=video] video'); return v && v.readyState >= 1 && v.duration > 0 ? {ReadyState: v.readyState, Duration: v.duration, Src: v.src} : false })()`,
+			&videoState, chromedp.WithPollingTimeout(30*time.Second)))
+	if !strings.HasPrefix(videoState.Src, "blob:") || !(videoState.Duration > 2 && videoState.Duration < 4) {
+		t.Fatalf("video player: %+v (want a blob URL and the clip's 3 s)", videoState)
+	}
+	var audioReady, imageFull bool
+	run("voice player", chromedp.Evaluate(`document.querySelector('#preview-list [data-type=audio]').scrollIntoView()`, nil),
+		chromedp.Poll(`(() => { const a = document.querySelector('#preview-list [data-type=audio] .voice audio'); return !!a && a.readyState >= 1 && a.src.startsWith('blob:') })()`,
+			&audioReady, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Evaluate(`document.querySelector('#preview-list [data-type=image]').scrollIntoView()`, nil),
+		// The thumbnail is a few dozen pixels wide; the full image is 360.
+		chromedp.Poll(`(() => { const i = document.querySelector('#preview-list [data-type=image] img'); return !!i && i.src.startsWith('blob:') && i.complete && i.naturalWidth >= 360 })()`,
+			&imageFull, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Evaluate(`performance.getEntriesByType('resource').some(e => e.name.includes(`+"`"+apptest.AccountToken+"`"+`))`, &inURL))
+	if inURL {
+		t.Fatal("the token appeared in a URL")
+	}
+	run("back to top", chromedp.Evaluate(`window.scrollTo(0, 0)`, nil))
 	shot("04-sandbox-preview")
 	var proto string
 	run("protobuf", chromedp.Click(`#preview-list details summary`), chromedp.Text(`#preview-list details pre`, &proto))

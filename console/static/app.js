@@ -400,7 +400,7 @@ function renderStory(st) {
     const x = m.imageMessage || m.videoMessage;
     const thumb = x.JPEGThumbnail || x.jpegThumbnail;
     if (thumb) story.append(h('img', {src: 'data:image/jpeg;base64,' + thumb, alt: (m.imageMessage ? 'image' : 'video') + ' status', style: 'width:100%'}));
-    if (m.videoMessage) story.append(h('div', {class: 'cap', style: 'top:45%;font-size:34px', 'aria-hidden': 'true'}, '▶'), h('div', {class: 'cap', style: 'bottom:auto;top:16px;text-align:right'}, `${x.seconds || 0}s`));
+    if (m.videoMessage) story.append(h('div', {class: 'cap play', style: 'top:45%;font-size:34px', 'aria-hidden': 'true'}, '▶'), h('div', {class: 'cap', style: 'bottom:auto;top:16px;text-align:right'}, `${x.seconds || 0}s`));
     if (x.caption) story.append(h('div', {class: 'cap'}, x.caption));
   } else if (m.audioMessage) {
     const x = m.audioMessage, w = Array.from(b64bytes(x.waveform || ''));
@@ -409,18 +409,65 @@ function renderStory(st) {
   }
   return h('div', {class: 'phone'}, h('div', {class: 'bar'}), story);
 }
+// The full media of a recorded status (the file the sandbox would have
+// uploaded), fetched with the token in its header — never in a URL — into a
+// blob URL, then shown as a phone would: the full image, a playable video,
+// the voice note under its waveform. Called only when a card is on screen or
+// clicked, so the page stays light; blob URLs are cached per message and
+// revoked when the page is left.
+async function showMedia(card, st, inst, cache) {
+  if (!st.media || card.dataset.media) return;
+  card.dataset.media = 'loading';
+  let url = cache.get(st.messageId);
+  if (!url) {
+    let res;
+    try { res = await fetch(`/api/sandbox/${enc(inst)}/media/${enc(st.messageId)}`, {headers: {token: S.token}}); }
+    catch { card.dataset.media = 'error'; return; }
+    // 404: the file was not kept (over the size cap, or recorded earlier).
+    if (!res.ok) { card.dataset.media = res.status === 404 ? 'missing' : 'error'; return; }
+    url = URL.createObjectURL(await res.blob());
+    cache.set(st.messageId, url);
+  }
+  const story = card.querySelector('.story');
+  if (!story) return;
+  if (st.type === 'video') {
+    const thumb = story.querySelector('img');
+    const v = h('video', {src: url, controls: true, playsinline: true, preload: 'metadata', poster: thumb ? thumb.src : null, 'aria-label': 'video status'});
+    story.querySelectorAll('.play').forEach(e => e.remove());
+    if (thumb) thumb.replaceWith(v); else story.prepend(v);
+  } else if (st.type === 'image') {
+    const img = story.querySelector('img');
+    if (img) img.src = url; else story.prepend(h('img', {src: url, alt: 'image status', style: 'width:100%'}));
+  } else if (st.type === 'audio') {
+    (story.querySelector('.voice') || story).append(h('audio', {src: url, controls: true, preload: 'metadata', 'aria-label': 'voice note'}));
+  }
+  card.dataset.media = 'loaded';
+}
 addTab({id: 'preview', title: 'Sandbox preview', show: it => it.engine === 'sandbox', async render(root, it) {
   const list = h('div', {class: 'grid', id: 'preview-list'});
   root.append(h('p', {class: 'muted'}, 'What this sandbox instance would have sent, newest first; updated live.'), list);
+  const cache = new Map(), byCard = new WeakMap();
+  const io = 'IntersectionObserver' in window ? new IntersectionObserver(es => es.forEach(e => {
+    if (e.isIntersecting) { io.unobserve(e.target); showMedia(e.target, byCard.get(e.target), it.name, cache); }
+  }), {rootMargin: '200px'}) : null;
+  cleanup.push(() => { if (io) io.disconnect(); cache.forEach(u => URL.revokeObjectURL(u)); cache.clear(); });
+  const card = (st, el) => {
+    if (!st.media) return el;
+    byCard.set(el, st);
+    el.addEventListener('click', () => showMedia(el, st, it.name, cache));
+    if (io) io.observe(el);
+    return el;
+  };
   const load = async () => {
     const r = await api('GET', `/api/sandbox/${enc(it.name)}/statuses?limit=30`);
     if (!r.ok) { list.replaceChildren(h('p', {class: 'err'}, r.message)); return; }
-    list.replaceChildren(...(r.json.statuses || []).map(st => h('article', {class: 'card', 'data-message-id': st.messageId, 'data-type': st.type},
+    if (io) io.disconnect();
+    list.replaceChildren(...(r.json.statuses || []).map(st => card(st, h('article', {class: 'card', 'data-message-id': st.messageId, 'data-type': st.type},
       renderStory(st),
       h('p', {}, h('b', {}, st.type), st.revoked ? ' · revoked' : '', ' · ', fmtTime(st.createdAt), st.source ? ' · ' + st.source : ''),
       st.traceId ? h('p', {class: 'mono'}, h('a', {href: `#/i/${enc(it.name)}/events/${st.traceId}`}, 'trace ' + st.traceId)) : null,
       h('details', {}, h('summary', {}, 'Exact WhatsApp message (protobuf as JSON)'), h('pre', {}, JSON.stringify(st.message, null, 2)),
-        st.media ? h('p', {class: 'mono'}, `${st.media.mimetype} · ${st.media.bytes} bytes · sha256 ${st.media.sha256}`) : null))));
+        st.media ? h('p', {class: 'mono'}, `${st.media.mimetype} · ${st.media.bytes} bytes · sha256 ${st.media.sha256}`) : null)))));
     if (!list.children.length) list.append(h('p', {class: 'muted'}, 'Nothing yet: publish something.'));
   };
   await load();

@@ -59,6 +59,7 @@ type contractFixture struct {
 	message  string // a published status's id
 	schedule string // a pending schedule's id
 	upload   string // an uploaded media file's id
+	mediaMsg string // an image status's message id
 	png      []byte // a small valid PNG
 	client   *http.Client
 }
@@ -103,6 +104,16 @@ func runContract(t *testing.T, d store.Dialect) {
 		t.Fatalf("upload: %d %s", r.Code, r.Raw)
 	}
 	f.upload, _ = r.Data()["id"].(string)
+	// An image status, for the sandbox media route to serve.
+	r = a.Do("POST", "/api/media/c1", f.instTok, f.png, "Content-Type", "image/png")
+	if r.Code != 201 {
+		t.Fatalf("upload: %d %s", r.Code, r.Raw)
+	}
+	r = a.Do("POST", "/api/message/status/c1", f.instTok, map[string]any{"type": "image", "mediaUrl": r.Data()["mediaUrl"]})
+	if r.Code != 200 {
+		t.Fatalf("publish image: %d %s", r.Code, r.Raw)
+	}
+	f.mediaMsg, _ = r.Data()["messageId"].(string)
 	r = a.Do("POST", "/api/message/status/c1", f.instTok, map[string]any{"type": "text", "message": "later", "publishAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 	if r.Code != 202 {
 		t.Fatalf("schedule: %d %s", r.Code, r.Raw)
@@ -221,6 +232,9 @@ func (f *contractFixture) requests(path, method string, o *v3.Operation, mock *r
 	}
 	if strings.HasPrefix(path, "/api/media/") {
 		valid["id"] = f.upload
+	}
+	if strings.HasPrefix(path, "/api/sandbox/") {
+		valid["messageId"] = f.mediaMsg
 	}
 	fill := func(over map[string]string) string {
 		p := path

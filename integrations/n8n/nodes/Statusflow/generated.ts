@@ -253,7 +253,7 @@ export const actionProperties: INodeProperties[] = [
 				name: 'allowEmptyAudience',
 				type: 'boolean',
 				default: false,
-				description: 'Publish even when the status would reach nobody (the phone\'s Status privacy and contacts leave no recipient); otherwise that is refused with 409 empty_audience',
+				description: 'Whether to publish even when the status would reach nobody (the phone\'s Status privacy and contacts leave no recipient); otherwise that is refused with 409 empty_audience',
 			},
 			{
 				displayName: 'Background Color',
@@ -370,7 +370,7 @@ export const actionProperties: INodeProperties[] = [
 				name: 'isVoice',
 				type: 'boolean',
 				default: true,
-				description: 'Audio only. Phones play an audio status only as a voice status, so audio always goes out as a voice note (PTT); false is accepted and sent as voice too.',
+				description: 'Whether to send audio as a voice note (audio only). Phones play an audio status only as a voice status, so audio always goes out as a voice note (PTT); false is accepted and sent as voice too.',
 				displayOptions: {
 					show: {
 						'/type': ['audio'],

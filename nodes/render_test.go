@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/statusflow/statusflow/nodes"
@@ -126,5 +127,48 @@ func TestPackageFiles_Current(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs from the renderer's output: run go run ./cmd/nodegen and review the diff", p)
 		}
+	}
+}
+
+// TestRenderN8n_BooleanDescriptions holds the schemas to n8n's lint rule
+// node-param-description-boolean-without-whether: every boolean parameter
+// the renderer makes for n8n says "Whether …". The schema is where the
+// description is written, so a schema change is caught here, before the
+// n8n package's lint runs.
+func TestRenderN8n_BooleanDescriptions(t *testing.T) {
+	t.Parallel()
+	c := nodes.Default(nil, nil)
+	for _, d := range c.List() {
+		n, err := nodes.RenderN8n(c, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var walk func(v any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				if v["type"] == "boolean" {
+					if desc, ok := v["description"].(string); ok && !strings.HasPrefix(desc, "Whether") {
+						t.Errorf("%s: boolean parameter %v: description must start with 'Whether' (n8n lint): %q", d.ID, v["name"], desc)
+					}
+				}
+				for _, e := range v {
+					walk(e)
+				}
+			case []any:
+				for _, e := range v {
+					walk(e)
+				}
+			}
+		}
+		walk(doc)
 	}
 }

@@ -45,22 +45,13 @@ type DeleteOutput struct {
 
 func deleteStatus(svc *status.Service) Handler {
 	return func(ctx context.Context, call Call) (any, error) {
-		if svc == nil {
-			return nil, status.Wrap(status.CodeInternal, "Internal error", errNoService)
-		}
-		var args status.DeleteArgs
-		if err := decodeInput(call.Request.Input, &args); err != nil {
-			return nil, err
-		}
-		cmd := call.Command
-		cmd.Args = args
-		res, err := svc.Execute(ctx, cmd)
+		res, err := runCommand[status.DeleteArgs](ctx, svc, call)
 		if err != nil {
 			return nil, err
 		}
 		out := &DeleteOutput{MessageID: res.MessageID, DeleteType: res.DeleteType, Timestamp: res.Timestamp, TraceID: res.TraceID}
-		if !cmd.Origin.IsZero() {
-			o := cmd.Origin
+		if !call.Command.Origin.IsZero() {
+			o := call.Command.Origin
 			out.Origin = &o
 		}
 		return out, nil

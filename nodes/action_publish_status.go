@@ -44,15 +44,6 @@ func PublishStatusSpec() Descriptor {
 // [status.PublishArgs]; the output is the core's [status.Result].
 func publishStatus(svc *status.Service) Handler {
 	return func(ctx context.Context, call Call) (any, error) {
-		if svc == nil {
-			return nil, status.Wrap(status.CodeInternal, "Internal error", errNoService)
-		}
-		var args status.PublishArgs
-		if err := decodeInput(call.Request.Input, &args); err != nil {
-			return nil, err
-		}
-		cmd := call.Command
-		cmd.Args = args
-		return svc.Execute(ctx, cmd)
+		return runCommand[status.PublishArgs](ctx, svc, call)
 	}
 }

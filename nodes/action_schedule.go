@@ -66,16 +66,7 @@ type CancelOutput struct {
 
 func cancelSchedule(svc *status.Service) Handler {
 	return func(ctx context.Context, call Call) (any, error) {
-		if svc == nil {
-			return nil, status.Wrap(status.CodeInternal, "Internal error", errNoService)
-		}
-		var args status.CancelArgs
-		if err := decodeInput(call.Request.Input, &args); err != nil {
-			return nil, err
-		}
-		cmd := call.Command
-		cmd.Args = args
-		res, err := svc.Execute(ctx, cmd)
+		res, err := runCommand[status.CancelArgs](ctx, svc, call)
 		if err != nil {
 			return nil, err
 		}

@@ -280,6 +280,21 @@ func decodeInput(raw json.RawMessage, dst any) error {
 	return nil
 }
 
+// runCommand decodes a node's input into the core's args A and runs them as
+// the call's command: what every action that is a core command does.
+func runCommand[A status.Args](ctx context.Context, svc *status.Service, call Call) (*status.Result, error) {
+	if svc == nil {
+		return nil, status.Wrap(status.CodeInternal, "Internal error", errNoService)
+	}
+	var args A
+	if err := decodeInput(call.Request.Input, &args); err != nil {
+		return nil, err
+	}
+	cmd := call.Command
+	cmd.Args = args
+	return svc.Execute(ctx, cmd)
+}
+
 // View is a descriptor as GET /api/nodes serves it: the schemas inlined
 // beside their `$id`s.
 type View struct {

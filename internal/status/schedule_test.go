@@ -390,6 +390,9 @@ func TestScheduler_Replicas(t *testing.T) {
 	}
 	others, _ := st0.ScheduleList(ctx, &store.ScheduleListParams{Instance: "sales", States: []string{store.SchedulePending, store.ScheduleRunning, store.ScheduleFailed}, Limit: 1000})
 	if len(done) != n || len(others) != 0 || sandboxCount(t, st0) != n {
+		for _, r := range others {
+			t.Logf("other %s state %s attempt %d err %s %s due %v", r.ID, r.State, r.Attempt, r.ErrStatus, r.ErrMessage, r.DueAt)
+		}
 		t.Fatalf("done %d, others %d, sandbox %d; want %d done and published once each", len(done), len(others), sandboxCount(t, st0), n)
 	}
 	for _, r := range done {

@@ -228,7 +228,15 @@ func (sc *Scheduler) runDue(ctx context.Context, wait bool) {
 				sc.run(context.WithoutCancel(ctx), r)
 			}()
 		}
-		if len(rows) < sc.cfg.Batch {
+		// Only an empty claim ends the round. A short one does not mean
+		// nothing is left: on PostgreSQL a claim that raced another
+		// replica's for the same rows gets only those it won (the loser's
+		// UPDATE re-checks the state after the winner commits), while the
+		// rest are still pending. CI saw three replicas all stop on short
+		// batches with 136 of 150 due rows left. The round ends once a
+		// claim finds nothing; rows held by another replica's claim are
+		// that replica's to run, and it loops again.
+		if len(rows) == 0 {
 			break
 		}
 	}

@@ -219,8 +219,8 @@ func (s *Store) ScheduleClaimDue(ctx context.Context, p *ScheduleClaimParams) ([
 		// an OR that would walk every open row.
 		const due = `((state = 'pending' AND due_at <= $1) OR (state = 'running' AND locked_until <= $1))`
 		res, err := tx.ExecContext(ctx, `UPDATE schedules SET state = 'running', attempt = attempt + 1, locked_until = $2, lock_token = $3
-			WHERE (id IN (SELECT id FROM schedules WHERE state IN ('pending', 'running') AND state = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $4)
-			OR id IN (SELECT id FROM schedules WHERE state = 'running' AND locked_until <= $1 ORDER BY locked_until LIMIT $4)) AND `+due,
+			WHERE (id IN (SELECT id FROM schedules WHERE state IN ('pending', 'running') AND state = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT $4)
+			OR id IN (SELECT id FROM schedules WHERE state = 'running' AND locked_until <= $1 ORDER BY locked_until, id LIMIT $4)) AND `+due,
 			millis(p.Now), millis(p.LockedUntil), p.Token, p.Limit)
 		if err != nil {
 			return err

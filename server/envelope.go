@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/statusflow/statusflow/internal/errcode"
@@ -139,6 +141,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		c.Set("traceparent", tc.String())
 	}
 	code, body := toEnvelope(err, tc.TraceID)
+	if wait, ok := errcode.RetryAfterOf(err); ok {
+		// A failover gap (internal/cluster): retry once a replica owns the instance.
+		c.Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+	}
 	if code >= 500 {
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", code, "traceId", tc.TraceID, "err", err)
 	}

@@ -59,6 +59,8 @@ type App struct {
 	Bus *bus.Bus
 	// Leases is instance ownership when clustering is on (nil otherwise).
 	Leases *cluster.Leases
+	// Forwarder sends commands to their instance's owner (clustering on).
+	Forwarder *cluster.Forwarder
 
 	listener net.Listener
 	stops    []func(ctx context.Context) error
@@ -240,6 +242,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 // sessions this replica opens, renewed and reconciled every third of a
 // lease's lifetime until Stop.
 func (a *App) startCluster(ctx context.Context) error {
+	if err := cluster.ValidReplicaID(a.Config.ClusterReplica); err != nil {
+		return err
+	}
 	js, err := jetstream.New(a.Bus.Conn())
 	if err != nil {
 		return err
@@ -257,6 +262,9 @@ func (a *App) startCluster(ctx context.Context) error {
 		leases.Run(lctx, func() {
 			taken, lost := a.Manager.Reconcile(lctx)
 			metrics.ClusterOwnership(len(leases.HeldAll()), taken, lost)
+			if err := leases.Heartbeat(lctx); err != nil && lctx.Err() == nil {
+				a.Log.Warn("cluster: heartbeat", "err", err)
+			}
 		})
 	}()
 	a.stops = append(a.stops, func(ctx context.Context) error {
@@ -264,10 +272,37 @@ func (a *App) startCluster(ctx context.Context) error {
 		<-done
 		// Close the sessions and release their leases while NATS is still
 		// up, so the other replicas take over at once instead of after the TTL.
-		return a.Manager.Stop(ctx)
+		err := a.Manager.Stop(ctx)
+		if uerr := leases.Unregister(ctx); uerr != nil {
+			a.Log.Warn("cluster: leave the replica list", "err", uerr)
+		}
+		return err
 	})
+	// Any replica answers: commands for instances owned elsewhere go to
+	// their owner over NATS request-reply.
+	a.Forwarder = cluster.NewForwarder(a.Bus.Conn(), leases, a.Service, cluster.ForwardConfig{Prefix: a.Config.NATSPrefix}, a.Log)
+	if err := a.Forwarder.Start(ctx); err != nil {
+		return err
+	}
+	a.stops = append(a.stops, a.Forwarder.Stop)
+	a.Service.SetRouter(a.Forwarder)
 	a.Log.Info("clustering on", "replica", a.Config.ClusterReplica, "leaseTTL", leases.TTL().String())
 	return nil
+}
+
+// advertised is a listen address as other hosts reach it: an unspecified
+// host (":8080", "0.0.0.0:8080") becomes this host's name.
+func advertised(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if name, err := os.Hostname(); err == nil {
+			host = name
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // usesDataDirExclusively reports whether cfg keeps a database or NATS
@@ -313,6 +348,13 @@ func (a *App) Start(ctx context.Context) error {
 			a.Log.Error("http server stopped", "err", err)
 		}
 	}()
+	if a.Leases != nil {
+		// GET /api/cluster shows where each replica listens.
+		a.Leases.SetAddress(advertised(ln.Addr().String()))
+		if err := a.Leases.Heartbeat(ctx); err != nil {
+			a.Log.Warn("cluster: heartbeat", "err", err)
+		}
+	}
 	a.Log.Info("statusflow listening", "addr", ln.Addr().String())
 	return nil
 }

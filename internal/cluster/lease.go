@@ -68,10 +68,16 @@ type Lease struct {
 // Leases takes, renews and releases instance leases for one replica.
 type Leases struct {
 	kv  jetstream.KeyValue
+	reg jetstream.KeyValue // the replicas bucket (replicas.go)
 	cfg Config
 
-	mu   sync.Mutex
-	held map[string]*Lease
+	mu      sync.Mutex
+	held    map[string]*Lease
+	address string
+	started time.Time
+	// OnChange, when set, is told of every change of this replica's
+	// ownership: "taken", "released" or "lost" (see [Leases.SetOnChange]).
+	onChange func(instance, change string)
 }
 
 // New opens (or creates) the lease bucket.
@@ -98,7 +104,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, erro
 	if err != nil {
 		return nil, fmt.Errorf("cluster: lease bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Leases{kv: kv, cfg: cfg, held: map[string]*Lease{}}, nil
+	reg, err := openReplicas(ctx, js, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Leases{kv: kv, reg: reg, cfg: cfg, held: map[string]*Lease{}, started: cfg.Now().UTC()}, nil
 }
 
 // key is an instance's KV key. Instance names may hold characters KV keys
@@ -133,6 +143,7 @@ func (l *Leases) Acquire(ctx context.Context, instance string) (Lease, error) {
 	l.mu.Lock()
 	l.held[instance] = le
 	l.mu.Unlock()
+	l.changed(instance, ChangeTaken)
 	return *le, nil
 }
 
@@ -180,6 +191,7 @@ func (l *Leases) Release(ctx context.Context, instance string) error {
 	if !ok {
 		return nil
 	}
+	l.changed(instance, ChangeReleased)
 	err := l.kv.Delete(ctx, key(instance), jetstream.LastRevision(le.Revision))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("cluster: release %s: %w", instance, err)
@@ -189,11 +201,36 @@ func (l *Leases) Release(ctx context.Context, instance string) error {
 
 func (l *Leases) forget(instance string, generation uint64) {
 	l.mu.Lock()
-	if le, ok := l.held[instance]; ok && le.Generation == generation {
+	le, ok := l.held[instance]
+	ok = ok && le.Generation == generation
+	if ok {
 		delete(l.held, instance)
 	}
 	l.mu.Unlock()
+	if ok {
+		l.changed(instance, ChangeLost)
+	}
 }
+
+// Ownership changes, as [Leases.SetOnChange] reports them.
+const (
+	ChangeTaken    = "taken"    // this replica took the lease (a new generation)
+	ChangeReleased = "released" // this replica gave it back (stop, delete, rebalance)
+	ChangeLost     = "lost"     // this replica's lease lapsed or was taken over
+)
+
+// SetOnChange makes l call f after each change of this replica's ownership
+// (the instance.owner events). Call before the leases are used.
+func (l *Leases) SetOnChange(f func(instance, change string)) { l.onChange = f }
+
+func (l *Leases) changed(instance, change string) {
+	if l.onChange != nil {
+		l.onChange(instance, change)
+	}
+}
+
+// Replica is this replica's id.
+func (l *Leases) Replica() string { return l.cfg.Replica }
 
 // Owner returns the replica holding instance's lease and the revision of
 // its last write; "" when nobody does.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // Code identifies what went wrong. Codes are part of the external contract: the
@@ -225,4 +226,29 @@ func AsError(err error) *Error {
 // own codes (store.IsDiskFull).
 func IsDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// Backoff is an error the caller may retry after Wait: a cluster replica
+// answering for an instance in a failover gap (no owner yet, the owner
+// unreachable). Front doors say so (HTTP Retry-After, a NAK with that delay).
+type Backoff struct {
+	Err  error
+	Wait time.Duration
+}
+
+func (b *Backoff) Error() string { return b.Err.Error() }
+
+func (b *Backoff) Unwrap() error { return b.Err }
+
+// RetryAfter wraps err as a [Backoff] of d; errors.Is and errors.As still
+// see err's Code.
+func RetryAfter(err error, d time.Duration) error { return &Backoff{Err: err, Wait: d} }
+
+// RetryAfterOf returns the wait of a [Backoff] in err's chain.
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var b *Backoff
+	if errors.As(err, &b) {
+		return b.Wait, true
+	}
+	return 0, false
 }

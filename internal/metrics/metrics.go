@@ -58,6 +58,7 @@ type Metrics struct {
 	scheduleLate    prometheus.Histogram
 	clusterOwned    prometheus.Gauge
 	clusterMoves    *prometheus.CounterVec
+	clusterFwd      *prometheus.CounterVec
 	stateReasons    *prometheus.CounterVec
 
 	mu     sync.Mutex
@@ -110,7 +111,9 @@ func New() *Metrics {
 		Help: "Instances whose lease this replica holds (clustering on)."})
 	m.clusterMoves = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cluster_ownership_changes_total",
 		Help: "Sessions this replica opened after taking an unowned instance (taken) or closed after losing its lease (lost)."}, []string{"change"})
-	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
+	m.clusterFwd = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cluster_forwarded_total",
+		Help: "Commands this replica forwarded to the owner of their instance, by outcome: ok (the owner ran it), error (the owner answered an error), and the failover gap's no_owner (the lease is this replica's previous run's), unreachable (no owner listening, NATS error) and timeout."}, []string{"outcome"})
+	for _, c := range []prometheus.Collector{m.clusterFwd, m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
 		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances, m.views, m.schedules, m.scheduleLate,
 		m.clusterOwned, m.clusterMoves, m.stateReasons} {
 		f(c)
@@ -296,6 +299,12 @@ func (m *Metrics) ClusterOwnership(owned, taken, lost int) {
 	m.clusterMoves.WithLabelValues("taken").Add(float64(taken))
 	m.clusterMoves.WithLabelValues("lost").Add(float64(lost))
 }
+
+// ClusterForwarded counts a command forwarded to its instance's owner.
+func (m *Metrics) ClusterForwarded(outcome string) { m.clusterFwd.WithLabelValues(outcome).Inc() }
+
+// ClusterForwarded calls [Metrics.ClusterForwarded] on [Default].
+func ClusterForwarded(outcome string) { Default.ClusterForwarded(outcome) }
 
 // ClusterOwnership calls [Metrics.ClusterOwnership] on [Default].
 func ClusterOwnership(owned, taken, lost int) { Default.ClusterOwnership(owned, taken, lost) }

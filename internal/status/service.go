@@ -18,6 +18,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/tracing"
@@ -87,7 +88,27 @@ type Service struct {
 	log         *slog.Logger
 	now         func() time.Time
 	scheduler   *Scheduler // set by NewScheduler: woken by new schedules
+	router      Router     // set by SetRouter (clustering): runs commands on the owner
 }
+
+// Router runs a command on the replica that owns its instance when that is
+// not this one (internal/cluster forwards it over NATS request-reply).
+type Router interface {
+	// Route runs cmd on the owner and returns its outcome with handled
+	// true; handled false means this replica owns the instance (or may take
+	// it) and runs cmd itself. An instance in a failover gap (no owner yet,
+	// the owner unreachable) is handled with a disconnected error wrapped in
+	// an [errcode.Backoff].
+	Route(ctx context.Context, cmd Command) (res *Result, err error, handled bool)
+	// Backoff is how long to wait before retrying a command that found the
+	// instance disconnected here: > 0 when this replica does not hold the
+	// instance (it lost it between Route and the send), 0 otherwise.
+	Backoff(instance string) time.Duration
+}
+
+// SetRouter makes Execute run each command on its instance's owner (see
+// [Router]). Call before serving.
+func (s *Service) SetRouter(r Router) { s.router = r }
 
 // NewService returns the core. media may be nil until the media pipeline is
 // configured (media statuses then fail with media_validation_failed);
@@ -102,8 +123,20 @@ func NewService(sess sessions, st statusStore, media mediaPreparer, events Event
 	return svc
 }
 
-// Execute runs a command of any kind.
+// Execute runs a command of any kind, on the replica that owns its
+// instance when clustering is on (see [Service.SetRouter]).
 func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
+	return s.execute(ctx, cmd, true)
+}
+
+// ExecuteLocal runs a command on this replica whoever owns its instance: the
+// owner's side of a forwarded command (it never forwards again, so a lease
+// that moved meanwhile ends in "not connected", not in a loop).
+func (s *Service) ExecuteLocal(ctx context.Context, cmd Command) (*Result, error) {
+	return s.execute(ctx, cmd, false)
+}
+
+func (s *Service) execute(ctx context.Context, cmd Command, route bool) (*Result, error) {
 	tc, ok := tracing.Parse(cmd.TraceParent)
 	if !ok {
 		tc = tracing.New()
@@ -112,6 +145,13 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 	ctx = tracing.With(ctx, tc)
 	if err := checkStrings(cmd); err != nil {
 		return nil, err
+	}
+	if route && s.router != nil && cmd.Args != nil {
+		// Before idempotency: the owner claims the key (in the shared
+		// database), so a retry reaching any replica gets the first result.
+		if res, err, handled := s.router.Route(ctx, cmd); handled {
+			return res, err
+		}
 	}
 	if cmd.IdempotencyKey != "" && cmd.MessageID == "" {
 		// A front door that pre-assigned an id (respond-async) derived it
@@ -143,7 +183,13 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (*Result, error) {
 		res, err = s.idempotency.Do(ctx, cmd.Instance, cmd.IdempotencyKey, RequestHash(cmd), run)
 	}
 	if err != nil {
-		return nil, scrub(err)
+		e := scrub(err)
+		if e.Code == CodeDisconnected && s.router != nil {
+			if wait := s.router.Backoff(cmd.Instance); wait > 0 {
+				return nil, errcode.RetryAfter(e, wait)
+			}
+		}
+		return nil, e
 	}
 	return res, nil
 }

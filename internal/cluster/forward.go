@@ -1,0 +1,320 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/statusflow/statusflow/internal/errcode"
+	"github.com/statusflow/statusflow/internal/metrics"
+	"github.com/statusflow/statusflow/internal/status"
+)
+
+// ForwardTimeoutDefault bounds how long a replica waits for the owner's
+// answer to a forwarded command (media work included).
+const ForwardTimeoutDefault = 2 * time.Minute
+
+// Outcomes of a forwarded command, the `outcome` label of
+// statusflow_cluster_forwarded_total.
+const (
+	ForwardOK          = "ok"          // the owner ran it and succeeded
+	ForwardError       = "error"       // the owner ran it and answered an error
+	ForwardNoOwner     = "no_owner"    // the lease is this replica's previous run's: wait for it to lapse
+	ForwardUnreachable = "unreachable" // nobody listens on the owner's subject, or NATS failed
+	ForwardTimeout     = "timeout"     // the owner did not answer in time
+)
+
+// localExecutor runs a command here, never forwarding (status.Service.ExecuteLocal).
+type localExecutor interface {
+	ExecuteLocal(ctx context.Context, cmd status.Command) (*status.Result, error)
+}
+
+// ForwardConfig configures a [Forwarder].
+type ForwardConfig struct {
+	// Prefix is the first token of the forwarding subjects
+	// (STATUSFLOW_NATS_PREFIX). Defaults to "statusflow".
+	Prefix string
+	// Timeout bounds the wait for the owner's answer when the caller's
+	// context has no deadline. Defaults to [ForwardTimeoutDefault].
+	Timeout time.Duration
+}
+
+// Forwarder is the "any replica answers" half of clustering, a
+// [status.Router]: a command for an instance another replica owns is sent to
+// that replica over NATS request-reply on its own subject
+// (<prefix>.cluster.execute.<replica>) and answered with the owner's result
+// or error, which the front door then maps as if it were local (same
+// envelope, status code and trace id: the owner continues the command's
+// traceparent). The owner runs it with [status.Service.ExecuteLocal], so the
+// idempotency claim, the send's fencing and the events all happen where the
+// session is.
+//
+// In a failover gap (the lease is this replica's previous run's, nobody
+// answers on the owner's subject, the answer times out) the command is
+// refused as disconnected with a [errcode.Backoff] of the lease TTL, which
+// the HTTP door answers as 503 with Retry-After. Nothing is sent twice: only
+// a lease holder sends, and a retry with the same Idempotency-Key gets the
+// first result from the shared database.
+type Forwarder struct {
+	nc     *nats.Conn
+	leases *Leases
+	exec   localExecutor
+	cfg    ForwardConfig
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	sub      *nats.Subscription
+	inflight sync.WaitGroup
+	stopped  bool
+}
+
+// NewForwarder returns the forwarder of the replica holding leases.
+func NewForwarder(nc *nats.Conn, leases *Leases, exec localExecutor, cfg ForwardConfig, log *slog.Logger) *Forwarder {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "statusflow"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = ForwardTimeoutDefault
+	}
+	return &Forwarder{nc: nc, leases: leases, exec: exec, cfg: cfg, log: log}
+}
+
+// ValidReplicaID reports why id cannot be a replica id: it is one NATS
+// subject token (the replica's forwarding subject ends with it).
+func ValidReplicaID(id string) error {
+	if id == "" || strings.ContainsAny(id, ".*> \t\r\n") {
+		return fmt.Errorf("STATUSFLOW_CLUSTER_REPLICA must be one NATS subject token (no '.', '*', '>' or spaces): %q", id)
+	}
+	return nil
+}
+
+// Subject is where replica takes forwarded commands.
+func (f *Forwarder) Subject(replica string) string {
+	return f.cfg.Prefix + ".cluster.execute." + replica
+}
+
+// Start takes forwarded commands on this replica's subject.
+func (f *Forwarder) Start(context.Context) error {
+	sub, err := f.nc.Subscribe(f.Subject(f.leases.cfg.Replica), f.serve)
+	if err != nil {
+		return fmt.Errorf("cluster: forwarding subject: %w", err)
+	}
+	f.mu.Lock()
+	f.sub = sub
+	f.mu.Unlock()
+	// The subscription must reach the server before anyone forwards here.
+	return f.nc.Flush()
+}
+
+// Stop takes no more commands and waits for the running ones (each answers
+// its requester), or for ctx. A second Stop is harmless.
+func (f *Forwarder) Stop(ctx context.Context) error {
+	f.mu.Lock()
+	sub := f.sub
+	f.sub, f.stopped = nil, true
+	f.mu.Unlock()
+	if sub != nil {
+		sub.Unsubscribe()
+	}
+	done := make(chan struct{})
+	go func() { f.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// wireCommand is a [status.Command] on the forwarding subject.
+type wireCommand struct {
+	Instance       string          `json:"instance"`
+	Kind           string          `json:"kind"`
+	Args           json.RawMessage `json:"args"`
+	Origin         status.Origin   `json:"origin"`
+	TraceParent    string          `json:"traceParent,omitempty"`
+	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+	MessageID      string          `json:"messageId,omitempty"`
+}
+
+// wireReply is the owner's answer.
+type wireReply struct {
+	Result   *status.Result `json:"result,omitempty"`
+	Replayed bool           `json:"replayed,omitempty"`
+	Error    *wireError     `json:"error,omitempty"`
+}
+
+type wireError struct {
+	Code    errcode.Code `json:"code"`
+	Message string       `json:"message"`
+	// RetryAfterMs is the owner's own backoff (it lost the lease meanwhile).
+	RetryAfterMs int64 `json:"retryAfterMs,omitempty"`
+}
+
+func encodeCommand(cmd status.Command) ([]byte, error) {
+	args, err := json.Marshal(cmd.Args)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(wireCommand{Instance: cmd.Instance, Kind: cmd.Args.Kind(), Args: args, Origin: cmd.Origin,
+		TraceParent: cmd.TraceParent, IdempotencyKey: cmd.IdempotencyKey, MessageID: cmd.MessageID})
+}
+
+func decodeCommand(b []byte) (status.Command, error) {
+	var w wireCommand
+	if err := json.Unmarshal(b, &w); err != nil {
+		return status.Command{}, err
+	}
+	cmd := status.Command{Instance: w.Instance, Origin: w.Origin, TraceParent: w.TraceParent,
+		IdempotencyKey: w.IdempotencyKey, MessageID: w.MessageID}
+	var err error
+	switch w.Kind {
+	case status.KindPublish:
+		var a status.PublishArgs
+		err = json.Unmarshal(w.Args, &a)
+		cmd.Args = a
+	case status.KindDelete:
+		var a status.DeleteArgs
+		err = json.Unmarshal(w.Args, &a)
+		cmd.Args = a
+	case status.KindCancel:
+		var a status.CancelArgs
+		err = json.Unmarshal(w.Args, &a)
+		cmd.Args = a
+	default:
+		err = fmt.Errorf("unknown command kind %q", w.Kind)
+	}
+	return cmd, err
+}
+
+// serve runs one forwarded command (in its own goroutine: a slow media
+// publication must not hold the others) and answers with its outcome.
+func (f *Forwarder) serve(m *nats.Msg) {
+	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		return // the requester times out into the gap and retries elsewhere
+	}
+	f.inflight.Add(1)
+	f.mu.Unlock()
+	go func() {
+		defer f.inflight.Done()
+		var rep wireReply
+		cmd, err := decodeCommand(m.Data)
+		if err != nil {
+			rep.Error = &wireError{Code: errcode.CodeInvalid, Message: "Invalid forwarded command: " + err.Error()}
+		} else {
+			// Not the subscription's lifetime: a command that started runs to
+			// its end, as a local one would.
+			ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
+			res, err := f.exec.ExecuteLocal(ctx, cmd)
+			cancel()
+			if err != nil {
+				e := errcode.AsError(err)
+				rep.Error = &wireError{Code: e.Code, Message: e.Message}
+				if wait, ok := errcode.RetryAfterOf(err); ok {
+					rep.Error.RetryAfterMs = wait.Milliseconds()
+				}
+				if e.Code == errcode.CodeInternal || e.Code == errcode.CodeInsufficientStorage {
+					f.log.Error("forwarded command failed", "instance", cmd.Instance, "traceparent", cmd.TraceParent, "err", err)
+				}
+			} else {
+				rep.Result, rep.Replayed = res, res.Replayed
+			}
+		}
+		b, _ := json.Marshal(rep)
+		if err := m.Respond(b); err != nil {
+			f.log.Warn("cluster: answer a forwarded command", "err", err)
+		}
+	}()
+}
+
+// gap is the answer for an instance nobody can serve right now.
+func (f *Forwarder) gap(outcome, why string) error {
+	metrics.ClusterForwarded(outcome)
+	return errcode.RetryAfter(errcode.Errorf(errcode.CodeDisconnected, "%s (%s); retry shortly", errcode.ErrDisconnected.Message, why), f.leases.TTL())
+}
+
+// Route implements [status.Router].
+func (f *Forwarder) Route(ctx context.Context, cmd status.Command) (*status.Result, error, bool) {
+	if _, ok := f.leases.Held(cmd.Instance); ok {
+		return nil, nil, false
+	}
+	owner, _, err := f.leases.Owner(ctx, cmd.Instance)
+	switch {
+	case err != nil:
+		f.log.Warn("cluster: read an instance's owner", "instance", cmd.Instance, "err", err)
+		return nil, f.gap(ForwardUnreachable, "the cluster cannot tell its owner"), true
+	case owner == "":
+		// Nobody holds it (new, or its owner's lease lapsed): this replica
+		// takes it when the command opens its session.
+		return nil, nil, false
+	case owner == f.leases.cfg.Replica:
+		// A previous run of this replica (killed) still holds it until the lease lapses.
+		return nil, f.gap(ForwardNoOwner, "failover in progress"), true
+	}
+	res, err := f.forward(ctx, owner, cmd)
+	return res, err, true
+}
+
+func (f *Forwarder) forward(ctx context.Context, owner string, cmd status.Command) (*status.Result, error) {
+	data, err := encodeCommand(cmd)
+	if err != nil {
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.cfg.Timeout)
+		defer cancel()
+	}
+	msg := nats.NewMsg(f.Subject(owner))
+	msg.Data = data
+	msg.Header.Set("traceparent", cmd.TraceParent)
+	reply, err := f.nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, f.gap(ForwardUnreachable, "its replica "+owner+" does not answer")
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		// The owner may still finish it: a retry with the same
+		// Idempotency-Key gets that result, never a second send.
+		return nil, f.gap(ForwardTimeout, "its replica "+owner+" did not answer in time")
+	case err != nil:
+		return nil, f.gap(ForwardUnreachable, "forwarding to its replica "+owner+" failed: "+err.Error())
+	}
+	var rep wireReply
+	if err := json.Unmarshal(reply.Data, &rep); err != nil {
+		metrics.ClusterForwarded(ForwardError)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", fmt.Errorf("owner %s: undecodable answer: %w", owner, err))
+	}
+	if rep.Error != nil {
+		metrics.ClusterForwarded(ForwardError)
+		var e error = &errcode.Error{Code: rep.Error.Code, Message: rep.Error.Message}
+		if rep.Error.RetryAfterMs > 0 {
+			e = errcode.RetryAfter(e, time.Duration(rep.Error.RetryAfterMs)*time.Millisecond)
+		}
+		return nil, e
+	}
+	if rep.Result == nil {
+		metrics.ClusterForwarded(ForwardError)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", fmt.Errorf("owner %s: empty answer", owner))
+	}
+	metrics.ClusterForwarded(ForwardOK)
+	rep.Result.Replayed = rep.Replayed
+	return rep.Result, nil
+}
+
+// Backoff implements [status.Router]: the lease TTL when this replica does
+// not hold the instance (a "not connected" here is a failover gap).
+func (f *Forwarder) Backoff(instance string) time.Duration {
+	if _, ok := f.leases.Held(instance); ok {
+		return 0
+	}
+	return f.leases.TTL()
+}

@@ -98,26 +98,41 @@ wrk.headers["token"] = "`+cfg.AccountToken+`"
 `), 0o600))
 	sfURL := "http://" + a.Addr() + "/api/message/status/bench"
 
-	fmt.Printf("load: %d clients, %d rounds of %s per target, %d CPUs\n", *conns, *rounds, *duration, numCPU())
+	fmt.Printf("load: %d clients, %d rounds of %s per target, %d CPUs; load average %s\n", *conns, *rounds, *duration, numCPU(), loadAvg())
 	var ratios, pgbs, sfs []float64
 	var p99s []time.Duration
 	for i := range *rounds {
+		// statusflow's idle connections go back while pgbench runs: the
+		// server's max_connections is shared with pgbench's 64 clients.
+		a.Store.DB.SetMaxIdleConns(0)
+		a.Store.DB.SetMaxIdleConns(a.Store.DB.Stats().MaxOpenConnections)
+		m := startCPUMeter(pgbDB)
 		pgb := pgbench(pgbURL, script, *conns, *duration)
+		pgbCPU := m.end()
 		if i == 0 && *cpuprofile != "" {
 			f, err := os.Create(*cpuprofile)
 			check(err)
 			check(pprof.StartCPUProfile(f))
 		}
+		m = startCPUMeter(sfDB)
+		ws0 := a.Store.WriteStats()
 		sf, p99, errs := wrk(sfURL, lua, *conns, *duration)
+		sfCPU := m.end()
+		ws := a.Store.WriteStats()
 		if i == 0 && *cpuprofile != "" {
 			pprof.StopCPUProfile()
 		}
 		ratios, pgbs, sfs, p99s = append(ratios, sf/pgb), append(pgbs, pgb), append(sfs, sf), append(p99s, p99)
 		fmt.Printf("round %d: pgbench INSERT %7.0f tx/s, statusflow %6.0f req/s (p99 %s, non-2xx %d), ratio %.3f\n", i+1, pgb, sf, p99, errs, sf/pgb)
+		fmt.Printf("  CPU per pgbench tx:      %s\n", pgbCPU.perOp(pgb*duration.Seconds()))
+		fmt.Printf("  CPU per statusflow req:  %s\n", sfCPU.perOp(sf*duration.Seconds()))
+		fmt.Printf("  statusflow writes: %.1f per request, %.1f per batch, %d batches replayed\n",
+			float64(ws.Writes-ws0.Writes)/(sf*duration.Seconds()), float64(ws.Writes-ws0.Writes)/float64(max(ws.Batches-ws0.Batches, 1)), ws.Replays-ws0.Replays)
 	}
 	fmt.Printf("pgbench single-row INSERT : %7.0f tx/s (median of %d rounds)\n", median(pgbs), len(pgbs))
 	fmt.Printf("statusflow text on PG     : %7.0f req/s p99 %s (median of %d rounds)\n", median(sfs), medianDur(p99s), len(sfs))
 	fmt.Printf("ratio (statusflow / pgbench): %.3f median, min %.3f, max %.3f (target >= 0.6)\n", median(ratios), slices.Min(ratios), slices.Max(ratios))
+	fmt.Printf("load average at the end: %s\n", loadAvg())
 	n, _ := a.Store.SandboxStatusCount(context.Background(), "bench")
 	fmt.Printf("statuses recorded by the sandbox: %d\n", n)
 }
@@ -125,7 +140,17 @@ wrk.headers["token"] = "`+cfg.AccountToken+`"
 var tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
 func pgbench(u, script string, clients int, d time.Duration) float64 {
-	out, err := exec.Command("pgbench", "-n", "-c", strconv.Itoa(clients), "-j", "2", "-T", strconv.Itoa(int(d.Seconds())), "-f", script, u).CombinedOutput()
+	var out []byte
+	var err error
+	for attempt := 0; ; attempt++ {
+		out, err = exec.Command("pgbench", "-n", "-c", strconv.Itoa(clients), "-j", "2", "-T", strconv.Itoa(int(d.Seconds())), "-f", script, u).CombinedOutput()
+		// A shared server's max_connections can be taken by other clients
+		// for a while: wait for them rather than give up the whole run.
+		if err == nil || !strings.Contains(string(out), "too many clients") || attempt == 5 {
+			break
+		}
+		time.Sleep(3 * time.Second)
+	}
 	if err != nil {
 		check(fmt.Errorf("pgbench: %v\n%s", err, out))
 	}
@@ -238,6 +263,16 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute figures.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func numCPU() int { return runtime.NumCPU() }

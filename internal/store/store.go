@@ -36,6 +36,12 @@ const (
 	Postgres Dialect = "postgres"
 )
 
+// pgConns is the PostgreSQL pool's size: the writer lanes' connections and
+// 8 for reads, which are short (a request waits its turn for one in Go, far
+// cheaper than another backend competing for the CPUs), and max_connections
+// is shared with every other client of the server.
+const pgConns = pgLanes + 8
+
 // ErrNotFound is returned by Get methods when no row matches.
 var ErrNotFound = errors.New("store: not found")
 
@@ -50,7 +56,8 @@ type Store struct {
 	DB      *sql.DB
 	Dialect Dialect
 
-	lanes []*lane  // group commit, see Write
+	lanes []*lane // group commit, see Write
+	stats writeCounters
 	stmts sync.Map // query → *sql.Stmt
 
 	stopCheckpoints func()
@@ -79,7 +86,15 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		dialect = Postgres
 		db, err = sql.Open("pgx", databaseURL)
 		if err == nil {
-			db.SetMaxOpenConns(20 + pgLanes)
+			db.SetMaxOpenConns(pgConns)
+			// Keep them all: database/sql keeps 2 idle by default, so under
+			// load every burst of reads opened connections and closed them
+			// again, each a new PostgreSQL backend (a fork, catalog caches
+			// warmed again, every statement prepared again).
+			db.SetMaxIdleConns(pgConns)
+			// An idle server gives them back (max_connections is shared
+			// with every other client of the database server).
+			db.SetConnMaxIdleTime(time.Minute)
 		}
 	default:
 		dialect = SQLite

@@ -304,7 +304,24 @@ func (s *Store) stopWriter() {
 	}
 }
 
+// WriteStats counts the group-commit writer's work since the store opened
+// (benchmarks print writes per batch).
+type WriteStats struct {
+	// Writes committed or failed, Batches they went in, Replays: batches
+	// that failed and were replayed one write per transaction.
+	Writes, Batches, Replays int64
+}
+
+// WriteStats returns the writer's counters.
+func (s *Store) WriteStats() WriteStats {
+	return WriteStats{Writes: s.stats.writes.Load(), Batches: s.stats.batches.Load(), Replays: s.stats.replays.Load()}
+}
+
+type writeCounters struct{ writes, batches, replays atomic.Int64 }
+
 func (s *Store) commitBatch(l *lane, batch []*writeReq) {
+	s.stats.writes.Add(int64(len(batch)))
+	s.stats.batches.Add(1)
 	// Fast path: every write in one transaction. Failures are rare (a unique
 	// key taken, a cancelled request); when one happens the transaction is
 	// rolled back and each write retried in its own, so one failure never
@@ -316,6 +333,9 @@ func (s *Store) commitBatch(l *lane, batch []*writeReq) {
 			}
 			return
 		}
+	}
+	if len(batch) > 1 {
+		s.stats.replays.Add(1)
 	}
 	for _, r := range batch {
 		errs, _ := s.runBatch(l, []*writeReq{r})

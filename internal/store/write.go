@@ -115,9 +115,8 @@ type writeResult struct {
 
 // lane is one group-commit queue and its writer connection. SQLite has one
 // (one writer at a time is its model); PostgreSQL has pgLanes, so batches
-// commit side by side: on a shared machine a single PostgreSQL backend
-// running every batch gets one process's share of the CPUs, where a pgbench
-// loop gets one per client.
+// commit side by side: one batch's round trips and WAL flush overlap the
+// next batch's.
 type lane struct {
 	wmu     sync.Mutex
 	wqueue  []*writeReq
@@ -140,10 +139,14 @@ type lane struct {
 	pl pipeline // PostgreSQL
 }
 
-// pgLanes is how many batches commit side by side on PostgreSQL. Measured
-// with cmd/benchpg on 2 busy shared CPUs: 1 lane 0.27x pgbench, 4 lanes
-// 0.25–0.37x, 8 lanes 0.32–0.42x, 16 lanes 0.35x (batches too small).
-const pgLanes = 8
+// pgLanes is how many batches commit side by side on PostgreSQL. Fewer
+// lanes make bigger batches, and a batch's cost is mostly per batch (its
+// round trips, its WAL flush, waking its backend), not per write: measured
+// with cmd/benchpg on 2 busy shared CPUs, CPU per published status was
+// ~1.5 ms with 8 lanes (7 writes a batch), 0.9–1.1 ms with 4 or 3, 0.7–1.0 ms
+// with 2 (25–30 writes a batch) and 0.9–1.2 ms with 1, which no longer
+// overlaps one batch's round trips with the next.
+const pgLanes = 2
 
 type laneKey struct{}
 

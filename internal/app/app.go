@@ -61,6 +61,9 @@ type App struct {
 	Leases *cluster.Leases
 	// Forwarder sends commands to their instance's owner (clustering on).
 	Forwarder *cluster.Forwarder
+	// Limits are the rate-limit counters shared by replicas when clustering
+	// is on (nil otherwise).
+	Limits *cluster.Limits
 
 	listener net.Listener
 	stops    []func(ctx context.Context) error
@@ -191,7 +194,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// Prefer: respond-async goes through the trigger stream.
 	busCfg := bus.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen, DataDir: cfg.DataDir, Prefix: cfg.NATSPrefix,
 		ClientUser: cfg.NATSUser, ClientPassword: cfg.NATSPassword, ClientNKey: cfg.NATSNKey,
-		CredsFile: cfg.NATSCreds, NKeySeedFile: cfg.NATSNKeySeed, Token: cfg.NATSToken}
+		CredsFile: cfg.NATSCreds, NKeySeedFile: cfg.NATSNKeySeed, Token: cfg.NATSToken, Replicas: cfg.NATSReplicas}
 	if busCfg.URL == "" {
 		if busCfg, err = bus.EmbeddedCredentials(ctx, a.Store, busCfg, log); err != nil {
 			return nil, fmt.Errorf("nats credentials: %w", err)
@@ -205,6 +208,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// The console's live streams: every committed event, in process.
 	hub := events.NewHub()
 	a.Recorder.AddPublisher(hub)
+	srvCfg := server.Config{RateLimit: cfg.RateLimit}
+	if cfg.ClusterReplica != "" {
+		// One budget per token across replicas: the counters live in NATS
+		// KV once the bus is up (startCluster), before HTTP listens.
+		a.Limits = cluster.NewLimits(cluster.LimitsConfig{Replicas: cfg.NATSReplicas, Log: log})
+		srvCfg.NewLimiter = func(name string, perMinute int) server.Limiter {
+			return a.Limits.Limiter(name, perMinute, server.NewMemoryLimiter(perMinute))
+		}
+	}
 	a.Server = server.New(server.Deps{
 		Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: validator, Log: log, Catalog: a.Catalog,
 		Checks: map[string]func(context.Context) error{
@@ -217,7 +229,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Uploads:      a.Uploads,
 		Hub:          hub,
 		SandboxMedia: sandbox.Media,
-	}, server.Config{RateLimit: cfg.RateLimit})
+	}, srvCfg)
 	// QR codes go to the live streams only (never stored nor published).
 	a.Manager.OnQR = a.Server.NotifyQR
 
@@ -249,8 +261,12 @@ func (a *App) startCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	leases, err := cluster.New(ctx, js, cluster.Config{Replica: a.Config.ClusterReplica, TTL: a.Config.ClusterLeaseTTL})
+	leases, err := cluster.New(ctx, js, cluster.Config{Replica: a.Config.ClusterReplica, TTL: a.Config.ClusterLeaseTTL,
+		Replicas: a.Config.NATSReplicas})
 	if err != nil {
+		return err
+	}
+	if err := a.Limits.Open(ctx, js); err != nil {
 		return err
 	}
 	a.Leases = leases

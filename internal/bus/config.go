@@ -41,6 +41,9 @@ type Config struct {
 	// Prefix is the first token of every subject and names the streams
 	// (<PREFIX>_TRIGGERS, …). Defaults to "statusflow". From STATUSFLOW_NATS_PREFIX.
 	Prefix string
+	// Replicas is how many servers of a NATS cluster keep a copy of each
+	// stream. Defaults to 1. From STATUSFLOW_NATS_REPLICAS.
+	Replicas int
 
 	// DedupWindow is how long the triggers stream remembers Nats-Msg-Id
 	// values to drop duplicates. Defaults to 24h, the idempotency window.

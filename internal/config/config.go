@@ -88,6 +88,10 @@ type Config struct {
 	ClusterReplica string
 	// ClusterLeaseTTL is an instance lease's lifetime. 0: cluster.TTLDefault (10s).
 	ClusterLeaseTTL time.Duration
+	// NATSReplicas is how many NATS servers keep a copy of statusflow's
+	// streams and KV buckets (3 on a 3-node cluster, so losing a node loses
+	// nothing). 0: 1.
+	NATSReplicas int
 	// WAVersion pins the WhatsApp Web version whatsmeow advertises
 	// ("2.3000.1031080782"). Defaults to empty: fetch the current one at
 	// start and every 6 h, keeping the last one fetched when a fetch fails.
@@ -157,6 +161,7 @@ var settings = []setting{
 	{"STATUSFLOW_SCHEDULE_LEASE", "how long a running schedule is held before another replica may take it over (default 5m)", "", func(c *Config, v string) (err error) { c.ScheduleLease, err = optDuration(v); return }},
 	{"STATUSFLOW_CLUSTER_REPLICA", "this replica's id; set, it turns clustering on: each instance's session opens only on the replica holding its lease in NATS (needs PostgreSQL and STATUSFLOW_NATS_URL)", "", func(c *Config, v string) error { c.ClusterReplica = v; return nil }},
 	{"STATUSFLOW_CLUSTER_LEASE_TTL", "how long an instance lease lives without renewal: the bound on how long a dead replica's instances stay unowned (default 10s)", "", func(c *Config, v string) (err error) { c.ClusterLeaseTTL, err = optDuration(v); return }},
+	{"STATUSFLOW_NATS_REPLICAS", "copies of statusflow's JetStream streams and KV buckets in a NATS cluster: 3 on a 3-node cluster survives a node's loss (default 1)", "", func(c *Config, v string) (err error) { c.NATSReplicas, err = optInt(v); return }},
 	{"STATUSFLOW_WA_VERSION", "pin the WhatsApp Web version advertised, e.g. 2.3000.1031080782 (default: fetch the current one)", "", func(c *Config, v string) error { c.WAVersion = v; return nil }},
 	{"STATUSFLOW_LOG_FORMAT", "json or text (default: json, text on a terminal)", "", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "export OpenTelemetry spans over OTLP/HTTP to this collector URL (default: none)", "", func(c *Config, v string) error { c.OTLPEndpoint = v; return nil }},
@@ -193,6 +198,9 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 func (c *Config) Validate() error {
 	if c.RateLimit <= 0 {
 		return fmt.Errorf("STATUSFLOW_RATE_LIMIT must be a positive number of requests per minute")
+	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+		return fmt.Errorf("STATUSFLOW_NATS_REPLICAS must be between 1 and 5 (JetStream's limit)")
 	}
 	if c.MediaMaxBytes <= 0 {
 		return fmt.Errorf("STATUSFLOW_MEDIA_MAX_BYTES must be positive")

@@ -108,7 +108,9 @@ func main() {
 				f.Close()
 			})
 		}
+		commits := a.Store.Commits()
 		sf := run(client, sfURL, cfg.AccountToken, body, *conns, *warmup, *duration)
+		sf.commits = a.Store.Commits() - commits
 		if i == 0 && *cpuprofile != "" {
 			pprof.StopCPUProfile()
 		}
@@ -119,8 +121,8 @@ func main() {
 			f.Close()
 		}
 		bases, sfs, ratios = append(bases, base), append(sfs, sf), append(ratios, sf.rps/base.rps)
-		fmt.Printf("round %d: bare %7.0f req/s (p99 %7s), statusflow %6.0f req/s (p50 %7s, p99 %7s), ratio %.3f, errors %d/%d\n",
-			i+1, base.rps, base.p99, sf.rps, sf.p50, sf.p99, sf.rps/base.rps, base.errors, sf.errors)
+		fmt.Printf("round %d: bare %7.0f req/s (p99 %7s), statusflow %6.0f req/s (p50 %7s, p99 %7s), ratio %.3f, errors %d/%d, commits/request %.3f\n",
+			i+1, base.rps, base.p99, sf.rps, sf.p50, sf.p99, sf.rps/base.rps, base.errors, sf.errors, float64(sf.commits)/float64(sf.sent))
 	}
 	mid := median(ratios)
 	fmt.Printf("bare fiber JSON handler : %9.0f req/s  p99 %7s  (median of %d rounds)\n", median(rps(bases)), medianDur(bases), len(bases))
@@ -160,11 +162,13 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int64
+	sent     int64  // requests sent, warm-up included
+	commits  uint64 // database commits meanwhile (statusflow): one per request at most
 }
 
 func run(client *http.Client, url, token string, body []byte, conns int, warmup, d time.Duration) result {
 	var measuring atomic.Bool
-	var errs atomic.Int64
+	var errs, sent atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
 	stop := time.Now().Add(warmup + d)
@@ -183,6 +187,7 @@ func run(client *http.Client, url, token string, body []byte, conns int, warmup,
 				}
 				t0 := time.Now()
 				resp, err := client.Do(req)
+				sent.Add(1)
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -204,7 +209,7 @@ func run(client *http.Client, url, token string, body []byte, conns int, warmup,
 	}
 	wg.Wait()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	r := result{rps: float64(len(lat)) / d.Seconds(), errors: errs.Load()}
+	r := result{rps: float64(len(lat)) / d.Seconds(), errors: errs.Load(), sent: sent.Load()}
 	if len(lat) > 0 {
 		r.p50 = lat[len(lat)/2].Round(10 * time.Microsecond)
 		r.p99 = lat[len(lat)*99/100].Round(10 * time.Microsecond)

@@ -245,6 +245,7 @@ func (s *Store) runRaw(l *lane, batch []*writeReq) (errs []error, ok bool) {
 		s.rawRollback(l)
 		return errs, false
 	}
+	s.commits.Add(1)
 	return errs, true
 }
 

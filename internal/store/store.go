@@ -68,6 +68,7 @@ type Store struct {
 	hooksMu      sync.Mutex
 	enabledHooks map[string][]*Webhook // SQLite: see WebhookListEnabledTx
 	walLong      atomic.Bool           // the WAL is past walLimit
+	commits      atomic.Uint64         // group-commit transactions committed, see Commits
 	walLimit     atomic.Int64          // frames: walRestartFrames (tests set less)
 	path         string                // SQLite: the database file
 }

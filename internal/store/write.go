@@ -422,8 +422,14 @@ func (s *Store) runBatch(l *lane, batch []*writeReq) (errs []error, ok bool) {
 		}
 		return fail(err)
 	}
+	s.commits.Add(1)
 	return errs, true
 }
+
+// Commits returns how many write transactions the group-commit writer has
+// committed: cmd/benchhttp divides it by the requests it sent to show that a
+// publication costs one commit (or less, batched).
+func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // Exec runs one statement as a write through the group-commit writer (on
 // SQLite it never waits on the database lock in the busy handler; on

@@ -24,9 +24,9 @@ type Publisher interface {
 	PublishEvent(ctx context.Context, ev *CloudEvent, body []byte) error
 }
 
-// Recorder is the core's [status.EventSink]: it stores each event in the
-// event log (with the TxHooks' rows in the same transaction), then hands it
-// to the publishers.
+// Recorder is the core's [status.Recorder]: it stores each outcome in the
+// event log (with the TxHooks' rows in the same transaction), then hands its
+// event to the publishers.
 type Recorder struct {
 	store *store.Store
 	log   *slog.Logger
@@ -64,33 +64,61 @@ func (r *Recorder) OnCommit(f func()) {
 	r.mu.Unlock()
 }
 
-// Emit implements [status.EventSink].
-func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
-	return r.EmitWith(ctx, ev, nil)
+// Record implements [status.Recorder]: o's event, its status row and
+// schedule, and the writes deferred on ctx (store.WithDeferred: the
+// sandbox's send) commit in one transaction with the TxHooks' rows. The
+// write is queued, so it shares the commit of whatever the request writes
+// next (status.accepted commits with status.published); wait waits for the
+// commit, then wakes the outbox and publishes.
+func (r *Recorder) Record(ctx context.Context, o status.Outcome) (wait func() error) {
+	e, err := r.prepare(o.Event, r.outcomeWrite(ctx, o))
+	if err != nil {
+		return func() error { return err }
+	}
+	done := r.store.WriteQueued(store.WithWriteLane(ctx, e.lane(), e.row.Instance), e.write)
+	var (
+		once sync.Once
+		res  error
+	)
+	return func() error {
+		once.Do(func() { res = e.finish(ctx, done()) })
+		return res
+	}
 }
 
-// EmitWith records ev and, in the same transaction, runs also (may be nil):
-// the core stores a published status's row this way, so the status table and
-// the event log never disagree, and one commit serves both.
-func (r *Recorder) EmitWith(ctx context.Context, ev status.Event, also func(ctx context.Context, tx *sql.Tx) error) error {
-	e, err := r.prepare(ev, also)
+// Emit records ev alone and waits for its commit (front doors and tests
+// that record an event outside a command).
+func (r *Recorder) Emit(ctx context.Context, ev status.Event) error {
+	e, err := r.prepare(ev, nil)
 	if err != nil {
 		return err
 	}
 	return e.finish(ctx, r.store.WritePipelined(store.WithWriteLane(ctx, e.lane(), e.row.Instance), e.write))
 }
 
-// EmitQueued records ev like EmitWith but returns once its write is queued:
-// finish waits for the commit, then wakes the outbox and publishes. The core
-// queues status.accepted this way and calls finish before it emits the
-// status's next event, which therefore follows it in the log and on NATS.
-func (r *Recorder) EmitQueued(ctx context.Context, ev status.Event, also func(ctx context.Context, tx *sql.Tx) error) (finish func() error) {
-	e, err := r.prepare(ev, also)
-	if err != nil {
-		return func() error { return err }
+// outcomeWrite is what o writes besides its event (nil when nothing): the
+// writes deferred on ctx, then the status row and the schedule.
+func (r *Recorder) outcomeWrite(ctx context.Context, o status.Outcome) func(ctx context.Context, tx *sql.Tx) error {
+	deferred := store.TakeDeferred(ctx)
+	if deferred == nil && o.Status == nil && o.Schedule == nil {
+		return nil
 	}
-	wait := r.store.WriteQueued(store.WithWriteLane(ctx, e.lane(), e.row.Instance), e.write)
-	return func() error { return e.finish(ctx, wait()) }
+	return func(ctx context.Context, tx *sql.Tx) error {
+		if deferred != nil {
+			if err := deferred(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if o.Status != nil {
+			if err := r.store.StatusRecordTx(ctx, tx, o.Status); err != nil {
+				return err
+			}
+		}
+		if o.Schedule != nil {
+			return r.store.ScheduleInsertTx(ctx, tx, o.Schedule)
+		}
+		return nil
+	}
 }
 
 // emission is one event on its way into the log.
@@ -100,6 +128,7 @@ type emission struct {
 	body    []byte
 	row     *store.Event
 	also    func(ctx context.Context, tx *sql.Tx) error
+	alsoErr error // also's own failure, the cause a caller gets
 	hooks   []TxHook
 	pubs    []Publisher
 	notify  []func()
@@ -140,9 +169,10 @@ func (e *emission) lane() string {
 
 // write is the event's part of a transaction.
 func (e *emission) write(ctx context.Context, tx *sql.Tx) error {
-	e.wrote = false // a batch retry runs this again
+	e.wrote, e.alsoErr = false, nil // a batch retry runs this again
 	if e.also != nil {
 		if err := e.also(ctx, tx); err != nil {
+			e.alsoErr = err
 			return err
 		}
 	}
@@ -161,6 +191,9 @@ func (e *emission) write(ctx context.Context, tx *sql.Tx) error {
 
 // finish runs after the write's commit (err is its outcome).
 func (e *emission) finish(ctx context.Context, err error) error {
+	if err != nil && e.alsoErr != nil {
+		return e.alsoErr // the cause (a taken schedule, a failed send), not the event log's wrapping of it
+	}
 	if err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}

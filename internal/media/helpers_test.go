@@ -20,6 +20,7 @@ import (
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
 
+	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
@@ -273,7 +274,7 @@ func newCore(t testing.TB, p *media.Pipeline) *core {
 	mgr := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
 	t.Cleanup(func() { mgr.Stop(context.Background()) })
 	sp := &spy{p: p, size: map[string]int64{}, sum: map[string][]byte{}}
-	svc := status.NewService(mgr, st, sp, nil, nil, log)
+	svc := status.NewService(mgr, st, sp, events.NewRecorder(st, log), nil, log)
 	if _, _, err := mgr.Create(context.Background(), "sales", "sandbox", "tokenhash"); err != nil {
 		t.Fatalf("create instance: %v", err)
 	}

@@ -13,9 +13,12 @@
 // same way.
 //
 // The core talks to its neighbours through small interfaces declared here:
-// sessions (internal/whatsapp), the status store, the media preparer
-// (internal/media) and the [EventSink] (internal/events, which records events
-// and queues their webhooks in the same transaction). Errors are the
+// sessions (internal/whatsapp) that send, the status store (reads, revokes),
+// the media preparer (internal/media) and the [Recorder], the one port an
+// outcome is recorded through (internal/events: the event with its status
+// row or schedule, webhook deliveries and, on the sandbox, the send itself,
+// in one transaction; see store.WithDeferred). The core holds no
+// transaction. Errors are the
 // vocabulary of internal/errcode, re-exported here as [Code] and [Error];
 // front doors map the code to their own answer.
 //

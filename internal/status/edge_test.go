@@ -14,6 +14,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 
 	"github.com/statusflow/statusflow/internal/bus"
+	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
@@ -93,6 +94,7 @@ func setupEdge(t *testing.T) (*status.Service, *edgeBundle) {
 	if _, _, err := mgr.Create(context.Background(), "sales", "sandbox", "hash"); err != nil {
 		t.Fatal(err)
 	}
+	rec := events.NewRecorder(st, log)
 	b := &edgeBundle{store: st, events: &eventLog{}, sess: &edgeSession{state: whatsapp.StateConnected,
 		audience: &whatsapp.Audience{Mode: whatsapp.AudienceContacts, Recipients: []string{"15550100001@s.whatsapp.net", "15550100002@s.whatsapp.net"}}}}
 	sessions := sessionsFunc(func(ctx context.Context, name string) (whatsapp.Session, error) {
@@ -101,7 +103,8 @@ func setupEdge(t *testing.T) (*status.Service, *edgeBundle) {
 		}
 		return b.sess, nil
 	})
-	return status.NewService(sessions, st, fileMedia{t.TempDir()}, b.events, status.NewIdempotent(st, status.IdempotencyConfig{}), log), b
+	rec.AddPublisher(b.events)
+	return status.NewService(sessions, st, fileMedia{t.TempDir()}, rec, status.NewIdempotent(st, status.IdempotencyConfig{}), log), b
 }
 
 func publishText(key string) status.Command {
@@ -130,13 +133,11 @@ func TestService_Unconfirmed(t *testing.T) {
 		if err != nil || !st.Unconfirmed {
 			t.Fatalf("stored %+v, %v; want an unconfirmed record", st, err)
 		}
-		b.events.mu.Lock()
-		evs := append([]status.Event(nil), b.events.evs...)
-		b.events.mu.Unlock()
+		evs := b.events.list()
 		if len(evs) != 1 || evs[0].Type != status.EventStatusPublished {
 			t.Fatalf("events %+v", evs)
 		}
-		if d := evs[0].Data.(status.PublishedData); d.Confirmed || d.MessageID != res.MessageID || d.Audience == nil || d.Audience.Recipients != 2 {
+		if d := eventData[status.PublishedData](t, evs[0]); d.Confirmed || d.MessageID != res.MessageID || d.Audience == nil || d.Audience.Recipients != 2 {
 			t.Fatalf("published data %+v", d)
 		}
 
@@ -264,7 +265,7 @@ func TestService_Audience(t *testing.T) {
 		svc, b := setup(t)
 		real := b.sess.Session // the sandbox session itself, an AudienceReader
 		sessions := status.NewService(sessionsFunc(func(ctx context.Context, name string) (whatsapp.Session, error) { return real, nil }),
-			b.store, fileMedia{t.TempDir()}, b.events, nil, slog.New(slog.DiscardHandler))
+			b.store, fileMedia{t.TempDir()}, b.rec, nil, slog.New(slog.DiscardHandler))
 		_ = svc
 		ctx := context.Background()
 		res, err := sessions.Execute(ctx, publishText(""))

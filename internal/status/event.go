@@ -3,6 +3,8 @@ package status
 import (
 	"context"
 	"time"
+
+	"github.com/statusflow/statusflow/internal/store"
 )
 
 // Event types the core emits. They name NATS subjects
@@ -51,17 +53,30 @@ type Event struct {
 	Data        any       `json:"data"`
 }
 
-// EventSink receives the core's events. Emit must not block on slow
-// consumers for long; a failed Emit is logged, it never fails the command.
-type EventSink interface {
-	Emit(ctx context.Context, ev Event) error
+// Outcome is what a command leaves behind, recorded as one: its event and,
+// when it made them, the published status's row and the schedule it stored.
+// The row and the schedule exist if and only if the event does.
+type Outcome struct {
+	Event Event
+	// Status is the row of a published status (with status.published).
+	Status *store.Status
+	// Schedule is a pending schedule (with status.scheduled).
+	Schedule *store.Schedule
 }
 
-// EventSinkFunc adapts a function to [EventSink].
-type EventSinkFunc func(ctx context.Context, ev Event) error
-
-// Emit implements [EventSink].
-func (f EventSinkFunc) Emit(ctx context.Context, ev Event) error { return f(ctx, ev) }
+// Recorder is the core's port for what happened: it records an [Outcome]
+// (internal/events: in the event log, over the store's group commit, with
+// what must commit with it, such as webhook deliveries and a send deferred
+// on ctx by store.WithDeferred), then fans its event out.
+type Recorder interface {
+	// Record queues o and returns at once; wait returns once o is
+	// committed and fanned out, with the error when it was not recorded
+	// (the cause itself when the row, the schedule or a deferred write
+	// failed, e.g. store.ErrConflict for a schedule already there). The
+	// outcomes of one trace commit in the order they were queued. wait may
+	// be called more than once.
+	Record(ctx context.Context, o Outcome) (wait func() error)
+}
 
 // AcceptedData is the data of a status.accepted event.
 type AcceptedData struct {

@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"time"
@@ -28,8 +27,6 @@ const (
 
 // scheduleStore keeps schedules.
 type scheduleStore interface {
-	ScheduleInsert(ctx context.Context, r *store.Schedule) error
-	ScheduleInsertTx(ctx context.Context, tx *sql.Tx, r *store.Schedule) error
 	ScheduleCancel(ctx context.Context, instance, id string, now time.Time) (*store.Schedule, bool, error)
 }
 
@@ -71,10 +68,6 @@ func (s *Service) parseTiming(a PublishArgs) (timing, error) {
 // schedulePublish stores a publication for later: the message id is fixed
 // now, status.scheduled commits with the row, and the answer says when.
 func (s *Service) schedulePublish(ctx context.Context, cmd Command, a PublishArgs, t timing, tc tracing.Context) (*Result, error) {
-	ss, ok := s.store.(scheduleStore)
-	if !ok {
-		return nil, Errorf(CodeInternal, "scheduling is not available")
-	}
 	if _, err := s.sessions.Session(ctx, cmd.Instance); errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInstanceNotFound
 	} else if err != nil {
@@ -102,7 +95,7 @@ func (s *Service) schedulePublish(ctx context.Context, cmd Command, a PublishArg
 	ev := Event{Type: EventStatusScheduled, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
 		Data: ScheduledData{ScheduleID: row.ID, Action: ActionPublish, MessageID: id, MessageType: a.Type, DueAt: row.DueAt,
 			ExpireAfter: a.ExpireAfter, Source: source, TraceID: tc.TraceID}}
-	if err := s.insertSchedule(ctx, ss, row, ev); err != nil {
+	if err := s.insertSchedule(ctx, row, ev); err != nil {
 		return nil, err
 	}
 	metrics.Schedule(KindPublish, "scheduled")
@@ -125,10 +118,6 @@ func (s *Service) schedulePublish(ctx context.Context, cmd Command, a PublishArg
 // expireAfter. A second call for the same status (a re-run schedule) finds
 // the row there and changes nothing.
 func (s *Service) scheduleExpiry(ctx context.Context, cmd Command, res *Result, d time.Duration, expireAfter string, tc tracing.Context) {
-	ss, ok := s.store.(scheduleStore)
-	if !ok {
-		return
-	}
 	args, _ := json.Marshal(DeleteArgs{MessageID: res.MessageID, DeleteForEveryone: true})
 	origin, _ := json.Marshal(cmd.Origin)
 	row := &store.Schedule{ID: newScheduleID(), Instance: cmd.Instance, Kind: KindDelete, MessageID: res.MessageID, Args: string(args),
@@ -136,7 +125,7 @@ func (s *Service) scheduleExpiry(ctx context.Context, cmd Command, res *Result, 
 	ev := Event{Type: EventStatusScheduled, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
 		Data: ScheduledData{ScheduleID: row.ID, Action: ActionRevoke, MessageID: res.MessageID, MessageType: res.MessageType, DueAt: row.DueAt,
 			ExpireAfter: expireAfter, Source: res.Source, TraceID: tc.TraceID}}
-	if err := s.insertSchedule(ctx, ss, row, ev); err != nil {
+	if err := s.insertSchedule(ctx, row, ev); err != nil {
 		if !errors.Is(err, store.ErrConflict) {
 			s.log.Error("schedule the revoke of an expiring status", "instance", cmd.Instance, "messageId", res.MessageID, "err", err)
 		}
@@ -148,28 +137,15 @@ func (s *Service) scheduleExpiry(ctx context.Context, cmd Command, res *Result, 
 	res.ScheduleID, res.ExpireAt = row.ID, &exp
 }
 
-// insertSchedule stores row with its status.scheduled event in one
-// transaction when the sink can, so neither exists without the other.
-func (s *Service) insertSchedule(ctx context.Context, ss scheduleStore, row *store.Schedule, ev Event) error {
-	if s.recording != nil {
-		var insErr error
-		err := s.emitWith(ctx, ev, func(ctx context.Context, tx *sql.Tx) error {
-			insErr = ss.ScheduleInsertTx(ctx, tx, row)
-			return insErr
-		})
-		if insErr != nil {
-			return insErr
-		}
-		if err != nil {
-			return Wrap(CodeInternal, "Internal error", err)
-		}
-		return nil
+// insertSchedule stores row with its status.scheduled event, so neither
+// exists without the other. [store.ErrConflict] when the status already has
+// a schedule of that kind.
+func (s *Service) insertSchedule(ctx context.Context, row *store.Schedule, ev Event) error {
+	err := s.record(ctx, Outcome{Event: ev, Schedule: row})()
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return Wrap(CodeInternal, "Internal error", err)
 	}
-	if err := ss.ScheduleInsert(ctx, row); err != nil {
-		return err
-	}
-	s.emit(ctx, ev)
-	return nil
+	return err
 }
 
 // cancel is the schedule.cancel command.

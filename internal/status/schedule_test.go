@@ -62,11 +62,14 @@ func schedSetup(t *testing.T, d store.Dialect) (*status.Service, *schedBundle) {
 	t.Helper()
 	st := storetest.New(t, d)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
+	b := &schedBundle{store: st, clock: &clock{t: t0}, media: &brokenMedia{fileMedia: fileMedia{t.TempDir()}}}
+	sandbox := whatsapp.NewSandbox(st)
+	sandbox.SetClock(b.clock.Now) // a status is sent at the test's time
+	mgr := whatsapp.NewManager(st, log, sandbox)
 	if _, _, err := mgr.Create(context.Background(), "sales", "sandbox", "hash-"+t.Name()); err != nil {
 		t.Fatal(err)
 	}
-	b := &schedBundle{store: st, clock: &clock{t: t0}, media: &brokenMedia{fileMedia: fileMedia{t.TempDir()}}, mgr: mgr}
+	b.mgr = mgr
 	svc := status.NewService(mgr, st, b.media, events.NewRecorder(st, log), nil, log)
 	svc.SetClock(b.clock.Now)
 	mgr.OnReceipt = func(r whatsapp.Receipt) { svc.RecordReceipt(context.Background(), r) }

@@ -7,10 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.mau.fi/whatsmeow/proto/waE2E"
 
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
@@ -18,14 +17,6 @@ import (
 	"github.com/statusflow/statusflow/internal/store/storetest"
 	"github.com/statusflow/statusflow/internal/whatsapp"
 )
-
-// brokenTxSession is a sandbox session whose in-transaction send fails, the
-// way a database error would fail it.
-type brokenTxSession struct{ whatsapp.Session }
-
-func (brokenTxSession) SendStatusTx(context.Context, *sql.Tx, string, *waE2E.Message, time.Time) error {
-	return errors.New("disk on fire")
-}
 
 // On the sandbox, the send, the status row and status.published commit in
 // one transaction (queued behind status.accepted): all three or none.
@@ -41,9 +32,18 @@ func TestService_SandboxSendsInTheStatusTransaction(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var current whatsapp.Session = sess
-			svc := status.NewService(sessionsFunc(func(context.Context, string) (whatsapp.Session, error) { return current, nil }),
-				st, nil, events.NewRecorder(st, log), nil, log)
+			rec := events.NewRecorder(st, log)
+			// A write in the status's transaction that fails (as a full
+			// disk would fail it), once broken is set.
+			var broken atomic.Bool
+			rec.AddTxHook(func(ctx context.Context, tx *sql.Tx, ev *events.CloudEvent, body []byte) (bool, error) {
+				if broken.Load() && ev.Type == status.EventStatusPublished {
+					return false, errors.New("disk on fire")
+				}
+				return false, nil
+			})
+			svc := status.NewService(sessionsFunc(func(context.Context, string) (whatsapp.Session, error) { return sess, nil }),
+				st, nil, rec, nil, log)
 			types := func() []string {
 				evs, err := st.EventList(ctx, &store.EventListParams{Instance: "sales", Limit: 100})
 				if err != nil {
@@ -79,11 +79,15 @@ func TestService_SandboxSendsInTheStatusTransaction(t *testing.T) {
 				t.Fatalf("after a repeated id: %d sandbox records, want 1", n)
 			}
 
-			// A send that fails leaves neither a record nor a status row.
-			current = brokenTxSession{sess}
-			_, err = svc.Execute(ctx, status.Command{Instance: "sales", Args: status.PublishArgs{Type: "text", Message: "never"}})
-			if e := status.AsError(err); e.Code != status.CodeSendFailed || e.Message != "Failed to send status: disk on fire" {
+			// A transaction that fails leaves neither a record nor a status
+			// row: the send did not happen.
+			broken.Store(true)
+			res, err = svc.Execute(ctx, status.Command{Instance: "sales", Args: status.PublishArgs{Type: "text", Message: "never"}})
+			if e := status.AsError(err); e.Code != status.CodeSendFailed || e.Message != "Failed to send status: record event: disk on fire" {
 				t.Fatalf("got %v, want send_failed with the cause", err)
+			}
+			if res != nil {
+				t.Fatalf("result %+v for a failed send", res)
 			}
 			if n, _ := st.SandboxStatusCount(ctx, "sales"); n != 1 {
 				t.Fatalf("after a failed send: %d sandbox records, want 1", n)

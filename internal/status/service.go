@@ -3,7 +3,6 @@ package status
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,36 +31,9 @@ type sessions interface {
 
 // statusStore keeps published statuses so they can be deleted and traced.
 type statusStore interface {
-	StatusInsert(ctx context.Context, st *store.Status) error
 	StatusGet(ctx context.Context, instance, messageID string) (*store.Status, error)
 	StatusMarkRevoked(ctx context.Context, instance, messageID string, at time.Time) error
 	StatusDelete(ctx context.Context, instance, messageID string) error
-}
-
-// statusRecorder records a status row inside the transaction of its event.
-type statusRecorder interface {
-	StatusRecordTx(ctx context.Context, tx *sql.Tx, st *store.Status) error
-}
-
-// recordingSink is an [EventSink] that can write more in the transaction
-// that records an event (the events.Recorder).
-type recordingSink interface {
-	EmitWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) error
-}
-
-// queuingSink is an [EventSink] that can record an event without waiting
-// for its commit (the events.Recorder): finish waits for it. also, when not
-// nil, runs in the event's transaction.
-type queuingSink interface {
-	EmitQueued(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) (finish func() error)
-}
-
-// txSender is a session whose send is itself a database write (the sandbox
-// engine). It sends inside the transaction that records the status and its
-// status.published event: one commit for the request instead of two, and the
-// record of the send, the status row and the event never disagree.
-type txSender interface {
-	SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error
 }
 
 // mediaPreparer turns a media URL into a file WhatsApp takes.
@@ -81,9 +53,7 @@ type Service struct {
 	sessions    sessions
 	store       statusStore
 	media       mediaPreparer
-	events      EventSink
-	recording   recordingSink // events, when it can record in a transaction
-	queuing     queuingSink   // events, when it can record without waiting
+	outcomes    Recorder
 	idempotency Idempotency
 	log         *slog.Logger
 	now         func() time.Time
@@ -110,17 +80,12 @@ type Router interface {
 // [Router]). Call before serving.
 func (s *Service) SetRouter(r Router) { s.router = r }
 
-// NewService returns the core. media may be nil until the media pipeline is
+// NewService returns the core; outcomes records what its commands do (the
+// event log, internal/events). media may be nil until the media pipeline is
 // configured (media statuses then fail with media_validation_failed);
 // idempotency may be nil (keys are then ignored).
-func NewService(sess sessions, st statusStore, media mediaPreparer, events EventSink, idem Idempotency, log *slog.Logger) *Service {
-	if events == nil {
-		events = EventSinkFunc(func(context.Context, Event) error { return nil })
-	}
-	svc := &Service{sessions: sess, store: st, media: media, events: events, idempotency: idem, log: log, now: func() time.Time { return time.Now().UTC() }}
-	svc.recording, _ = events.(recordingSink)
-	svc.queuing, _ = events.(queuingSink)
-	return svc
+func NewService(sess sessions, st statusStore, media mediaPreparer, outcomes Recorder, idem Idempotency, log *slog.Logger) *Service {
+	return &Service{sessions: sess, store: st, media: media, outcomes: outcomes, idempotency: idem, log: log, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // Execute runs a command of any kind, on the replica that owns its
@@ -360,20 +325,22 @@ func scrub(err error) *Error {
 	return e
 }
 
+// publishOnce publishes now: session, status.accepted, audience, message,
+// send, then the status row with its status.published event.
 func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, id, source string, tc tracing.Context) (*Result, error) {
 	vctx, endValidate := step(ctx, stageValidate)
 	sess, err := s.session(vctx, cmd.Instance)
 	endValidate(err)
-	accepted := func() {}
-	if !errors.Is(err, ErrInstanceNotFound) {
-		// status.accepted commits with the engine's next write (or on its
-		// own while the media step runs). accepted() waits for that commit;
-		// it runs before any later event of this status (the deferred call
-		// before publish emits status.failed), so their order holds.
-		accepted = s.emitQueued(ctx, Event{Type: EventStatusAccepted, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
-			Data: AcceptedData{MessageID: id, MessageType: a.Type, Source: source, TraceID: tc.TraceID}})
-		defer accepted()
+	if errors.Is(err, ErrInstanceNotFound) {
+		return nil, err
 	}
+	// status.accepted commits with the request's next write (or on its own
+	// while the media step runs). accepted() waits for that commit; it runs
+	// before any later event of this status (the deferred call before
+	// publish emits status.failed), so their order holds.
+	accepted := s.record(ctx, Outcome{Event: Event{Type: EventStatusAccepted, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
+		Data: AcceptedData{MessageID: id, MessageType: a.Type, Source: source, TraceID: tc.TraceID}}})
+	defer accepted()
 	if err != nil {
 		return nil, err
 	}
@@ -384,26 +351,51 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	if err != nil {
 		return nil, err
 	}
-	var msg *waE2E.Message
+	msg, err := s.message(ctx, sess, cmd.Instance, a)
+	if err != nil {
+		return nil, err
+	}
+	// A send that is itself a database write (the sandbox's) is deferred
+	// into the transaction that records the outcome: one commit for the
+	// request, and the send, the status row and status.published all
+	// happen or none does.
+	ctx, deferred := store.WithDeferred(ctx)
+	ts, confirmed, err := s.send(ctx, sess, cmd.Instance, id, msg)
+	if err != nil {
+		return nil, err
+	}
+	rec, res, published := sent(cmd, id, a.Type, source, tc, ts, aud, confirmed)
+	sctx, endStore := step(ctx, stageStore)
+	recorded := s.record(sctx, Outcome{Event: published, Status: rec})
+	accepted() // its event goes out before status.published
+	err = recorded()
+	endStore(err)
+	if err != nil && deferred.Used() {
+		return nil, sendError(err) // the send was that write: it did not happen
+	}
+	// Else the status is out: a failed record (logged) only costs the
+	// ability to delete it.
+	return res, nil
+}
+
+// message builds the WhatsApp message of a publication (uploading its media).
+func (s *Service) message(ctx context.Context, sess whatsapp.Session, instance string, a PublishArgs) (*waE2E.Message, error) {
 	switch a.Type {
 	case TypeText:
-		msg, err = whatsapp.BuildText(whatsapp.TextStatus{Text: a.Message, BackgroundColor: a.BackgroundColor, Font: a.Font})
+		msg, err := whatsapp.BuildText(whatsapp.TextStatus{Text: a.Message, BackgroundColor: a.BackgroundColor, Font: a.Font})
 		if err != nil {
 			return nil, Errorf(CodeInvalid, "%s", err)
 		}
+		return msg, nil
 	case TypeImage, TypeVideo, TypeAudio:
-		msg, err = s.buildMedia(ctx, sess, cmd.Instance, a)
-		if err != nil {
-			return nil, err
-		}
-	default:
-		return nil, Errorf(CodeInvalid, "Type must be one of: text, image, video, audio")
+		return s.buildMedia(ctx, sess, instance, a)
 	}
-	if sender, ok := sess.(txSender); ok && s.queuing != nil {
-		if rs, ok := s.store.(statusRecorder); ok {
-			return s.sendInTx(ctx, cmd, id, source, tc, msg, a.Type, aud, sender, rs, accepted)
-		}
-	}
+	return nil, Errorf(CodeInvalid, "Type must be one of: text, image, video, audio")
+}
+
+// send sends msg and returns WhatsApp's timestamp (now when it gave none)
+// and whether WhatsApp acknowledged the send.
+func (s *Service) send(ctx context.Context, sess whatsapp.Session, instance, id string, msg *waE2E.Message) (time.Time, bool, error) {
 	sctx, endSend := step(ctx, stageSend)
 	ts, err := sess.SendStatus(sctx, id, msg)
 	endSend(err)
@@ -412,62 +404,17 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 		// Sent, not acknowledged: recipients may have it. Recorded and
 		// reported as published (confirmed: false), so the idempotency key
 		// completes and a retry replays this result instead of posting again.
-		s.log.LogAttrs(ctx, slog.LevelWarn, "status sent, not confirmed by WhatsApp", slog.String("instance", cmd.Instance),
+		s.log.LogAttrs(ctx, slog.LevelWarn, "status sent, not confirmed by WhatsApp", slog.String("instance", instance),
 			slog.String("messageId", id), slog.Any("err", err))
 		confirmed, err = false, nil
 	}
 	if err != nil {
-		return nil, sendError(err)
+		return time.Time{}, false, sendError(err)
 	}
 	if ts.IsZero() {
 		ts = s.now()
 	}
-	rec, res, published := sent(cmd, id, a.Type, source, tc, ts.UTC(), aud, confirmed)
-	accepted()
-	stctx, endStore := step(ctx, stageStore)
-	if rs, ok := s.store.(statusRecorder); ok && s.recording != nil {
-		// The status row and its status.published event commit together.
-		err = s.emitWith(stctx, published, func(ctx context.Context, tx *sql.Tx) error { return rs.StatusRecordTx(ctx, tx, rec) })
-		endStore(err)
-		return res, nil
-	}
-	err = s.store.StatusInsert(stctx, rec)
-	endStore(err)
-	if err != nil {
-		// The status is out; losing its record only costs the ability to delete it.
-		s.log.Error("record published status", "instance", cmd.Instance, "messageId", id, "err", err)
-	}
-	s.emit(ctx, published)
-	return res, nil
-}
-
-// sendInTx publishes through a [txSender]: the send, the status row and the
-// status.published event are one write, queued behind status.accepted.
-func (s *Service) sendInTx(ctx context.Context, cmd Command, id, source string, tc tracing.Context, msg *waE2E.Message, typ string,
-	aud *Audience, sender txSender, rs statusRecorder, accepted func()) (*Result, error) {
-	ts := s.now().UTC()
-	rec, res, published := sent(cmd, id, typ, source, tc, ts, aud, true)
-	sctx, endSend := step(ctx, stageSend)
-	var sendErr error
-	finish := s.emitQueuedWith(sctx, published, func(ctx context.Context, tx *sql.Tx) error {
-		if sendErr = sender.SendStatusTx(ctx, tx, id, msg, ts); sendErr != nil {
-			return sendErr
-		}
-		_, endStore := step(ctx, stageStore)
-		err := rs.StatusRecordTx(ctx, tx, rec)
-		endStore(err)
-		return err
-	})
-	accepted() // its event goes out before status.published (finish publishes that one)
-	err := finish()
-	endSend(err)
-	if err == nil {
-		return res, nil
-	}
-	if sendErr != nil {
-		err = sendErr // the cause, not the event log's wrapping of it
-	}
-	return nil, sendError(err)
+	return ts.UTC(), confirmed, nil
 }
 
 // sent is what a status sent at ts leaves: its row, the command's result and
@@ -600,36 +547,27 @@ func (s *Service) EmitInstanceState(ctx context.Context, c whatsapp.StateChange)
 		Origin: Origin{Platform: "statusflow"}, Data: InstanceStateData{State: string(c.State), JID: c.JID, Reason: c.Reason}})
 }
 
+// emit records ev and waits for it. Failures are logged (by record), never
+// returned to the command: what the event reports already happened.
 func (s *Service) emit(ctx context.Context, ev Event) {
-	s.emitWith(ctx, ev, nil)
+	s.record(ctx, Outcome{Event: ev})()
 }
 
-// emitQueued emits ev without waiting for it to be recorded, when the sink
-// can; the returned func waits (once; later calls return at once). Failures
-// are logged.
-func (s *Service) emitQueued(ctx context.Context, ev Event) (wait func()) {
-	if s.queuing == nil {
-		s.emit(ctx, ev)
-		return func() {}
-	}
-	finish := s.emitQueuedWith(ctx, ev, nil)
-	return func() { finish() }
-}
-
-// emitQueuedWith queues ev, with also in its transaction, on the queuing
-// sink; the returned func waits for the commit (once), publishes the event,
-// and returns the error, also logged.
-func (s *Service) emitQueuedWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) (wait func() error) {
-	ectx, ev := s.eventContext(ctx, ev)
+// record queues o on the outcome port; the returned func waits for its
+// commit (once; later calls return the first's error), counts the event
+// and logs a failure.
+func (s *Service) record(ctx context.Context, o Outcome) (wait func() error) {
+	ectx, ev := s.eventContext(ctx, o.Event)
+	o.Event = ev
 	ectx, endEmit := step(ectx, stageEmit, attribute.String("statusflow.event.type", ev.Type))
-	finish := s.queuing.EmitQueued(ectx, ev, also)
+	recorded := s.outcomes.Record(ectx, o)
 	var (
 		once sync.Once
 		err  error
 	)
 	return func() error {
 		once.Do(func() {
-			err = finish()
+			err = recorded()
 			endEmit(err)
 			metrics.Event(ev.Type)
 			if err != nil {
@@ -657,26 +595,6 @@ func (s *Service) eventContext(ctx context.Context, ev Event) (context.Context, 
 		}
 	}
 	return ectx, ev
-}
-
-// emitWith emits ev; with also set (and a sink that can), also runs in the
-// transaction that records the event. Failures are logged, never returned to
-// the command: the status is already out.
-func (s *Service) emitWith(ctx context.Context, ev Event, also func(ctx context.Context, tx *sql.Tx) error) error {
-	ectx, ev := s.eventContext(ctx, ev)
-	ectx, endEmit := step(ectx, stageEmit, attribute.String("statusflow.event.type", ev.Type))
-	var err error
-	if also != nil && s.recording != nil {
-		err = s.recording.EmitWith(ectx, ev, also)
-	} else {
-		err = s.events.Emit(ectx, ev)
-	}
-	endEmit(err)
-	metrics.Event(ev.Type)
-	if err != nil {
-		s.log.Error("emit event", "type", ev.Type, "instance", ev.Instance, "err", fmt.Sprint(err))
-	}
-	return err
 }
 
 // newEventID is a UUIDv7: time-ordered, so the event log's id index grows at

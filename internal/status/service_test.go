@@ -2,6 +2,7 @@ package status_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
 
+	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
@@ -59,18 +61,22 @@ func (m fileMedia) Prepare(ctx context.Context, req status.MediaRequest) (*statu
 
 type testBundle struct {
 	store  *store.Store
+	rec    *events.Recorder
 	events *eventLog
 	sess   *failingSession
 }
 
+// eventLog collects the events the recorder committed, as NATS would get
+// them, but status.accepted (these tests look at outcomes; status.accepted
+// precedes each).
 type eventLog struct {
 	mu  sync.Mutex
-	evs []status.Event
+	evs []*events.CloudEvent
 }
 
-func (l *eventLog) Emit(ctx context.Context, ev status.Event) error {
+func (l *eventLog) PublishEvent(ctx context.Context, ev *events.CloudEvent, body []byte) error {
 	if ev.Type == status.EventStatusAccepted {
-		return nil // these tests look at outcomes; status.accepted precedes each
+		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -78,6 +84,25 @@ func (l *eventLog) Emit(ctx context.Context, ev status.Event) error {
 	return nil
 }
 
+func (l *eventLog) list() []*events.CloudEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*events.CloudEvent(nil), l.evs...)
+}
+
+// eventData decodes an event's data.
+func eventData[T any](t *testing.T, ev *events.CloudEvent) T {
+	t.Helper()
+	var d T
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		t.Fatalf("%s data: %v", ev.Type, err)
+	}
+	return d
+}
+
+// setup is the core as the server wires it: the sandbox engine, the event
+// log on a real database, over a session that can fail the way the network
+// would.
 func setup(t *testing.T) (*status.Service, *testBundle) {
 	t.Helper()
 	st := storetest.New(t, store.SQLite)
@@ -87,14 +112,15 @@ func setup(t *testing.T) (*status.Service, *testBundle) {
 		t.Fatal(err)
 	}
 	real, _ := mgr.Session(context.Background(), "sales")
-	b := &testBundle{store: st, events: &eventLog{}, sess: &failingSession{Session: real}}
+	b := &testBundle{store: st, rec: events.NewRecorder(st, log), events: &eventLog{}, sess: &failingSession{Session: real}}
+	b.rec.AddPublisher(b.events)
 	sessions := sessionsFunc(func(ctx context.Context, name string) (whatsapp.Session, error) {
 		if name != "sales" {
 			return nil, store.ErrNotFound
 		}
 		return b.sess, nil
 	})
-	return status.NewService(sessions, st, fileMedia{t.TempDir()}, b.events, nil, log), b
+	return status.NewService(sessions, st, fileMedia{t.TempDir()}, b.rec, nil, log), b
 }
 
 func TestService_Publish(t *testing.T) {
@@ -117,8 +143,11 @@ func TestService_Publish(t *testing.T) {
 		if err != nil || st.TraceID != res.TraceID || st.Source != "crm" || st.Origin != `{"platform":"n8n","workflowId":"wf1","executionId":"42"}` {
 			t.Fatalf("stored %+v %v", st, err)
 		}
-		if len(b.events.evs) != 1 || b.events.evs[0].Type != status.EventStatusPublished || b.events.evs[0].TraceParent != parent || b.events.evs[0].Origin.ExecutionID != "42" {
-			t.Fatalf("events %+v", b.events.evs)
+		if evs := b.events.list(); len(evs) != 1 || evs[0].Type != status.EventStatusPublished || evs[0].TraceParent != parent || evs[0].Origin.ExecutionID != "42" {
+			t.Fatalf("events %+v", evs)
+		}
+		if list, _ := b.store.SandboxStatusList(context.Background(), "sales", 10); len(list) != 1 || list[0].MessageID != res.MessageID {
+			t.Fatalf("sandbox recorded %+v", list)
 		}
 	})
 	t.Run("SendFailed", func(t *testing.T) {
@@ -130,8 +159,8 @@ func TestService_Publish(t *testing.T) {
 		if !errors.As(err, &se) || se.Code != status.CodeSendFailed || se.Message != "Failed to send status: server returned error 479" {
 			t.Fatalf("got %v", err)
 		}
-		if len(b.events.evs) != 1 || b.events.evs[0].Type != status.EventStatusFailed || b.events.evs[0].Data.(status.FailedData).Status != "send_failed" {
-			t.Fatalf("events %+v", b.events.evs)
+		if evs := b.events.list(); len(evs) != 1 || evs[0].Type != status.EventStatusFailed || eventData[status.FailedData](t, evs[0]).Status != "send_failed" {
+			t.Fatalf("events %+v", evs)
 		}
 	})
 	t.Run("SendWhileDisconnected", func(t *testing.T) {
@@ -169,8 +198,8 @@ func TestService_Publish(t *testing.T) {
 		t.Parallel()
 		svc, b := setup(t)
 		_, err := svc.Execute(context.Background(), status.Command{Instance: "ghost", Args: status.PublishArgs{Type: "text", Message: "hi"}})
-		if !errors.Is(err, status.ErrInstanceNotFound) || len(b.events.evs) != 0 {
-			t.Fatalf("got %v, events %d", err, len(b.events.evs))
+		if evs, _ := b.store.EventList(context.Background(), &store.EventListParams{Instance: "ghost", Limit: 10}); !errors.Is(err, status.ErrInstanceNotFound) || len(b.events.list()) != 0 || len(evs) != 0 {
+			t.Fatalf("got %v, events %d", err, len(b.events.list()))
 		}
 	})
 }

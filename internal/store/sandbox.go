@@ -37,12 +37,22 @@ func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *Sandb
 	return err
 }
 
-// SandboxStatusRecordTx records st inside tx; a message id already recorded
-// is left as it is (WhatsApp takes a repeated id as the same message), and,
-// unlike a failed INSERT, this leaves a PostgreSQL transaction usable.
-func (s *Store) SandboxStatusRecordTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
-	_, err := s.TxExec(ctx, tx, sandboxInsert+` ON CONFLICT (instance, message_id) DO NOTHING`, sandboxArgs(st)...)
-	return err
+// SandboxStatusRecord records a message the sandbox sent; a message id
+// already recorded is left as it is (WhatsApp takes a repeated id as the same
+// message). When ctx defers writes ([WithDeferred]: the core's publish), the
+// record is queued there and commits in the transaction of the status and
+// its status.published event; else it commits on its own.
+func (s *Store) SandboxStatusRecord(ctx context.Context, st *SandboxStatus) error {
+	write := func(ctx context.Context, tx *sql.Tx) error {
+		// ON CONFLICT, unlike a failed INSERT, leaves a PostgreSQL
+		// transaction usable.
+		_, err := s.TxExec(ctx, tx, sandboxInsert+` ON CONFLICT (instance, message_id) DO NOTHING`, sandboxArgs(st)...)
+		return err
+	}
+	if deferWrite(ctx, write) {
+		return nil
+	}
+	return s.Write(ctx, write)
 }
 
 const sandboxInsert = `INSERT INTO sandbox_statuses (instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`

@@ -2,7 +2,6 @@ package whatsapp
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -69,26 +68,8 @@ func (f *fenced) RevokeStatus(ctx context.Context, id string) (time.Time, error)
 	return f.Session.RevokeStatus(ctx, id)
 }
 
-type txStatusSender interface {
-	SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error
-}
-
-// fencedTx is fenced for a session that sends inside a transaction (the sandbox).
-type fencedTx struct{ *fenced }
-
-func (f fencedTx) SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error {
-	if !f.valid() {
-		return ErrNotOwner
-	}
-	return f.Session.(txStatusSender).SendStatusTx(ctx, tx, id, msg, at)
-}
-
 func fence(s Session, g Gate, instance string, generation uint64) Session {
-	f := &fenced{Session: s, gate: g, instance: instance, generation: generation}
-	if _, ok := s.(txStatusSender); ok {
-		return fencedTx{f}
-	}
-	return f
+	return &fenced{Session: s, gate: g, instance: instance, generation: generation}
 }
 
 // notOwned is the session a replica answers with for an instance another
@@ -156,11 +137,6 @@ func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
 }
 
 func asFenced(s Session) (*fenced, bool) {
-	switch f := s.(type) {
-	case *fenced:
-		return f, true
-	case fencedTx:
-		return f.fenced, true
-	}
-	return nil, false
+	f, ok := s.(*fenced)
+	return f, ok
 }

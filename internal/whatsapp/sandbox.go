@@ -3,7 +3,6 @@ package whatsapp
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,8 +23,7 @@ import (
 
 // sandboxStore is where the sandbox records what it would have sent.
 type sandboxStore interface {
-	SandboxStatusInsert(ctx context.Context, st *store.SandboxStatus) error
-	SandboxStatusRecordTx(ctx context.Context, tx *sql.Tx, st *store.SandboxStatus) error
+	SandboxStatusRecord(ctx context.Context, st *store.SandboxStatus) error
 	SandboxStatusMarkRevoked(ctx context.Context, instance, messageID string) error
 	SandboxAudienceGet(ctx context.Context, instance string) (*store.SandboxAudience, error)
 }
@@ -46,6 +44,10 @@ type Sandbox struct {
 func NewSandbox(st sandboxStore) *Sandbox {
 	return &Sandbox{store: st, now: func() time.Time { return time.Now().UTC() }}
 }
+
+// SetClock replaces the engine's clock, the time its sends report (tests
+// move it with the core's, see status.Service.SetClock).
+func (e *Sandbox) SetClock(now func() time.Time) { e.now = now }
 
 // Name implements [Engine].
 func (*Sandbox) Name() string { return EngineSandbox }
@@ -165,6 +167,12 @@ func EncryptMedia(r io.Reader, kind MediaKind) (*Upload, error) {
 	}, nil
 }
 
+// SendStatus records the message the session would send. A repeated id is
+// the same message to WhatsApp (a retry after a crash between send and
+// record is not a second status): it is recorded once. In the core's publish
+// the record is deferred into the transaction of the status row and its
+// status.published event (store.WithDeferred): the three commit together,
+// in one commit, or not at all.
 func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.Message) (time.Time, error) {
 	if s.State() != StateConnected {
 		return time.Time{}, ErrNotConnected
@@ -174,29 +182,10 @@ func (s *sandboxSession) SendStatus(ctx context.Context, id string, msg *waE2E.M
 	if err != nil {
 		return time.Time{}, err
 	}
-	if err := s.engine.store.SandboxStatusInsert(ctx, rec); errors.Is(err, store.ErrConflict) {
-		// WhatsApp treats a message id it has seen as the same message: a
-		// retry after a crash between send and record is not a second status.
-		return now, nil
-	} else if err != nil {
+	if err := s.engine.store.SandboxStatusRecord(ctx, rec); err != nil {
 		return time.Time{}, err
 	}
 	return now, nil
-}
-
-// SendStatusTx is SendStatus inside tx, at time at: the sandbox's "send" is
-// a database write, so the core makes it in the transaction that records the
-// status and its status.published event (one commit, and the three never
-// disagree). A repeated id is the same message, as with SendStatus.
-func (s *sandboxSession) SendStatusTx(ctx context.Context, tx *sql.Tx, id string, msg *waE2E.Message, at time.Time) error {
-	if s.State() != StateConnected {
-		return ErrNotConnected
-	}
-	rec, err := s.record(id, msg, at)
-	if err != nil {
-		return err
-	}
-	return s.engine.store.SandboxStatusRecordTx(ctx, tx, rec)
 }
 
 // record is what the sandbox keeps of a message it would send.

@@ -155,18 +155,29 @@ func TestLeases(t *testing.T) {
 	})
 
 	t.Run("ConcurrentAcquireHasOneWinner", func(t *testing.T) {
+		// Its own server and a TTL no stall can outlast: with the shared
+		// 1 s TTL, a replica still being set up under load (CI, load 34)
+		// tried after the winner's lease had rightly expired, and won too.
+		// All replicas exist before any tries, and they try together.
+		url := startNATS(t)
+		var rs []*cluster.Leases
+		for i := range 5 {
+			rs = append(rs, replica(t, url, fmt.Sprint("r", i), time.Minute, nil))
+		}
 		var wins atomic.Int32
 		var wg sync.WaitGroup
-		for i := range 5 {
-			r := replica(t, url, fmt.Sprint("r", i), ttl, nil)
+		start := make(chan struct{})
+		for _, r := range rs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				<-start
 				if _, err := r.Acquire(ctx, "contended"); err == nil {
 					wins.Add(1)
 				}
 			}()
 		}
+		close(start)
 		wg.Wait()
 		if wins.Load() != 1 {
 			t.Fatalf("%d replicas acquired one lease", wins.Load())

@@ -221,8 +221,13 @@ func createDB(admin string) string {
 	defer db.Close()
 	_, err = db.Exec(`CREATE DATABASE ` + name)
 	check(err)
+	created = append(created, [2]string{admin, name})
 	return name
 }
+
+// created are the databases this run made; check drops them before it
+// exits (os.Exit skips the deferred drops), so a failed run leaves none.
+var created [][2]string
 
 func dropDB(admin, name string) {
 	db, err := sql.Open("pgx", admin)
@@ -280,6 +285,9 @@ func numCPU() int { return runtime.NumCPU() }
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchpg:", err)
+		for _, c := range created {
+			dropDB(c[0], c[1])
+		}
 		os.Exit(1)
 	}
 }

@@ -262,9 +262,7 @@ func Trace(log *slog.Logger) Middleware {
 	return func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, m jetstream.Msg) error {
 			node := triggerNode(m.Subject())
-			if parent, ok := tracing.Parse(m.Headers().Get(HeaderTraceParent)); ok {
-				ctx = tracing.With(ctx, parent)
-			}
+			ctx = tracing.Extract(ctx, tracing.Header(m.Headers()))
 			ctx, end := tracing.StartWith(ctx, "trigger "+node, trace.WithSpanKind(trace.SpanKindConsumer),
 				trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject())))
 			tc, _ := tracing.From(ctx)

@@ -262,9 +262,7 @@ func Reply(pub corePublisher, log *slog.Logger) Middleware {
 			}
 			rm := nats.NewMsg(to)
 			rm.Data = body
-			if tc, ok := tracing.From(ctx); ok {
-				rm.Header.Set(HeaderTraceParent, tc.String())
-			}
+			tracing.Inject(ctx, tracing.Header(rm.Header))
 			if perr := pub.PublishMsg(rm); perr != nil {
 				log.Warn("reply to trigger", "to", to, "err", perr)
 			}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/store"
@@ -257,8 +259,8 @@ func (sc *Scheduler) prepare(ctx context.Context, r *store.Schedule) {
 	if err := json.Unmarshal([]byte(r.Args), &a); err != nil || a.Type == TypeText || a.MediaURL == "" {
 		return
 	}
-	tc := traceOf(r)
-	ctx = tracing.With(ctx, tc)
+	ctx, _, endTrace := scheduleSpan(ctx, r, "status.schedule.prepare")
+	defer endTrace(nil)
 	mctx, end := step(ctx, stageMediaPrepare)
 	pm, err := sc.svc.media.Prepare(mctx, mediaRequest(r.Instance, a))
 	end(err)
@@ -282,16 +284,20 @@ func (sc *Scheduler) prepare(ctx context.Context, r *store.Schedule) {
 }
 
 // failed emits status.failed for a schedule that failed outside the core
-// (while preparing, or missed).
+// (while preparing, or missed), in the schedule's span (ctx, from
+// scheduleSpan).
 func (sc *Scheduler) failed(ctx context.Context, r *store.Schedule, a PublishArgs, e *Error) {
 	var origin Origin
 	_ = json.Unmarshal([]byte(r.Origin), &origin)
-	tc := traceOf(r)
+	tc, ok := tracing.From(ctx)
+	if !ok {
+		tc = tracing.New()
+	}
 	source := a.Source
 	if source == "" {
 		source = origin.Source
 	}
-	sc.svc.emit(tracing.With(ctx, tc), Event{Type: EventStatusFailed, Instance: r.Instance, TraceParent: tc.String(), Origin: origin,
+	sc.svc.emit(ctx, Event{Type: EventStatusFailed, Instance: r.Instance, TraceParent: tc.String(), Origin: origin,
 		Data: FailedData{MessageID: r.MessageID, MessageType: a.Type, Source: source, TraceID: tc.TraceID, Status: string(e.Code), Message: e.Message}})
 }
 
@@ -339,7 +345,9 @@ func (sc *Scheduler) run(ctx context.Context, r *store.Schedule) {
 		}
 		metrics.Schedule(r.Kind, state)
 	}
-	cmd := Command{Instance: r.Instance, Origin: origin, TraceParent: traceOf(r).String(), MessageID: r.MessageID}
+	ctx, tc, endTrace := scheduleSpan(ctx, r, "status.schedule.run")
+	defer endTrace(nil)
+	cmd := Command{Instance: r.Instance, Origin: origin, TraceParent: tc.String(), MessageID: r.MessageID}
 	switch r.Kind {
 	case KindPublish:
 		var a PublishArgs
@@ -417,13 +425,17 @@ func (sc *Scheduler) waitForSession(ctx context.Context, r *store.Schedule, late
 	return true
 }
 
-// traceOf is the trace a schedule's events join: a new span in the trace of
-// the request that scheduled it.
-func traceOf(r *store.Schedule) tracing.Context {
-	if tc, ok := tracing.Parse(r.TraceParent); ok {
-		return tc.Child()
+// scheduleSpan starts the span a schedule's work runs in when it is due: a
+// child of the traceparent stored with it (the request that scheduled it),
+// or the root of a new trace. Its events and the command it runs join it.
+func scheduleSpan(ctx context.Context, r *store.Schedule, name string) (context.Context, tracing.Context, func(error)) {
+	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{}) // never the scheduler loop's trace
+	if p, ok := tracing.Parse(r.TraceParent); ok {
+		ctx = tracing.With(ctx, p)
 	}
-	return tracing.New()
+	ctx, end := tracing.Start(ctx, name, attribute.String("statusflow.schedule.id", r.ID), attribute.String("statusflow.schedule.kind", r.Kind))
+	tc, _ := tracing.From(ctx)
+	return ctx, tc, end
 }
 
 func mediaRequest(instance string, a PublishArgs) MediaRequest {

@@ -20,11 +20,18 @@ import (
 // InstrumentationName names statusflow's tracer.
 const InstrumentationName = "github.com/statusflow/statusflow"
 
+// headerTraceParent is the W3C header (and NATS header) of the trace context.
+const headerTraceParent = "traceparent"
+
+// propagator is the one way a trace crosses a process boundary: HTTP
+// requests and responses, NATS message headers, webhook requests.
+var propagator propagation.TextMapPropagator = propagation.TraceContext{}
+
 // Config says where spans go.
 type Config struct {
 	// OTLPEndpoint is the OTLP/HTTP collector (OTEL_EXPORTER_OTLP_ENDPOINT,
-	// e.g. "http://collector:4318"). Defaults to empty: no exporter, and
-	// [Setup] leaves the tracer provider as it is (silent).
+	// e.g. "http://collector:4318"). Defaults to empty: no exporter; the
+	// always-installed provider still mints ids and records nothing.
 	OTLPEndpoint string
 	// ServiceName is the resource's service.name. Defaults to "statusflow".
 	ServiceName string
@@ -33,16 +40,45 @@ type Config struct {
 	Exporter sdktrace.SpanExporter
 }
 
-// Setup installs the global OpenTelemetry tracer provider and the W3C
-// propagator. With neither OTLPEndpoint nor Exporter it does nothing and
-// returns a no-op shutdown: spans are then non-recording and cost almost
-// nothing, while trace ids still flow through [Context]. The returned
-// shutdown flushes and stops the exporter; call it on exit.
+// provider is the installed tracer provider's tracer and whether its spans
+// go anywhere.
+type provider struct {
+	tracer    trace.Tracer
+	recording bool
+}
+
+var current atomic.Pointer[provider]
+
+// silent is the provider installed when no exporter is configured: it mints
+// ids with idGenerator and follows the caller's sampled flag (so the
+// traceparent statusflow sends on says what the caller's said), but it has
+// no span processor and keeps no attributes, events or links, so a span
+// costs its ids and one small allocation.
+var silent = sdktrace.NewTracerProvider(
+	sdktrace.WithIDGenerator(idGenerator{}),
+	sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+	sdktrace.WithRawSpanLimits(sdktrace.SpanLimits{}),
+	sdktrace.WithResource(resource.Empty()))
+
+func init() { install(silent, false) }
+
+// install makes tp the global tracer provider (instrumented libraries take
+// theirs from otel's globals) and the one [Start] uses.
+func install(tp trace.TracerProvider, recording bool) {
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagator)
+	current.Store(&provider{tracer: tp.Tracer(InstrumentationName), recording: recording})
+}
+
+// Setup installs the tracer provider that exports spans: to cfg.Exporter,
+// or over OTLP/HTTP to cfg.OTLPEndpoint. With neither it installs the
+// silent provider, which mints ids and records nothing. The returned
+// shutdown flushes and stops the exporter and puts the silent provider
+// back; call it on exit.
 //
 // NOTE: the provider is process-global (otel.SetTracerProvider); the last
 // Setup wins.
 func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) error, err error) {
-	otel.SetTextMapPropagator(propagation.TraceContext{})
 	var opt sdktrace.TracerProviderOption
 	switch {
 	case cfg.Exporter != nil:
@@ -54,6 +90,7 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 		}
 		opt = sdktrace.WithBatcher(exp)
 	default:
+		install(silent, false)
 		return func(context.Context) error { return nil }, nil
 	}
 	name := cfg.ServiceName
@@ -61,94 +98,91 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 		name = "statusflow"
 	}
 	tp := sdktrace.NewTracerProvider(opt,
+		sdktrace.WithIDGenerator(idGenerator{}),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", name))),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
-	otel.SetTracerProvider(tp)
-	installed.Store(true)
+	install(tp, true)
 	var once sync.Once
 	return func(ctx context.Context) (err error) {
-		once.Do(func() { err = tp.Shutdown(ctx) })
+		once.Do(func() {
+			if otel.GetTracerProvider() == trace.TracerProvider(tp) {
+				install(silent, false)
+			}
+			err = tp.Shutdown(ctx)
+		})
 		return err
 	}, nil
 }
 
-// Start starts a span named name as a child of the trace in ctx: the
-// OpenTelemetry span already in ctx when it is the current [Context], else a
-// remote parent built from the [Context] stored by [With] (a traceparent that
-// came over HTTP, NATS or a webhook), else a new trace. The returned ctx
-// carries the span both as an OpenTelemetry span and as a [Context] whose
-// SpanID is the span's, so events and outgoing traceparent headers name it
-// as their parent and every span shares the caller's trace id.
+// Recording reports whether spans are exported (Setup installed an
+// exporter). Inner steps skip their spans when not: with nothing recorded
+// they would only mint span ids nobody can look up.
+func Recording() bool { return current.Load().recording }
+
+// Start starts a span named name as a child of the span context in ctx (a
+// local span, or a remote parent from [Extract] or [With]), or as the root
+// of a new trace. The returned ctx carries the span, so events, logs and
+// outgoing traceparent headers name it as their parent.
 //
 // end records err (when non-nil) on the span and ends it; call it exactly once.
 func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(err error)) {
+	if len(attrs) == 0 {
+		return StartWith(ctx, name)
+	}
 	return StartWith(ctx, name, trace.WithAttributes(attrs...))
 }
 
 // StartWith is [Start] with OpenTelemetry start options (span kind, links,
 // attributes).
 func StartWith(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, func(err error)) {
-	tc, ok := From(ctx)
-	cur := trace.SpanContextFromContext(ctx)
-	if !installed.Load() {
-		// No provider: an OpenTelemetry span would not record anything, so
-		// only the trace position moves on.
-		switch {
-		case !ok && cur.IsValid():
-			tc = Context{TraceID: cur.TraceID().String(), SpanID: cur.SpanID().String(), Sampled: cur.IsSampled()}.Child()
-		case !ok:
-			tc = New()
-		default:
-			tc = tc.Child()
-		}
-		return With(ctx, tc), endNothing
-	}
-	root := false
-	switch {
-	case !ok && cur.IsValid():
-		tc = Context{TraceID: cur.TraceID().String(), SpanID: cur.SpanID().String(), Sampled: cur.IsSampled()}
-	case !ok:
-		tc, root = New(), true // tc is used only when no recording provider is installed
-		opts = append(opts, trace.WithNewRoot())
-	case !cur.IsValid() || cur.TraceID().String() != tc.TraceID || cur.SpanID().String() != tc.SpanID:
-		ctx = trace.ContextWithRemoteSpanContext(ctx, tc.SpanContext(true))
-	}
-	ctx, span := otel.Tracer(InstrumentationName).Start(ctx, name, opts...)
-	child := tc.Child() // no recording provider: a fresh id, as Continue does
-	if root {
-		child = tc
-	}
-	if sc := span.SpanContext(); sc.IsValid() && sc.SpanID().String() != tc.SpanID {
-		child = Context{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), Sampled: sc.IsSampled()}
-	}
-	ctx = With(ctx, child)
-	return ctx, func(err error) {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
-	}
+	ctx, span := current.Load().tracer.Start(ctx, name, opts...)
+	return ctx, func(err error) { End(span, err) }
 }
 
-// installed is set once Setup installs a recording provider.
-var installed atomic.Bool
+// Tracer is the installed provider's tracer, for spans [Start] cannot
+// describe (a span ended by a deferred call that sets more attributes).
+func Tracer() trace.Tracer { return current.Load().tracer }
 
-// Recording reports whether spans are recorded (Setup installed a
-// provider). Inner steps skip their spans when not: with nothing recorded
-// they would only mint span ids nobody can look up.
-func Recording() bool { return installed.Load() }
-
-func endNothing(error) {}
-
-// SpanContext is c as an OpenTelemetry span context; remote marks a parent
-// that came from another process.
-func (c Context) SpanContext(remote bool) trace.SpanContext {
-	tid, _ := trace.TraceIDFromHex(c.TraceID)
-	sid, _ := trace.SpanIDFromHex(c.SpanID)
-	var flags trace.TraceFlags
-	if c.Sampled {
-		flags = trace.FlagsSampled
+// End records err (when non-nil) on span and ends it.
+func End(span trace.Span, err error) {
+	if err != nil && span.IsRecording() {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 	}
-	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: flags, Remote: remote})
+	span.End()
+}
+
+// Inject writes the span context of ctx into carrier (the traceparent
+// header); nothing when ctx has none.
+func Inject(ctx context.Context, carrier propagation.TextMapCarrier) {
+	propagator.Inject(ctx, carrier)
+}
+
+// Extract returns ctx with the span context carrier holds (a traceparent
+// header) as the remote parent of the spans started in it; ctx as it is
+// when the header is missing or malformed.
+func Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+	return propagator.Extract(ctx, carrier)
+}
+
+// Header is a header map whose keys are used as written (NATS headers are
+// case-sensitive, unlike HTTP's), as a propagation carrier:
+// tracing.Header(msg.Header).
+type Header map[string][]string
+
+func (h Header) Get(key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (h Header) Set(key, value string) { h[key] = []string{value} }
+
+func (h Header) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -17,10 +18,14 @@ import (
 	"github.com/statusflow/statusflow/internal/tracing"
 )
 
-// Without Setup the global provider is OpenTelemetry's no-op: Start still
-// continues the trace like Continue does. This test runs before
-// TestStart_Recorded installs a provider (it is not parallel).
-func TestStart_NoProvider(t *testing.T) {
+// Without Setup the silent provider is installed: Start continues the
+// caller's trace (keeping its sampled flag) and mints time-ordered trace ids
+// for new ones, through OpenTelemetry's span context. This test runs before
+// TestStart_Recorded installs an exporter (it is not parallel).
+func TestStart_SilentProvider(t *testing.T) {
+	if tracing.Recording() {
+		t.Fatal("Recording() without an exporter")
+	}
 	parent, _ := tracing.Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	ctx, end := tracing.Start(tracing.With(context.Background(), parent), "step")
 	defer end(nil)
@@ -28,10 +33,41 @@ func TestStart_NoProvider(t *testing.T) {
 	if !ok || tc.TraceID != parent.TraceID || tc.SpanID == parent.SpanID || !tc.Sampled {
 		t.Fatalf("child %+v of %+v", tc, parent)
 	}
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().String() != tc.TraceID || sc.SpanID().String() != tc.SpanID {
+		t.Fatalf("From(ctx) = %+v is not the span context %+v", tc, sc)
+	}
+	before := time.Now().UnixMilli()
 	ctx, end2 := tracing.Start(context.Background(), "root")
 	defer end2(nil)
-	if tc, ok := tracing.From(ctx); !ok || tc.IsZero() {
-		t.Fatalf("no new trace: %+v", tc)
+	tc, ok = tracing.From(ctx)
+	if ms, err := strconv.ParseInt(tc.TraceID[:12], 16, 64); !ok || err != nil || ms < before || ms > time.Now().UnixMilli() {
+		t.Fatalf("new trace %+v: not time-ordered", tc)
+	}
+	unsampled, _ := tracing.Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	ctx, end3 := tracing.Start(tracing.With(context.Background(), unsampled), "unsampled")
+	defer end3(nil)
+	if tc, _ := tracing.From(ctx); tc.Sampled || tc.TraceID != unsampled.TraceID {
+		t.Fatalf("child of an unsampled parent %+v", tc)
+	}
+}
+
+// Inject and Extract carry the trace over NATS headers, whose keys are
+// case-sensitive: the header is "traceparent" as written.
+func TestHeader_InjectExtract(t *testing.T) {
+	ctx, end := tracing.Start(context.Background(), "producer")
+	defer end(nil)
+	h := tracing.Header{}
+	tracing.Inject(ctx, h)
+	want, _ := tracing.From(ctx)
+	if got := h["traceparent"]; len(got) != 1 || got[0] != want.String() {
+		t.Fatalf("header %v, want traceparent %s", h, want)
+	}
+	got, ok := tracing.From(tracing.Extract(context.Background(), h))
+	if !ok || got != want {
+		t.Fatalf("extracted %+v, want %+v", got, want)
+	}
+	if _, ok := tracing.From(tracing.Extract(context.Background(), tracing.Header{"traceparent": {"00-zz"}})); ok {
+		t.Fatal("malformed traceparent extracted")
 	}
 }
 

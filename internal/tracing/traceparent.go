@@ -1,46 +1,35 @@
-// Package tracing carries W3C trace context (traceparent) through statusflow:
-// it parses the caller's header, continues its trace, and starts a new one
-// when none was sent.
+// Package tracing carries W3C trace context through statusflow on
+// OpenTelemetry: a tracer provider is always installed (it mints
+// time-ordered trace ids even when no exporter is configured), the trace
+// travels in a context.Context as OpenTelemetry's span context, and it
+// crosses process boundaries (HTTP, NATS headers, webhooks) through the W3C
+// TraceContext propagator ([Inject], [Extract]).
 package tracing
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
-	"math/rand/v2"
 	"strings"
-	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
-// Context is one position in a trace: the trace id shared by every step of a
-// request, and the id of the current span.
+// Context is one position in a trace written as the strings events,
+// statuses and schedules store: the trace id shared by every step of a
+// request, and the id of the current span. It is a view of an OpenTelemetry
+// span context, not a second carrier: [With] and [From] read and write
+// OpenTelemetry's span context in a context.Context.
 type Context struct {
 	TraceID string // 32 lowercase hex digits
 	SpanID  string // 16 lowercase hex digits
 	Sampled bool
 }
 
-// Parse reads a traceparent header ("00-<trace>-<span>-<flags>"). It reports
-// false for anything malformed, including the all-zero ids the spec forbids.
+// Parse reads a traceparent header ("00-<trace>-<span>-<flags>") with the W3C
+// TraceContext propagator. It reports false for anything malformed, including
+// the all-zero ids the spec forbids.
 func Parse(h string) (Context, bool) {
-	h = strings.TrimSpace(h)
-	parts := strings.Split(h, "-")
-	if len(parts) < 4 || len(parts[0]) != 2 || parts[0] == "ff" || len(parts[1]) != 32 || len(parts[2]) != 16 || len(parts[3]) != 2 {
-		return Context{}, false
-	}
-	if parts[0] == "00" && len(parts) != 4 {
-		return Context{}, false
-	}
-	for _, p := range parts[:4] {
-		if !isLowerHex(p) {
-			return Context{}, false
-		}
-	}
-	if allZero(parts[1]) || allZero(parts[2]) {
-		return Context{}, false
-	}
-	flags, _ := hex.DecodeString(parts[3])
-	return Context{TraceID: parts[1], SpanID: parts[2], Sampled: flags[0]&1 == 1}, true
+	sc := propagator.Extract(context.Background(), traceparentCarrier(strings.TrimSpace(h)))
+	return From(sc)
 }
 
 // Continue returns a child of the caller's traceparent, or a new root when h
@@ -52,34 +41,23 @@ func Continue(h string) Context {
 	return New()
 }
 
-// New starts a new trace. Its id begins with the time in milliseconds (6
-// bytes) followed by 10 random bytes, as AWS X-Ray's ids begin with the time:
-// ids the server starts sort by time, so the trace-id indexes of the event log
-// and the statuses grow at their right edge instead of dirtying a random page
-// per row (on SQLite that was most of a publication's write cost). W3C trace
-// context allows it: only ids flagged "random" (we set no such flag) must be
-// random in full, and 80 random bits keep ids unique.
+// New starts a new trace, with the ids the tracer provider mints (its trace
+// id begins with the time; see idGenerator).
 func New() Context {
-	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	binary.BigEndian.PutUint64(b[6:14], rand.Uint64())
-	binary.BigEndian.PutUint16(b[14:], uint16(rand.Uint32()))
-	return Context{TraceID: hex.EncodeToString(b[:]), SpanID: randomHex(8), Sampled: true}
+	return Context{TraceID: newTraceID().String(), SpanID: newSpanID().String(), Sampled: true}
 }
 
-// Child returns a new span in the same trace.
+// Child returns a new span id in the same trace, for an event that belongs
+// to a trace but has no span of its own.
 func (c Context) Child() Context {
-	return Context{TraceID: c.TraceID, SpanID: randomHex(8), Sampled: c.Sampled}
+	return Context{TraceID: c.TraceID, SpanID: newSpanID().String(), Sampled: c.Sampled}
 }
 
 // IsZero reports whether c holds no trace.
 func (c Context) IsZero() bool { return c.TraceID == "" }
 
-// String renders the traceparent header value.
+// String renders the traceparent header value (as the W3C propagator writes
+// it for a span context without the random flag).
 func (c Context) String() string {
 	if c.IsZero() {
 		return ""
@@ -91,41 +69,58 @@ func (c Context) String() string {
 	return "00-" + c.TraceID + "-" + c.SpanID + "-" + flags
 }
 
-type ctxKey struct{}
+// SpanContext is c as an OpenTelemetry span context; remote marks a parent
+// that came from another process (or from a stored traceparent).
+func (c Context) SpanContext(remote bool) trace.SpanContext {
+	tid, _ := trace.TraceIDFromHex(c.TraceID)
+	sid, _ := trace.SpanIDFromHex(c.SpanID)
+	var flags trace.TraceFlags
+	if c.Sampled {
+		flags = trace.FlagsSampled
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: flags, Remote: remote})
+}
 
-// With stores c in ctx.
-func With(ctx context.Context, c Context) context.Context { return context.WithValue(ctx, ctxKey{}, c) }
+// Of returns the view of an OpenTelemetry span context; false when sc is
+// not valid.
+func Of(sc trace.SpanContext) (Context, bool) {
+	if !sc.IsValid() {
+		return Context{}, false
+	}
+	return Context{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), Sampled: sc.IsSampled()}, true
+}
 
-// From returns the trace context stored in ctx, if any.
+// With returns ctx with c as its OpenTelemetry span context: a remote
+// parent for the spans started in it. When ctx's span already is c (a
+// traceparent that was rendered from it and parsed again in the same
+// process) ctx is returned as it is, so spans stay children of the local
+// span.
+func With(ctx context.Context, c Context) context.Context {
+	if c.IsZero() {
+		return ctx
+	}
+	sc := c.SpanContext(true)
+	if cur := trace.SpanContextFromContext(ctx); cur.SpanID() == sc.SpanID() && cur.TraceID() == sc.TraceID() {
+		return ctx
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc)
+}
+
+// From returns the trace position of ctx's OpenTelemetry span context, if
+// it has one.
 func From(ctx context.Context) (Context, bool) {
-	c, ok := ctx.Value(ctxKey{}).(Context)
-	return c, ok
+	return Of(trace.SpanContextFromContext(ctx))
 }
 
-// randomHex is n random bytes in hex, never all zero (the spec forbids it).
-// math/rand/v2's generator is ChaCha8 seeded from the system: ids that are
-// random enough for tracing, without a system call for each.
-func randomHex(n int) string {
-	b := make([]byte, n+8)
-	for {
-		for i := 0; i < n; i += 8 {
-			binary.LittleEndian.PutUint64(b[i:], rand.Uint64())
-		}
-		for _, x := range b[:n] {
-			if x != 0 {
-				return hex.EncodeToString(b[:n])
-			}
-		}
+// traceparentCarrier is a single traceparent value as a propagation carrier.
+type traceparentCarrier string
+
+func (h traceparentCarrier) Get(key string) string {
+	if key == headerTraceParent {
+		return string(h)
 	}
+	return ""
 }
 
-func isLowerHex(s string) bool {
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allZero(s string) bool { return strings.Trim(s, "0") == "" }
+func (traceparentCarrier) Set(string, string) {}
+func (traceparentCarrier) Keys() []string     { return []string{headerTraceParent} }

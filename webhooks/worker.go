@@ -12,12 +12,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/ssrf"
@@ -279,8 +283,10 @@ func (w *Worker) deliver(ctx context.Context, c *store.ClaimedDelivery, token st
 // send signs and POSTs the event. It returns the receiver's status (0 when
 // none came), its Retry-After header, the latency and an error describing a
 // failure (transport error or non-2xx answer).
-func (w *Worker) send(ctx context.Context, c *store.ClaimedDelivery, now time.Time) (int, string, time.Duration, error) {
+func (w *Worker) send(ctx context.Context, c *store.ClaimedDelivery, now time.Time) (code int, retryAfter string, latency time.Duration, err error) {
 	body := []byte(c.Body)
+	ctx, span := startDelivery(ctx, c, body)
+	defer func() { endDelivery(span, code, err) }()
 	sig, err := Sign(c.Webhook.Secret, c.Webhook.PreviousSecret, c.Webhook.PreviousUntil, c.ID, now, body)
 	if err != nil {
 		return 0, "", 0, fmt.Errorf("sign: %w", err)
@@ -298,9 +304,7 @@ func (w *Worker) send(ctx context.Context, c *store.ClaimedDelivery, now time.Ti
 	if c.Webhook.Authorization != "" {
 		h.Set("Authorization", c.Webhook.Authorization)
 	}
-	if tp := traceParentOf(body); tp != "" {
-		h.Set("traceparent", tp)
-	}
+	tracing.Inject(ctx, propagation.HeaderCarrier(h))
 	start := time.Now()
 	resp, err := w.client.Do(req)
 	if err != nil {
@@ -309,7 +313,7 @@ func (w *Worker) send(ctx context.Context, c *store.ClaimedDelivery, now time.Ti
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	latency := time.Since(start)
+	latency = time.Since(start)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp.StatusCode, "", latency, nil
 	}
@@ -344,20 +348,39 @@ func Sign(secret, previous string, previousUntil time.Time, msgID string, ts tim
 	return strings.Join(sigs, " "), nil
 }
 
-// traceParentOf returns a child span of the event's traceparent, so the
-// receiver continues the trace that produced the event.
-func traceParentOf(body []byte) string {
+// startDelivery starts an attempt's client span, a child of the event's
+// traceparent, so the receiver (whose traceparent header names this span)
+// continues the trace that produced the event. The URL is left out of the
+// attributes: receivers put secrets in paths and queries.
+func startDelivery(ctx context.Context, c *store.ClaimedDelivery, body []byte) (context.Context, trace.Span) {
 	var ev struct {
 		TraceParent string `json:"traceparent"`
 	}
-	if json.Unmarshal(body, &ev) != nil {
-		return ""
+	if json.Unmarshal(body, &ev) == nil {
+		if tc, ok := tracing.Parse(ev.TraceParent); ok {
+			ctx = tracing.With(ctx, tc)
+		}
 	}
-	tc, ok := tracing.Parse(ev.TraceParent)
-	if !ok {
-		return ""
+	attrs := []attribute.KeyValue{attribute.String("http.request.method", http.MethodPost),
+		attribute.String("statusflow.webhook.id", c.WebhookID), attribute.Int("http.request.resend_count", max(c.Attempt-1, 0))}
+	if u, err := url.Parse(c.Webhook.URL); err == nil {
+		attrs = append(attrs, attribute.String("server.address", u.Hostname()), attribute.String("url.scheme", u.Scheme))
 	}
-	return tc.Child().String()
+	return tracing.Tracer().Start(ctx, "webhook POST", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// endDelivery records the receiver's status (an error from 400 on, as
+// OpenTelemetry's HTTP client conventions say) and ends the span.
+func endDelivery(span trace.Span, code int, err error) {
+	if code != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+	}
+	if err != nil && code == 0 {
+		span.SetAttributes(attribute.String("error.type", fmt.Sprintf("%T", err)))
+	} else if code >= 400 {
+		span.SetAttributes(attribute.String("error.type", strconv.Itoa(code)))
+	}
+	tracing.End(span, err)
 }
 
 // observe counts an attempt in the Prometheus metrics: its outcome (the

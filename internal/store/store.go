@@ -22,9 +22,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	"modernc.org/sqlite"               // registers "sqlite"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite" // registers "sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -85,8 +86,10 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
 		dialect = Postgres
-		db, err = sql.Open("pgx", databaseURL)
-		if err == nil {
+		var cfg *pgx.ConnConfig
+		if cfg, err = pgx.ParseConfig(databaseURL); err == nil {
+			cfg.Tracer = pgTracer{} // queries join the caller's trace
+			db = stdlib.OpenDB(*cfg)
 			db.SetMaxOpenConns(pgConns)
 			// Keep them all: database/sql keeps 2 idle by default, so under
 			// load every burst of reads opened connections and closed them

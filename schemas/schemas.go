@@ -74,6 +74,8 @@ const (
 	StatusFindOutput = "status.find.output"
 	// WhoamiOutput is the data of GET /api/whoami.
 	WhoamiOutput = "whoami.output"
+	// ClusterOutput is the data of GET /api/cluster.
+	ClusterOutput = "cluster.output"
 	// SandboxViewsOutput is the data of POST /api/sandbox/:instance/views.
 	SandboxViewsOutput = "sandbox.views.output"
 

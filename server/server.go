@@ -175,6 +175,7 @@ type Server struct {
 	probes    Limiter
 	failures  Limiter // failed token attempts per client address
 	routes    []Route
+	cluster   ClusterView // nil: clustering off
 	// closing is closed by Shutdown: it ends the live streams, which would
 	// otherwise hold Shutdown forever.
 	closing   chan struct{}
@@ -298,6 +299,9 @@ func (s *Server) registerCore() {
 	s.registerNodes()
 	s.registerMedia()
 	s.registerStream()
+	s.Handle(Route{Method: "GET", Path: "/api/cluster", Auth: AuthAccount, Tag: "meta",
+		Summary:   "Cluster: the live replicas (id, address, started, instances owned, last heartbeat) and each instance's owner",
+		Responses: Responses{200: DataOf(schemas.ClusterOutput)}}, s.getCluster)
 	s.Handle(Route{Method: "GET", Path: "/api/whoami", Auth: AuthAny, Tag: "meta", Summary: "What the caller's token may see: the account, or one instance", Responses: Responses{200: DataOf(schemas.WhoamiOutput)}}, s.whoami)
 	s.registerConsole()
 	s.registerOpenAPI()

@@ -270,6 +270,11 @@ func (a *App) startCluster(ctx context.Context) error {
 		return err
 	}
 	a.Leases = leases
+	// instance.owner events: every ownership change of this replica.
+	leases.SetOnChange(func(instance, change string) {
+		a.Service.EmitInstanceOwner(context.Background(), instance, leases.Replica(), change)
+	})
+	a.Server.SetCluster(leases)
 	a.Manager.SetGate(leases.Gate())
 	lctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,5 +147,43 @@ func TestForward_AnyReplicaAnswers(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("%d statuses recorded, want the 3 answered with 200 (none from the gap)", len(recs))
 	}
-	_ = context.Background
+
+	// GET /api/cluster on any replica: the live replicas and the new owner.
+	r = other.Do("GET", "/api/cluster", apptest.AccountToken, nil)
+	if r.Code != 200 {
+		t.Fatalf("GET /api/cluster: %d %s", r.Code, r.Raw)
+	}
+	view := r.Data()
+	if view["enabled"] != true || view["replica"] != other.ID {
+		t.Fatalf("cluster view: %s", r.Raw)
+	}
+	live := map[string]bool{}
+	for _, x := range view["replicas"].([]any) {
+		live[x.(map[string]any)["id"].(string)] = true
+	}
+	if !live[next.ID] || !live[other.ID] {
+		t.Fatalf("replicas %v, want %s and %s", live, next.ID, other.ID)
+	}
+	insts := view["instances"].([]any)
+	if len(insts) != 1 || insts[0].(map[string]any)["owner"] != next.ID {
+		t.Fatalf("instances %v, want fwd owned by %s", insts, next.ID)
+	}
+	if r := other.Do("GET", "/api/cluster", tok, nil); r.Code != 401 {
+		t.Fatalf("GET /api/cluster with an instance token: %d, want 401", r.Code)
+	}
+	// instance.owner events: the first owner took it, then the new owner.
+	r = other.Do("GET", "/api/events/log/fwd?type=instance.owner&limit=100", apptest.AccountToken, nil)
+	if r.Code != 200 {
+		t.Fatalf("event log: %d %s", r.Code, r.Raw)
+	}
+	taken := map[string]bool{}
+	for _, e := range r.Body["events"].([]any) {
+		d := e.(map[string]any)["data"].(map[string]any)
+		if d["change"] == "taken" {
+			taken[d["owner"].(string)] = true
+		}
+	}
+	if !taken[owner.ID] || !taken[next.ID] {
+		t.Fatalf("instance.owner taken events by %v, want %s and %s", taken, owner.ID, next.ID)
+	}
 }

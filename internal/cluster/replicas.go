@@ -93,3 +93,39 @@ func (l *Leases) Replicas(ctx context.Context) ([]ReplicaInfo, error) {
 func (l *Leases) Unregister(ctx context.Context) error {
 	return l.reg.Delete(ctx, "r."+l.cfg.Replica)
 }
+
+// View is the cluster as GET /api/cluster shows it.
+type View struct {
+	Enabled   bool            `json:"enabled"`
+	Replica   string          `json:"replica"`
+	LeaseTTL  string          `json:"leaseTtl,omitempty"`
+	Replicas  []ReplicaInfo   `json:"replicas"`
+	Instances []InstanceOwner `json:"instances"`
+}
+
+// InstanceOwner is an instance and the replica holding its lease.
+type InstanceOwner struct {
+	Instance string `json:"instance"`
+	Owner    string `json:"owner"`
+}
+
+// View reads the live replicas and the owner of every instance in
+// instances (an instance without a live lease has owner "").
+func (l *Leases) View(ctx context.Context, instances []string) (View, error) {
+	reps, err := l.Replicas(ctx)
+	if err != nil {
+		return View{}, err
+	}
+	owners, err := l.Owners(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return View{}, err
+	}
+	v := View{Enabled: true, Replica: l.cfg.Replica, LeaseTTL: l.cfg.TTL.String(), Replicas: reps, Instances: []InstanceOwner{}}
+	if v.Replicas == nil {
+		v.Replicas = []ReplicaInfo{}
+	}
+	for _, name := range instances {
+		v.Instances = append(v.Instances, InstanceOwner{Instance: name, Owner: owners[name]})
+	}
+	return v, nil
+}

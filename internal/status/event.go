@@ -32,12 +32,15 @@ const (
 	EventStatusScheduled = "status.scheduled"
 	// EventStatusCancelled: a pending schedule was cancelled.
 	EventStatusCancelled = "status.cancelled"
+	// EventInstanceOwner: a replica took, released or lost an instance's
+	// lease (clustering on); the new owner reports its own "taken".
+	EventInstanceOwner = "instance.owner"
 )
 
 // EventTypes lists every event type, for schemas, filters and docs.
 func EventTypes() []string {
 	return []string{EventStatusAccepted, EventStatusPublished, EventStatusFailed, EventStatusDeleted, EventInstanceState,
-		EventStatusViewed, EventStatusScheduled, EventStatusCancelled}
+		EventStatusViewed, EventStatusScheduled, EventStatusCancelled, EventInstanceOwner}
 }
 
 // Event is something that happened, fanned out to the store, NATS and
@@ -123,6 +126,16 @@ type InstanceStateData struct {
 	State  string `json:"state"`
 	JID    string `json:"numberJid,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// InstanceOwnerData is the data of an instance.owner event.
+type InstanceOwnerData struct {
+	// Replica is the replica reporting the change.
+	Replica string `json:"replica"`
+	// Change is "taken", "released" or "lost".
+	Change string `json:"change"`
+	// Owner is the owner after the change: Replica when taken, "" otherwise.
+	Owner string `json:"owner"`
 }
 
 // ViewedData is the data of a status.viewed event.

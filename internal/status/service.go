@@ -541,6 +541,17 @@ func (s *Service) delete(ctx context.Context, cmd Command, a DeleteArgs, tc trac
 	return res, nil
 }
 
+// EmitInstanceOwner emits instance.owner: replica took ("taken"), gave back
+// ("released") or lost ("lost") the lease of instance.
+func (s *Service) EmitInstanceOwner(ctx context.Context, instance, replica, change string) {
+	owner := ""
+	if change == "taken" {
+		owner = replica
+	}
+	s.emit(ctx, Event{Type: EventInstanceOwner, Instance: instance, TraceParent: tracing.New().String(),
+		Origin: Origin{Platform: "statusflow"}, Data: InstanceOwnerData{Replica: replica, Change: change, Owner: owner}})
+}
+
 // EmitInstanceState reports an instance's state change as an event.
 func (s *Service) EmitInstanceState(ctx context.Context, c whatsapp.StateChange) {
 	s.emit(ctx, Event{Type: EventInstanceState, Instance: c.Instance, TraceParent: tracing.New().String(),

@@ -521,6 +521,11 @@ export const credentialTitle: string = 'StatusFlow API';
 /** The events the trigger listens to: catalog triggers, then the other webhook events. */
 export const eventOptions: INodePropertyOptions[] = [
 	{
+		name: 'Instance Owner',
+		value: 'instance.owner',
+		description: 'Statusflow emits a instance.owner event',
+	},
+	{
 		name: 'Instance State Changed',
 		value: 'instance.state',
 		description: 'An instance\'s connection state changed (connected, connecting, disconnected, loggedout)',
@@ -563,6 +568,11 @@ export const eventOptions: INodePropertyOptions[] = [
 ];
 
 export const eventSamples: Record<string, object> = {
+	'instance.owner': {
+		change: 'taken',
+		owner: 'r2',
+		replica: 'r2',
+	},
 	'instance.state': {
 		numberJid: '5511999999999@s.whatsapp.net',
 		reason: 'connected',

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,6 +60,8 @@ type App struct {
 	Bus *bus.Bus
 	// Leases is instance ownership when clustering is on (nil otherwise).
 	Leases *cluster.Leases
+	// Placement spreads instances over the replicas (clustering on).
+	Placement *cluster.Placement
 	// Forwarder sends commands to their instance's owner (clustering on).
 	Forwarder *cluster.Forwarder
 	// Limits are the rate-limit counters shared by replicas when clustering
@@ -276,6 +279,19 @@ func (a *App) startCluster(ctx context.Context) error {
 	})
 	a.Server.SetCluster(leases)
 	a.Manager.SetGate(leases.Gate())
+	// Placement: new instances and a joining replica's share go to the
+	// least-loaded replica, one move per tick (cluster.Placement's rule).
+	a.Placement = cluster.NewPlacement(a.Bus.Conn(), leases, a.Manager, a.Config.NATSPrefix, a.Log)
+	if err := a.Placement.Start(ctx); err != nil {
+		return err
+	}
+	a.Manager.SetTakeFilter(a.Placement.MayTake)
+	pctx, pcancel := context.WithCancel(context.Background())
+	var placing sync.WaitGroup
+	a.Manager.OnCreate = func(name string) {
+		placing.Add(1)
+		go func() { defer placing.Done(); a.Placement.Place(pctx, name) }()
+	}
 	lctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -286,9 +302,13 @@ func (a *App) startCluster(ctx context.Context) error {
 			if err := leases.Heartbeat(lctx); err != nil && lctx.Err() == nil {
 				a.Log.Warn("cluster: heartbeat", "err", err)
 			}
+			a.Placement.Tick(lctx)
 		})
 	}()
 	a.stops = append(a.stops, func(ctx context.Context) error {
+		pcancel()
+		placing.Wait()
+		a.Placement.Stop(ctx)
 		cancel()
 		<-done
 		// Close the sessions and release their leases while NATS is still

@@ -39,6 +39,8 @@ type Cluster struct {
 	NATSURL  string
 	DBURL    string
 	Replicas []*Replica
+
+	opts ClusterOptions
 }
 
 // Replica is one replica of a [Cluster].
@@ -91,20 +93,29 @@ func NewCluster(t testing.TB, o ClusterOptions) *Cluster {
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = storetest.NewURL(t, store.Postgres)
 	}
-	c := &Cluster{T: t, NATSURL: o.NATSURL, DBURL: o.DatabaseURL}
-	for i := range o.Replicas {
-		id := fmt.Sprint("r", i)
-		a := New(t, Options{Dialect: store.Postgres, DatabaseURL: o.DatabaseURL, Configure: func(cfg *config.Config) {
-			cfg.NATSURL = o.NATSURL
-			cfg.ClusterReplica = id
-			cfg.ClusterLeaseTTL = o.LeaseTTL
-			if o.Configure != nil {
-				o.Configure(i, cfg)
-			}
-		}})
-		c.Replicas = append(c.Replicas, &Replica{App: a, ID: id})
+	c := &Cluster{T: t, NATSURL: o.NATSURL, DBURL: o.DatabaseURL, opts: o}
+	for range o.Replicas {
+		c.Add()
 	}
 	return c
+}
+
+// Add starts one more replica ("r<n>"), as a replica joining the cluster.
+func (c *Cluster) Add() *Replica {
+	c.T.Helper()
+	i, o := len(c.Replicas), c.opts
+	id := fmt.Sprint("r", i)
+	a := New(c.T, Options{Dialect: store.Postgres, DatabaseURL: o.DatabaseURL, Configure: func(cfg *config.Config) {
+		cfg.NATSURL = o.NATSURL
+		cfg.ClusterReplica = id
+		cfg.ClusterLeaseTTL = o.LeaseTTL
+		if o.Configure != nil {
+			o.Configure(i, cfg)
+		}
+	}})
+	r := &Replica{App: a, ID: id}
+	c.Replicas = append(c.Replicas, r)
+	return r
 }
 
 // Replica returns the replica of that id, nil if none.

@@ -78,6 +78,9 @@ type Leases struct {
 	// OnChange, when set, is told of every change of this replica's
 	// ownership: "taken", "released" or "lost" (see [Leases.SetOnChange]).
 	onChange func(instance, change string)
+	// holdOff, when set, says this replica must not take instance now (it
+	// just handed it off: [Placement]).
+	holdOff func(instance string) bool
 }
 
 // New opens (or creates) the lease bucket.
@@ -123,6 +126,9 @@ func key(instance string) string {
 func (l *Leases) Acquire(ctx context.Context, instance string) (Lease, error) {
 	if _, ok := l.Held(instance); ok {
 		return l.Renew(ctx, instance)
+	}
+	if l.holdOff != nil && l.holdOff(instance) {
+		return Lease{}, fmt.Errorf("%w: handed off by this replica moments ago", ErrOwnedElsewhere)
 	}
 	start := l.cfg.Now()
 	rev, err := l.kv.Create(ctx, key(instance), []byte(l.cfg.Replica))

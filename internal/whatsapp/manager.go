@@ -42,9 +42,16 @@ type Manager struct {
 	// in process (the console's live stream), never stored nor published.
 	OnQR func(instance, code string)
 
+	// OnCreate, when set, is called after Create opened a new instance
+	// here (it must not block: clustering places the instance on the
+	// least-loaded replica in the background).
+	OnCreate func(instance string)
+
 	mu       sync.Mutex
 	sessions map[string]Session
 	gate     Gate // see SetGate; nil: every session opens here
+	// mayTake filters the unowned instances Reconcile takes (SetTakeFilter).
+	mayTake func(instance string) bool
 	// reasons is each instance's last state reason. Its own lock: sessions
 	// report states from inside Open, while mu is held.
 	reasonsMu sync.Mutex
@@ -111,6 +118,9 @@ func (m *Manager) Create(ctx context.Context, name, engine, tokenHash string) (*
 		return nil, nil, err
 	}
 	in.State = string(s.State())
+	if m.OnCreate != nil {
+		m.OnCreate(name)
+	}
 	return in, s, nil
 }
 

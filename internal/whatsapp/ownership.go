@@ -126,6 +126,9 @@ func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
 		if open {
 			continue
 		}
+		if m.mayTake != nil && !m.mayTake(in.Name) {
+			continue
+		}
 		if _, err := m.open(ctx, in); err == nil {
 			opened++
 			m.log.Info("cluster: took over instance", "instance", in.Name)
@@ -134,6 +137,32 @@ func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
 		}
 	}
 	return opened, closed
+}
+
+// SetTakeFilter makes Reconcile take an unowned instance only when
+// may(instance) is true (placement: the least-loaded replicas first). The
+// request path is not filtered. Call before Start.
+func (m *Manager) SetTakeFilter(may func(instance string) bool) { m.mayTake = may }
+
+// Handoff closes the session of an instance here and releases its lease so
+// another replica can take it (placement); false when it is not open here.
+func (m *Manager) Handoff(ctx context.Context, name string) bool {
+	if m.gate == nil {
+		return false
+	}
+	m.mu.Lock()
+	s, ok := m.sessions[name]
+	delete(m.sessions, name)
+	m.mu.Unlock()
+	if !ok {
+		return false
+	}
+	s.Close()
+	// After the close: the next owner may connect at once.
+	if err := m.gate.Release(ctx, name); err != nil {
+		m.log.Warn("cluster: release a handed-off instance", "instance", name, "err", err)
+	}
+	return true
 }
 
 func asFenced(s Session) (*fenced, bool) {

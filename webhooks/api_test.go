@@ -56,7 +56,7 @@ func TestAPI_Webhooks(t *testing.T) {
 			for _, c := range []struct{ body, want string }{
 				{`{}`, "Invalid request body: url is required"},
 				{`{"url":"ftp://x"}`, "Invalid request body: url must be an http:// or https:// URL"},
-				{`{"url":"http://x","events":["status.sent"]}`, "Invalid request body: events must hold event types: *, status.accepted, status.published, status.failed, status.deleted, instance.state, status.viewed, status.scheduled, status.cancelled"},
+				{`{"url":"http://x","events":["status.sent"]}`, "Invalid request body: events must hold event types: *, status.accepted, status.published, status.failed, status.deleted, instance.state, status.viewed, status.scheduled, status.cancelled, instance.owner"},
 				{`{"url":"http://x","label":"a b"}`, "Invalid request body: label must be 1-64 letters, digits, _, . or - (starting with a letter or digit)"},
 				{`[]`, "Invalid request body: expected a JSON object"},
 			} {

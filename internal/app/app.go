@@ -285,7 +285,6 @@ func (a *App) startCluster(ctx context.Context) error {
 	if err := a.Placement.Start(ctx); err != nil {
 		return err
 	}
-	a.Manager.SetTakeFilter(a.Placement.MayTake)
 	pctx, pcancel := context.WithCancel(context.Background())
 	var placing sync.WaitGroup
 	a.Manager.OnCreate = func(name string) {

@@ -146,11 +146,12 @@ func (l *Leases) Acquire(ctx context.Context, instance string) (Lease, error) {
 		return Lease{}, fmt.Errorf("cluster: acquire %s: %w", instance, err)
 	}
 	le := &Lease{Instance: instance, Generation: rev, Revision: rev, Deadline: start.Add(l.cfg.TTL)}
+	out := *le // a copy: the renewal loop updates le from now on
 	l.mu.Lock()
 	l.held[instance] = le
 	l.mu.Unlock()
 	l.changed(instance, ChangeTaken)
-	return *le, nil
+	return out, nil
 }
 
 // Renew extends a held lease: an update at the revision last written, which

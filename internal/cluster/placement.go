@@ -33,10 +33,9 @@ type placer interface {
 //     TTL), and a replica moves again only once every live replica has sent
 //     a heartbeat newer than its last move (the counts it decides on include
 //     that move). A replica that joins therefore takes a share over time.
-//   - An unowned instance (its owner died) is taken by the least-loaded
-//     replicas first; any replica takes it on its next tick after it saw it
-//     unowned, so a dead or slow least-loaded replica delays failover by
-//     one tick (a third of the TTL) at most.
+//   - An unowned instance (its owner died) is taken by the first replica
+//     whose reconcile finds it, as fast as before (failover is not delayed
+//     for placement's sake); the rule above then spreads them.
 //
 // The move itself: the owner closes the session and releases the lease,
 // then asks the target over NATS (<prefix>.cluster.take.<replica>) to open
@@ -49,9 +48,8 @@ type Placement struct {
 	log    *slog.Logger
 
 	mu        sync.Mutex
-	replicas  []ReplicaInfo  // as of the last tick
-	taken     int            // instances taken since the last tick
-	unowned   map[string]int // ticks an instance was seen unowned and not taken here
+	replicas  []ReplicaInfo // as of the last tick
+	taken     int           // instances taken on request since the last tick
 	lastMove  time.Time
 	moves     int
 	sub       *nats.Subscription
@@ -65,7 +63,7 @@ func NewPlacement(nc *nats.Conn, leases *Leases, mgr placer, prefix string, log 
 	if prefix == "" {
 		prefix = "statusflow"
 	}
-	p := &Placement{leases: leases, nc: nc, prefix: prefix, mgr: mgr, log: log, unowned: map[string]int{}, holdUntil: map[string]time.Time{}}
+	p := &Placement{leases: leases, nc: nc, prefix: prefix, mgr: mgr, log: log, holdUntil: map[string]time.Time{}}
 	leases.holdOff = p.heldOff
 	return p
 }
@@ -160,20 +158,6 @@ func (p *Placement) counts() (mine int, least string, leastCount int) {
 		}
 	}
 	return mine, least, leastCount
-}
-
-// MayTake is the Manager's take filter in Reconcile: whether this replica
-// takes the unowned instance now (see the rule on [Placement]).
-func (p *Placement) MayTake(instance string) bool {
-	mine, least, leastCount := p.counts()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if least == "" || mine <= leastCount || p.unowned[instance] >= 1 {
-		delete(p.unowned, instance)
-		return true
-	}
-	p.unowned[instance]++
-	return false
 }
 
 // Tick refreshes the replica counts and moves at most one instance to the

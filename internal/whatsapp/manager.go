@@ -50,8 +50,6 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[string]Session
 	gate     Gate // see SetGate; nil: every session opens here
-	// mayTake filters the unowned instances Reconcile takes (SetTakeFilter).
-	mayTake func(instance string) bool
 	// reasons is each instance's last state reason. Its own lock: sessions
 	// report states from inside Open, while mu is held.
 	reasonsMu sync.Mutex

@@ -126,9 +126,6 @@ func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
 		if open {
 			continue
 		}
-		if m.mayTake != nil && !m.mayTake(in.Name) {
-			continue
-		}
 		if _, err := m.open(ctx, in); err == nil {
 			opened++
 			m.log.Info("cluster: took over instance", "instance", in.Name)
@@ -138,11 +135,6 @@ func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
 	}
 	return opened, closed
 }
-
-// SetTakeFilter makes Reconcile take an unowned instance only when
-// may(instance) is true (placement: the least-loaded replicas first). The
-// request path is not filtered. Call before Start.
-func (m *Manager) SetTakeFilter(may func(instance string) bool) { m.mayTake = may }
 
 // Handoff closes the session of an instance here and releases its lease so
 // another replica can take it (placement); false when it is not open here.

@@ -304,12 +304,31 @@ func (a *App) startCluster(ctx context.Context) error {
 			a.Placement.Tick(lctx)
 		})
 	}()
+	// Sessions whose lease is about to lapse close within a tenth of the TTL,
+	// well inside the lease's margin: no NATS or database round trip.
+	fenceDone := make(chan struct{})
+	go func() {
+		defer close(fenceDone)
+		t := time.NewTicker(leases.TTL() / 10)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				if n := a.Manager.CloseLapsed(); n > 0 {
+					a.Log.Warn("cluster: closed sessions whose lease is lapsing (NATS not answering renewals?)", "sessions", n)
+				}
+			}
+		}
+	}()
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		pcancel()
 		placing.Wait()
 		a.Placement.Stop(ctx)
 		cancel()
 		<-done
+		<-fenceDone
 		// Close the sessions and release their leases while NATS is still
 		// up, so the other replicas take over at once instead of after the TTL.
 		err := a.Manager.Stop(ctx)

@@ -252,13 +252,16 @@ func (l *Leases) Owner(ctx context.Context, instance string) (string, uint64, er
 	return string(e.Value()), e.Revision(), nil
 }
 
-// Held returns this replica's lease of instance, if it holds one whose
-// deadline has not passed.
+// Held returns this replica's lease of instance, if it holds one that is
+// not about to lapse: a lease stops counting a quarter of the TTL before its
+// deadline (see [Leases.Margin]), so the session opened with it is closed
+// (Manager.CloseLapsed) before the server could let another replica take it,
+// even when this replica's timers run late under load.
 func (l *Leases) Held(instance string) (Lease, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	le, ok := l.held[instance]
-	if !ok || !l.cfg.Now().Before(le.Deadline) {
+	if !ok || !l.cfg.Now().Before(le.Deadline.Add(-l.Margin())) {
 		return Lease{}, false
 	}
 	return *le, true
@@ -289,7 +292,12 @@ func (l *Leases) HeldAll() []Lease {
 // lease was lost or lapsed (their sessions must close).
 func (l *Leases) RenewAll(ctx context.Context) (lost []string) {
 	for _, le := range l.HeldAll() {
-		if _, err := l.Renew(ctx, le.Instance); errors.Is(err, ErrLeaseLost) {
+		// Bounded: a request stuck on a NATS node that died must not hold
+		// the other leases' renewals.
+		rctx, cancel := context.WithTimeout(ctx, l.cfg.TTL/3)
+		_, err := l.Renew(rctx, le.Instance)
+		cancel()
+		if errors.Is(err, ErrLeaseLost) {
 			lost = append(lost, le.Instance)
 		} else if err != nil && !l.cfg.Now().Before(le.Deadline) {
 			l.forget(le.Instance, le.Generation)
@@ -318,6 +326,12 @@ func (l *Leases) Run(ctx context.Context, tick func()) {
 		}
 	}
 }
+
+// Margin is how long before its deadline a lease stops being valid here.
+// A healthy lease is renewed every third of the TTL, so its deadline stays at
+// least two thirds of the TTL ahead; only a lease whose renewals failed gets
+// within the margin.
+func (l *Leases) Margin() time.Duration { return l.cfg.TTL / 4 }
 
 // TTL is the leases' lifetime.
 func (l *Leases) TTL() time.Duration { return l.cfg.TTL }

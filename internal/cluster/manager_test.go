@@ -31,6 +31,12 @@ func TestManager_OwnershipAndFailover(t *testing.T) {
 	aDone := make(chan struct{})
 	go func() { defer close(aDone); la.Run(actx, nil) }()
 	t.Cleanup(func() { kill(); <-aDone })
+	// b renews too, as a live replica does (a lease stops counting a
+	// quarter TTL before its deadline).
+	bctx, stopB := context.WithCancel(ctx)
+	bDone := make(chan struct{})
+	go func() { defer close(bDone); lb.Run(bctx, nil) }()
+	t.Cleanup(func() { stopB(); <-bDone })
 	ma := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
 	ma.SetGate(la.Gate())
 	mb := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))

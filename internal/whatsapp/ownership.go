@@ -105,15 +105,7 @@ func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
 	if m.gate == nil {
 		return 0, 0
 	}
-	m.mu.Lock()
-	for name, s := range m.sessions {
-		if f, ok := asFenced(s); ok && !f.valid() {
-			s.Close()
-			delete(m.sessions, name)
-			closed++
-		}
-	}
-	m.mu.Unlock()
+	closed = m.CloseLapsed()
 	list, err := m.store.InstanceList(ctx)
 	if err != nil {
 		m.log.Warn("cluster: list instances", "err", err)
@@ -155,6 +147,27 @@ func (m *Manager) Handoff(ctx context.Context, name string) bool {
 		m.log.Warn("cluster: release a handed-off instance", "instance", name, "err", err)
 	}
 	return true
+}
+
+// CloseLapsed closes the sessions whose lease is no longer valid (taken
+// over, or about to lapse while this replica cannot renew it). It asks
+// neither NATS nor the database, so the cluster runs it far more often than
+// Reconcile: a session must be closed before another replica can take its
+// instance, or both would hold WhatsApp's one connection per device.
+func (m *Manager) CloseLapsed() (closed int) {
+	if m.gate == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, s := range m.sessions {
+		if f, ok := asFenced(s); ok && !f.valid() {
+			s.Close()
+			delete(m.sessions, name)
+			closed++
+		}
+	}
+	return closed
 }
 
 func asFenced(s Session) (*fenced, bool) {

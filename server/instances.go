@@ -191,7 +191,13 @@ func (s *Server) logoutInstance(c *fiber.Ctx) error {
 
 func (s *Server) deleteInstance(c *fiber.Ctx) error {
 	name := c.Params("instance")
+	done := func() {}
+	if s.deps.Webhooks != nil {
+		// Its webhooks go with it: none may be remembered past the delete.
+		done = s.deps.Webhooks.ChangingWebhooks()
+	}
 	err := s.deps.Manager.Delete(c.UserContext(), name)
+	done()
 	// Its token stops working now, also on a new instance given the same name.
 	s.auth.Forget(name)
 	if errors.Is(err, store.ErrNotFound) {

@@ -95,6 +95,17 @@ type Deps struct {
 	// SandboxMedia, when set, serves the files sandbox statuses would have
 	// uploaded, and loses an instance's files with the instance.
 	SandboxMedia *whatsapp.SandboxMedia
+	// Webhooks, when set, is told that deleting an instance deletes its
+	// webhooks too (*webhooks.Service keeps them in memory).
+	Webhooks WebhookChanges
+}
+
+// WebhookChanges is told of changes to the webhooks made outside the
+// webhooks package; *webhooks.Service is one.
+type WebhookChanges interface {
+	// ChangingWebhooks is called before the change; done after it has
+	// committed or failed.
+	ChangingWebhooks() (done func())
 }
 
 // Enqueuer queues a node execution to run asynchronously and durably; the

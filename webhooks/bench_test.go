@@ -66,7 +66,7 @@ func benchDelivery(b *testing.B, d store.Dialect, rate int) {
 	st.InstanceInsert(ctx, &store.Instance{Name: "sales", Engine: "sandbox", TokenHash: "h", State: "connected", CreatedAt: time.Now()})
 	cfg := webhooks.Config{AllowPrivate: true, PollInterval: 50 * time.Millisecond}
 	worker, _ := webhooks.NewWorker(st, nil, cfg)
-	svc, _ := webhooks.NewService(st, nil, worker.Wake, nil, cfg)
+	svc, _ := webhooks.NewService(st, nil, worker, nil, cfg)
 	rec := newRecorder(st, svc, worker.Wake)
 	var webhookIDs []string
 	for i := range hooks {

@@ -162,7 +162,7 @@ func setup(t *testing.T, d store.Dialect, configure func(*webhooks.Config), exec
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := webhooks.NewService(st, exec, w.Wake, nil, cfg)
+	svc, err := webhooks.NewService(st, exec, w, nil, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

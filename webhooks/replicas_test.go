@@ -49,7 +49,7 @@ func TestOutbox_SeveralReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, err := webhooks.NewService(st, nil, w.Wake, nil, cfg)
+		svc, err := webhooks.NewService(st, nil, w, nil, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,6 +46,7 @@ const DefaultLabel = "default"
 
 // outboxStore is what the webhooks need from the database.
 type outboxStore interface {
+	SingleWriter() bool
 	InstanceGetByName(ctx context.Context, name string) (*store.Instance, error)
 	WebhookUpsert(ctx context.Context, w *store.Webhook) (bool, error)
 	WebhookGet(ctx context.Context, id string) (*store.Webhook, error)
@@ -84,24 +85,36 @@ type Service struct {
 	wake  func()
 	log   *slog.Logger
 	cfg   Config
+	hooks *enabledHooks
 }
 
 // NewService returns the service. exec runs inbound hooks' nodes (nil:
-// inbound requests fail with an internal error); wake, when not nil, is
-// called after a replay so the worker sends it at once.
-func NewService(st outboxStore, exec Executor, wake func(), log *slog.Logger, cfg Config) (*Service, error) {
+// inbound requests fail with an internal error). w, when not nil, is the
+// worker sending the deliveries: it is woken after a replay so the replay
+// goes out at once, and it shares the service's memory of enabled webhooks
+// (it disables a webhook whose receiver answers 410 Gone). Call NewService
+// before starting w.
+func NewService(st outboxStore, exec Executor, w *Worker, log *slog.Logger, cfg Config) (*Service, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if wake == nil {
-		wake = func() {}
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: st, exec: exec, wake: wake, log: log, cfg: cfg}, nil
+	s := &Service{store: st, exec: exec, wake: func() {}, log: log, cfg: cfg, hooks: newEnabledHooks(st.SingleWriter())}
+	if w != nil {
+		s.wake = w.Wake
+		w.hooks = s.hooks
+	}
+	return s, nil
 }
+
+// ChangingWebhooks announces a change to the webhooks table made outside
+// this package — deleting an instance deletes its webhooks with it — and
+// returns the func to call once that change has committed or failed. Until
+// then no event is given webhooks remembered from before it.
+func (s *Service) ChangingWebhooks() (done func()) { return s.hooks.change() }
 
 // Webhook is a webhook as the API shows it. Secret is set only when the
 // webhook is created or its secret rotated.
@@ -168,7 +181,9 @@ func (s *Service) Upsert(ctx context.Context, instance string, in WebhookInput) 
 	w := &store.Webhook{ID: newID("wh_", 12), Instance: instance, Label: label, URL: in.URL, Events: string(evJSON),
 		Authorization: in.Authorization, Enabled: enabled, Secret: NewSecret(), CreatedAt: now, UpdatedAt: now}
 	secret := w.Secret
+	done := s.hooks.change()
 	created, err := s.store.WebhookUpsert(ctx, w)
+	done()
 	if err != nil {
 		return nil, false, err
 	}
@@ -199,7 +214,9 @@ func (s *Service) List(ctx context.Context, instance string) ([]*Webhook, error)
 // Delete removes the instance's webhook by label; its deliveries not yet
 // sent become [StateDiscarded]. [ErrWebhookNotFound] when there is none.
 func (s *Service) Delete(ctx context.Context, instance, label string) error {
+	done := s.hooks.change()
 	err := s.store.WebhookDelete(ctx, instance, label, s.cfg.Now())
+	done()
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrWebhookNotFound
 	}
@@ -219,7 +236,10 @@ func (s *Service) Rotate(ctx context.Context, instance, label string) (*Webhook,
 	}
 	now := s.cfg.Now().UTC()
 	secret := NewSecret()
-	if err := s.store.WebhookRotateSecret(ctx, w.ID, secret, now.Add(s.cfg.grace()), now); err != nil {
+	done := s.hooks.change()
+	err = s.store.WebhookRotateSecret(ctx, w.ID, secret, now.Add(s.cfg.grace()), now)
+	done()
+	if err != nil {
 		return nil, err
 	}
 	if w, err = s.store.WebhookGet(ctx, w.ID); err != nil {
@@ -279,7 +299,7 @@ func (s *Service) CheckURL(ctx context.Context, raw string) error {
 // delivery per enabled webhook of the event's instance whose filter matches
 // the event type, in the event's transaction.
 func (s *Service) TxHook(ctx context.Context, tx *sql.Tx, ev *events.CloudEvent, body []byte) (wrote bool, err error) {
-	ws, err := s.store.WebhookListEnabledTx(ctx, tx, ev.Instance)
+	ws, err := s.hooks.list(ctx, tx, ev.Instance, s.store.WebhookListEnabledTx)
 	if err != nil {
 		return false, fmt.Errorf("webhook outbox: %w", err)
 	}

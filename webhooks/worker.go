@@ -45,6 +45,7 @@ type Worker struct {
 	cfg    Config
 	retry  RetryPolicy
 	client *http.Client
+	hooks  *enabledHooks // the service's, see NewService
 
 	wake chan struct{}
 	slot chan struct{}
@@ -260,7 +261,10 @@ func (w *Worker) deliver(ctx context.Context, c *store.ClaimedDelivery, token st
 	case code != 0 && o == outcomeGone:
 		p.State = string(StateDiscarded)
 		reason := fmt.Sprintf("receiver answered 410 Gone on %s", end.UTC().Format(time.RFC3339))
-		if err := w.store.WebhookDisable(context.WithoutCancel(ctx), c.WebhookID, reason, end); err != nil && !errors.Is(err, store.ErrNotFound) {
+		done := w.hooks.change()
+		err := w.store.WebhookDisable(context.WithoutCancel(ctx), c.WebhookID, reason, end)
+		done()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			w.log.Error("webhook: disable after 410", "webhook", c.WebhookID, "err", err)
 		}
 		w.log.Warn("webhook disabled: receiver answered 410 Gone", "webhook", c.WebhookID, "instance", c.Instance)

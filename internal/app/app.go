@@ -211,6 +211,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// The console's live streams: every committed event, in process.
 	hub := events.NewHub()
 	a.Recorder.AddPublisher(hub)
+	// Webhooks: outbox rows are written in each event's transaction; the
+	// worker is woken after each commit.
+	whCfg := webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate, MaxAttempts: cfg.WebhookMaxAttempts,
+		RetryBase: cfg.WebhookRetryBase, RetryMax: cfg.WebhookRetryMax, Timeout: cfg.WebhookTimeout, Lease: cfg.WebhookLease,
+		PollInterval: cfg.WebhookPollInterval, SecretGrace: cfg.WebhookSecretGrace}
+	if a.WebhookWorker, err = webhooks.NewWorker(a.Store, log, whCfg); err != nil {
+		return nil, err
+	}
+	if a.Webhooks, err = webhooks.NewService(a.Store, a.Catalog, a.WebhookWorker, log, whCfg); err != nil {
+		return nil, err
+	}
+	a.Recorder.AddTxHook(a.Webhooks.TxHook)
+	a.Recorder.OnCommit(a.WebhookWorker.Wake)
 	srvCfg := server.Config{RateLimit: cfg.RateLimit}
 	if cfg.ClusterReplica != "" {
 		// One budget per token across replicas: the counters live in NATS
@@ -232,23 +245,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Uploads:      a.Uploads,
 		Hub:          hub,
 		SandboxMedia: sandbox.Media,
+		Webhooks:     a.Webhooks,
 	}, srvCfg)
 	// QR codes go to the live streams only (never stored nor published).
 	a.Manager.OnQR = a.Server.NotifyQR
 
-	// Webhooks: outbox rows are written in each event's transaction; the
-	// worker is woken after each commit.
-	whCfg := webhooks.Config{AllowPrivate: cfg.WebhookAllowPrivate, MaxAttempts: cfg.WebhookMaxAttempts,
-		RetryBase: cfg.WebhookRetryBase, RetryMax: cfg.WebhookRetryMax, Timeout: cfg.WebhookTimeout, Lease: cfg.WebhookLease,
-		PollInterval: cfg.WebhookPollInterval, SecretGrace: cfg.WebhookSecretGrace}
-	if a.WebhookWorker, err = webhooks.NewWorker(a.Store, log, whCfg); err != nil {
-		return nil, err
-	}
-	if a.Webhooks, err = webhooks.NewService(a.Store, a.Catalog, a.WebhookWorker.Wake, log, whCfg); err != nil {
-		return nil, err
-	}
-	a.Recorder.AddTxHook(a.Webhooks.TxHook)
-	a.Recorder.OnCommit(a.WebhookWorker.Wake)
 	server.RegisterWebhooks(a.Server, a.Webhooks)
 	return a, nil
 }

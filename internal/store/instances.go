@@ -93,7 +93,6 @@ func (s *Store) InstanceDelete(ctx context.Context, name string) error {
 		}
 		// Everything that belongs to the instance goes with it, so a new instance
 		// of the same name starts clean (no inherited webhooks or event log).
-		s.forgetWebhooks()
 		for _, q := range []string{
 			`DELETE FROM statuses WHERE instance = $1`,
 			`DELETE FROM sandbox_statuses WHERE instance = $1`,

@@ -75,9 +75,7 @@ func (s *Store) resetPipeline(l *lane) {
 	l.pl.on = false
 	l.pl.pending.QueuedQueries = l.pl.pending.QueuedQueries[:0]
 	clear(l.pl.seq)
-	s.hooksMu.Lock()
 	clear(l.pl.hooks)
-	s.hooksMu.Unlock()
 }
 
 // queue queues q when tx is a batch's and the running write is pipelined.
@@ -212,12 +210,10 @@ func (s *Store) runRaw(l *lane, batch []*writeReq) (errs []error, ok bool) {
 		s.rawRollback(l)
 		return errs, false
 	}
-	s.hooksMu.Lock()
 	if l.pl.hooks == nil {
 		l.pl.hooks = make(map[string][]*Webhook)
 	}
 	maps.Copy(l.pl.hooks, hooks)
-	s.hooksMu.Unlock()
 
 	l.batchTx.Store(l.pl.done)
 	defer l.batchTx.Store(nil)
@@ -252,7 +248,6 @@ func (s *Store) runRaw(l *lane, batch []*writeReq) (errs []error, ok bool) {
 // rawRollback ends a raw batch that failed; the batch is then replayed one
 // write at a time (commitBatch).
 func (s *Store) rawRollback(l *lane) {
-	s.forgetWebhooks()
 	if l.pl.pgConn == nil {
 		return
 	}

@@ -66,12 +66,10 @@ type Store struct {
 	seqMu   sync.Mutex
 	lastSeq map[string]int64 // SQLite: the last event seq per instance, see nextSeq
 
-	hooksMu      sync.Mutex
-	enabledHooks map[string][]*Webhook // SQLite: see WebhookListEnabledTx
-	walLong      atomic.Bool           // the WAL is past walLimit
-	commits      atomic.Uint64         // group-commit transactions committed, see Commits
-	walLimit     atomic.Int64          // frames: walRestartFrames (tests set less)
-	path         string                // SQLite: the database file
+	walLong  atomic.Bool   // the WAL is past walLimit
+	commits  atomic.Uint64 // group-commit transactions committed, see Commits
+	walLimit atomic.Int64  // frames: walRestartFrames (tests set less)
+	path     string        // SQLite: the database file
 }
 
 // Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
@@ -172,6 +170,13 @@ func (s *Store) Close() error {
 	s.closeStmts()
 	return s.DB.Close()
 }
+
+// SingleWriter reports whether this process is the only one writing the
+// database, so what it read stays true until it writes itself: a SQLite file
+// belongs to the process holding the data dir's lock, while PostgreSQL may be
+// shared by replicas. Packages that keep data in memory between
+// transactions (the webhooks package's enabled webhooks) ask it.
+func (s *Store) SingleWriter() bool { return s.Dialect == SQLite }
 
 // Ping checks the database answers, for readiness.
 func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }

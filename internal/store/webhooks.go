@@ -68,7 +68,7 @@ func scanWebhooks(rows *sql.Rows, err error) ([]*Webhook, error) {
 // It reports whether the webhook was created.
 func (s *Store) WebhookUpsert(ctx context.Context, w *Webhook) (created bool, err error) {
 	for range 2 {
-		res, err := s.execWebhooks(ctx, `UPDATE webhooks SET url = $3, events = $4, authorization_value = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE instance = $1 AND label = $2`,
+		res, err := s.Exec(ctx, `UPDATE webhooks SET url = $3, events = $4, authorization_value = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE instance = $1 AND label = $2`,
 			w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, millis(w.UpdatedAt))
 		if err != nil {
 			return false, err
@@ -81,7 +81,7 @@ func (s *Store) WebhookUpsert(ctx context.Context, w *Webhook) (created bool, er
 			*w = *got
 			return false, nil
 		}
-		_, err = s.execWebhooks(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		_, err = s.Exec(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			w.ID, w.Instance, w.Label, w.URL, w.Events, w.Authorization, w.Enabled, w.DisabledReason, w.Secret, w.PreviousSecret,
 			optMillis(w.PreviousUntil), millis(w.CreatedAt), millis(w.UpdatedAt))
 		if isUniqueViolation(err) {
@@ -111,74 +111,39 @@ func (s *Store) WebhookList(ctx context.Context, instance string) ([]*Webhook, e
 // event's transaction, so the outbox rows match the configuration the event
 // was committed against).
 //
-// It runs for every event, so on SQLite the answer is kept in memory until a
-// write changes the webhooks (execWebhooks, WebhookDelete, InstanceDelete) or
-// a batch rolls back: all of those run on the one writer, in the order the
-// batches see them. The returned webhooks are shared: do not modify them.
+// In a PostgreSQL batch of pipelined writes the answer is read once per batch
+// (for a raw batch, in BEGIN's round trip, see runRaw) and kept for the
+// batch's other writes: pipelined writes never change the webhooks table,
+// and the memory is dropped before any other write of the batch runs. Keeping
+// it across transactions is the caller's business (the webhooks package
+// does, when [Store.SingleWriter]). The returned webhooks may be shared: do
+// not modify them.
 func (s *Store) WebhookListEnabledTx(ctx context.Context, tx *sql.Tx, instance string) ([]*Webhook, error) {
-	if s.Dialect != SQLite {
-		l := s.laneOf(tx)
-		if l == nil {
-			return scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
-		}
-		// Other processes change webhooks too: remember them for one batch only.
-		s.hooksMu.Lock()
-		ws, ok := l.pl.hooks[instance]
-		s.hooksMu.Unlock()
-		if ok {
-			return ws, nil
-		}
-		// Straight on tx, without sending the statements queued so far:
-		// pipelined writes never change the webhooks table.
-		ws, err := scanWebhooks(tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
-		if err != nil {
-			return nil, err
-		}
-		s.hooksMu.Lock()
-		if l.pl.hooks == nil {
-			l.pl.hooks = make(map[string][]*Webhook)
-		}
-		l.pl.hooks[instance] = ws
-		s.hooksMu.Unlock()
+	l := s.laneOf(tx)
+	if s.Dialect != Postgres || l == nil {
+		return scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+	}
+	// Only the batch's leader runs its writes: no lock needed.
+	if ws, ok := l.pl.hooks[instance]; ok {
 		return ws, nil
 	}
-	s.hooksMu.Lock()
-	defer s.hooksMu.Unlock()
-	if ws, ok := s.enabledHooks[instance]; ok {
-		return ws, nil
-	}
-	ws, err := scanWebhooks(s.TxQuery(ctx, tx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
+	// Straight on tx, without sending the statements queued so far:
+	// pipelined writes never change the webhooks table.
+	ws, err := scanWebhooks(tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, instance, true))
 	if err != nil {
 		return nil, err
 	}
-	if s.enabledHooks == nil {
-		s.enabledHooks = make(map[string][]*Webhook)
+	if l.pl.hooks == nil {
+		l.pl.hooks = make(map[string][]*Webhook)
 	}
-	s.enabledHooks[instance] = ws
+	l.pl.hooks[instance] = ws
 	return ws, nil
-}
-
-// forgetWebhooks drops WebhookListEnabledTx's memory. Writes that change the
-// webhooks table call it inside their transaction; so does a rolled-back batch.
-func (s *Store) forgetWebhooks() {
-	s.hooksMu.Lock()
-	clear(s.enabledHooks)
-	for _, l := range s.lanes {
-		clear(l.pl.hooks)
-	}
-	s.hooksMu.Unlock()
-}
-
-// execWebhooks is Exec for a statement that changes the webhooks table.
-func (s *Store) execWebhooks(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.exec(ctx, s.forgetWebhooks, q, args...)
 }
 
 // WebhookDelete removes an instance's webhook by label and discards its
 // deliveries still waiting to be sent; [ErrNotFound] when there is none.
 func (s *Store) WebhookDelete(ctx context.Context, instance, label string, now time.Time) error {
 	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		s.forgetWebhooks()
 		var id string
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE instance = $1 AND label = $2`, instance, label).Scan(&id); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -200,13 +165,13 @@ func (s *Store) WebhookDelete(ctx context.Context, instance, label string, now t
 // WebhookRotateSecret makes secret the webhook's signing secret; the old one
 // keeps signing until prevUntil.
 func (s *Store) WebhookRotateSecret(ctx context.Context, id, secret string, prevUntil, now time.Time) error {
-	return rowsOne(s.execWebhooks(ctx, `UPDATE webhooks SET previous_secret = secret, previous_until = $3, secret = $2, updated_at = $4 WHERE id = $1`,
+	return rowsOne(s.Exec(ctx, `UPDATE webhooks SET previous_secret = secret, previous_until = $3, secret = $2, updated_at = $4 WHERE id = $1`,
 		id, secret, millis(prevUntil), millis(now)))
 }
 
 // WebhookDisable turns a webhook off, saying why (a receiver's 410 Gone).
 func (s *Store) WebhookDisable(ctx context.Context, id, reason string, now time.Time) error {
-	return rowsOne(s.execWebhooks(ctx, `UPDATE webhooks SET enabled = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1`, id, false, reason, millis(now)))
+	return rowsOne(s.Exec(ctx, `UPDATE webhooks SET enabled = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1`, id, false, reason, millis(now)))
 }
 
 func optMillis(t time.Time) int64 {

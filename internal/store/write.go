@@ -386,6 +386,9 @@ func (s *Store) runBatch(l *lane, batch []*writeReq) (errs []error, ok bool) {
 			continue
 		}
 		if !r.pipelined {
+			// It may change the webhooks the batch's pipelined writes
+			// read (WebhookListEnabledTx): they read them again after it.
+			clear(l.pl.hooks)
 			// It may read on tx directly what earlier writes queued.
 			if err := s.flush(ctx, tx); err != nil {
 				errs[i], failed = err, true
@@ -409,14 +412,12 @@ func (s *Store) runBatch(l *lane, batch []*writeReq) (errs []error, ok bool) {
 	}
 	if failed {
 		tx.Rollback()
-		s.forgetWebhooks() // it may hold what the rolled-back writes saw
 		if len(batch) > 1 {
 			return errs, false
 		}
 		return errs, true
 	}
 	if err := tx.Commit(); err != nil {
-		s.forgetWebhooks()
 		if s.Dialect == Postgres && connBroken(err) {
 			l.dropConn()
 		}
@@ -435,16 +436,8 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 // SQLite it never waits on the database lock in the busy handler; on
 // PostgreSQL it shares a batch's commit).
 func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.exec(ctx, nil, q, args...)
-}
-
-// exec is Exec; before, when set, runs first inside the transaction.
-func (s *Store) exec(ctx context.Context, before func(), q string, args ...any) (sql.Result, error) {
 	var res sql.Result
 	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if before != nil {
-			before()
-		}
 		var err error
 		res, err = s.TxExec(ctx, tx, q, args...)
 		return err

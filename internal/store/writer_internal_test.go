@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -21,39 +19,6 @@ func openSQLite(t *testing.T) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// A batch that filled the enabled-webhooks memory and then rolled back must
-// not leave what it saw remembered.
-func TestWebhookMemoryForgetsRolledBackBatches(t *testing.T) {
-	s := openSQLite(t)
-	ctx := context.Background()
-	now := time.Now()
-	if _, err := s.WebhookUpsert(ctx, &Webhook{ID: "wh1", Instance: "w", Label: "default", URL: "http://127.0.0.1:1/h", Enabled: true, Secret: "s", CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("boom")
-	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		// What a webhook-changing store method does inside its transaction.
-		s.forgetWebhooks()
-		if _, err := s.TxExec(ctx, tx, `UPDATE webhooks SET enabled = $1 WHERE id = $2`, false, "wh1"); err != nil {
-			return err
-		}
-		if ws, err := s.WebhookListEnabledTx(ctx, tx, "w"); err != nil || len(ws) != 0 {
-			return fmt.Errorf("inside the transaction: %d webhooks, %v", len(ws), err)
-		}
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatal(err)
-	}
-	var ws []*Webhook
-	if err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
-		ws, err = s.WebhookListEnabledTx(ctx, tx, "w")
-		return err
-	}); err != nil || len(ws) != 1 {
-		t.Fatalf("after the rollback: %d enabled webhooks, %v; want 1", len(ws), err)
-	}
 }
 
 // Under writes that never pause, the WAL must stop growing: SQLite restarts

@@ -46,7 +46,7 @@ func (s *Server) putSandboxAudience(ctx context.Context, instance string, b *aud
 	if err != nil {
 		return err
 	}
-	return s.deps.Store.SandboxAudiencePut(ctx, instance, a)
+	return s.deps.Sandbox.SandboxAudiencePut(ctx, instance, a)
 }
 
 // getAudience is GET /api/instance/audience/:instance: who a status

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
+	"github.com/statusflow/statusflow/webhooks"
 )
 
 // Event log paging: limit defaults to 100 and is at most 1000.
@@ -19,6 +21,20 @@ const (
 	eventLogLimitDefault = 100
 	eventLogLimitMax     = 1000
 )
+
+// EventStore is what the event log routes read from the database.
+// *store.Store is one.
+type EventStore interface {
+	EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error)
+}
+
+// EventDeliveries gives the event log the webhook deliveries of events: the
+// webhooks package owns the outbox. *webhooks.Service is one.
+type EventDeliveries interface {
+	// EventDeliveries returns the deliveries event by event in the order
+	// given, each event's oldest first, with their attempts.
+	EventDeliveries(ctx context.Context, instance string, eventIDs []string) ([]*webhooks.Delivery, error)
+}
 
 // eventLogParams documents the event log's query parameters (OpenAPI).
 var eventLogParams = []map[string]any{
@@ -45,7 +61,7 @@ var eventLogParams = []map[string]any{
 func (s *Server) eventsLog(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	name := c.Params("instance")
-	if _, err := s.deps.Store.InstanceGetByName(ctx, name); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.deps.Instances.InstanceGetByName(ctx, name); errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "Instance not found")
 	} else if err != nil {
 		return err
@@ -73,7 +89,7 @@ func (s *Server) eventsLog(c *fiber.Ctx) error {
 		}
 		p.AfterSeq = seq
 	}
-	list, err := s.deps.Store.EventList(ctx, p)
+	list, err := s.deps.Events.EventList(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -129,7 +145,7 @@ func (s *Server) relatedEvents(c *fiber.Ctx, instance, traceID string, list []*s
 	var out []*store.Event
 	p := &store.EventListParams{Instance: instance, Type: status.EventStatusDeleted, Since: since, Limit: eventLogLimitMax}
 	for {
-		page, err := s.deps.Store.EventList(c.UserContext(), p)
+		page, err := s.deps.Events.EventList(c.UserContext(), p)
 		if err != nil {
 			return nil, err
 		}
@@ -173,27 +189,28 @@ type attemptView struct {
 	Error      string    `json:"error,omitempty"`
 }
 
-// eventDeliveries lists the webhook deliveries (the outbox rows) of events.
+// eventDeliveries lists the webhook deliveries the events caused, from the
+// webhooks package (it owns the outbox).
 func (s *Server) eventDeliveries(c *fiber.Ctx, instance string, list []*store.Event) ([]deliveryView, error) {
 	out := []deliveryView{}
+	if s.deps.Deliveries == nil {
+		return out, nil
+	}
+	ids := make([]string, 0, len(list))
 	for _, e := range list {
-		ds, err := s.deps.Store.OutboxList(c.UserContext(), &store.OutboxListParams{Instance: instance, Event: e.ID, Limit: eventLogLimitMax})
-		if err != nil {
-			return nil, err
+		ids = append(ids, e.ID)
+	}
+	ds, err := s.deps.Deliveries.EventDeliveries(c.UserContext(), instance, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		v := deliveryView{ID: d.ID, Webhook: d.Webhook, EventID: d.EventID, EventType: d.EventType, State: string(d.State), Attempt: d.Attempt,
+			LastStatus: d.LastStatus, LastError: d.LastError, CreatedAt: d.CreatedAt, FinalizedAt: d.FinalizedAt, Attempts: make([]attemptView, 0, len(d.Attempts))}
+		for _, a := range d.Attempts {
+			v.Attempts = append(v.Attempts, attemptView(a))
 		}
-		for i := len(ds) - 1; i >= 0; i-- { // oldest first, like the events
-			d := ds[i]
-			v := deliveryView{ID: d.ID, Webhook: d.Label, EventID: d.EventID, EventType: d.EventType, State: d.State, Attempt: d.Attempt,
-				LastStatus: d.LastStatus, LastError: d.LastError, CreatedAt: d.CreatedAt, Attempts: make([]attemptView, 0, len(d.Attempts))}
-			if !d.FinalizedAt.IsZero() {
-				t := d.FinalizedAt
-				v.FinalizedAt = &t
-			}
-			for _, a := range d.Attempts {
-				v.Attempts = append(v.Attempts, attemptView{Attempt: a.Attempt, At: a.At, StatusCode: a.StatusCode, LatencyMs: a.Latency.Milliseconds(), Error: a.Error})
-			}
-			out = append(out, v)
-		}
+		out = append(out, v)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,6 +16,15 @@ import (
 	"github.com/statusflow/statusflow/internal/whatsapp"
 	"github.com/statusflow/statusflow/schemas"
 )
+
+// InstanceStore is what the instance routes read from the database; the
+// other groups use it to check the instance in their path exists.
+// *store.Store is one.
+type InstanceStore interface {
+	// InstanceGetByName returns [store.ErrNotFound] when there is none.
+	InstanceGetByName(ctx context.Context, name string) (*store.Instance, error)
+	InstanceList(ctx context.Context) ([]*store.Instance, error)
+}
 
 type instanceCreateBody struct {
 	Name     string        `json:"name"`
@@ -62,7 +72,7 @@ func (s *Server) createInstance(c *fiber.Ctx) error {
 	}
 	in, sess, err := s.deps.Manager.Create(c.UserContext(), body.Name, body.Engine, auth.HashToken(tok))
 	if errors.Is(err, store.ErrConflict) {
-		if _, gerr := s.deps.Store.InstanceGetByName(c.UserContext(), body.Name); gerr == nil {
+		if _, gerr := s.deps.Instances.InstanceGetByName(c.UserContext(), body.Name); gerr == nil {
 			return newError(fiber.StatusConflict, "Instance name already in use")
 		}
 		return newError(fiber.StatusConflict, "Token already in use by another instance")
@@ -90,7 +100,7 @@ func viewOf(in *store.Instance, sess whatsapp.Session) instanceView {
 
 func (s *Server) listInstances(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	list, err := s.deps.Store.InstanceList(ctx)
+	list, err := s.deps.Instances.InstanceList(ctx)
 	if err != nil {
 		return err
 	}
@@ -119,7 +129,7 @@ func (s *Server) session(c *fiber.Ctx) (*store.Instance, whatsapp.Session, error
 	if name == "" {
 		return nil, nil, newError(fiber.StatusBadRequest, "Instance name is required")
 	}
-	in, err := s.deps.Store.InstanceGetByName(c.UserContext(), name)
+	in, err := s.deps.Instances.InstanceGetByName(c.UserContext(), name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, newError(fiber.StatusNotFound, "Instance not found")
 	}

@@ -49,7 +49,7 @@ func (s *Server) registerMedia() {
 // uploadMedia is POST /api/media/:instance.
 func (s *Server) uploadMedia(c *fiber.Ctx) error {
 	name := c.Params("instance")
-	if _, err := s.deps.Store.InstanceGetByName(c.UserContext(), name); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.deps.Instances.InstanceGetByName(c.UserContext(), name); errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "Instance not found")
 	} else if err != nil {
 		return err

@@ -16,6 +16,16 @@ import (
 	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
+// SandboxStore is what the sandbox routes read and write: the statuses a
+// sandbox instance would have sent (with their media) and its simulated
+// audiences. *store.Store is one.
+type SandboxStore interface {
+	SandboxStatusList(ctx context.Context, instance string, limit int) ([]*store.SandboxStatus, error)
+	// SandboxStatusMedia returns [store.ErrNotFound] when there is none.
+	SandboxStatusMedia(ctx context.Context, instance, messageID string) (*store.SandboxStatus, error)
+	SandboxAudiencePut(ctx context.Context, instance string, a *store.SandboxAudience) error
+}
+
 // sandboxStatuses is GET /api/sandbox/:instance/statuses: what a sandbox
 // instance would have sent, newest first.
 func (s *Server) sandboxStatuses(c *fiber.Ctx) error {
@@ -30,7 +40,7 @@ func (s *Server) sandboxStatuses(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.deps.Store.SandboxStatusList(c.UserContext(), in.Name, limit)
+	list, err := s.deps.Sandbox.SandboxStatusList(c.UserContext(), in.Name, limit)
 	if err != nil {
 		return err
 	}
@@ -55,7 +65,7 @@ func (s *Server) sandboxView(ctx context.Context, r *store.SandboxStatus) (fiber
 		"createdAt": r.CreatedAt.Format(time.RFC3339Nano), "message": msg,
 		"source": "", "traceId": "",
 	}
-	if st, err := s.deps.Store.StatusGet(ctx, r.Instance, r.MessageID); err == nil {
+	if st, err := s.deps.Statuses.StatusGet(ctx, r.Instance, r.MessageID); err == nil {
 		v["source"], v["traceId"] = st.Source, st.TraceID
 	}
 	if r.MediaMimetype != "" {
@@ -104,7 +114,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	}
 	instances := fiber.Map{}
 	hints := fiber.Map{} // instance → what to do about its state
-	if list, err := s.deps.Store.InstanceList(ctx); err == nil {
+	if list, err := s.deps.Instances.InstanceList(ctx); err == nil {
 		for _, in := range list {
 			state := in.State
 			if sess, err := s.deps.Manager.Session(ctx, in.Name); err == nil {
@@ -140,7 +150,7 @@ func (s *Server) sandboxMedia(c *fiber.Ctx) error {
 		return newError(fiber.StatusBadRequest, "Instance is not a sandbox instance")
 	}
 	notFound := newError(fiber.StatusNotFound, "Media not found")
-	rec, err := s.deps.Store.SandboxStatusMedia(c.UserContext(), in.Name, c.Params("messageId"))
+	rec, err := s.deps.Sandbox.SandboxStatusMedia(c.UserContext(), in.Name, c.Params("messageId"))
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound
 	}

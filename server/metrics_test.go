@@ -157,7 +157,7 @@ func TestReadyz_SaysWhatIsWrong(t *testing.T) {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		mgr := whatsapp.NewManager(st, log, whatsapp.NewSandbox(st))
 		t.Cleanup(func() { mgr.Stop(context.Background()) })
-		return server.New(server.Deps{Store: st, Manager: mgr, Validator: schemas.Default(), Log: log, Auth: auth.New("", st), Checks: checks}, server.Config{})
+		return server.New(server.Deps{Instances: st, Statuses: st, Sandbox: st, Events: st, Manager: mgr, Validator: schemas.Default(), Log: log, Auth: auth.New("", st), Checks: checks}, server.Config{})
 	}
 	get := func(t *testing.T, s *server.Server) (int, string) {
 		t.Helper()

@@ -358,7 +358,7 @@ func TestNodes_ExecuteAsync(t *testing.T) {
 	a := newNodesApp(t, store.SQLite)
 	a.CreateInstance("sales", "sandbox")
 	enq := &recordingEnqueuer{}
-	s := server.New(server.Deps{Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: a.Server.Validator(), Log: slog.New(slog.DiscardHandler),
+	s := server.New(server.Deps{Instances: a.Store, Statuses: a.Store, Sandbox: a.Store, Events: a.Store, Manager: a.Manager, Service: a.Service, Validator: a.Server.Validator(), Log: slog.New(slog.DiscardHandler),
 		Auth: auth.New(auth.HashToken(acct), a.Store), Catalog: a.Catalog, Enqueuer: enq}, server.Config{})
 	do := func(body string, headers ...string) (int, map[string]any, http.Header) {
 		req := httptest.NewRequest("POST", "/api/nodes/status.publish/execute", strings.NewReader(body))

@@ -60,7 +60,7 @@ func (s *Server) statusViews(c *fiber.Ctx) error {
 		return newError(fiber.StatusBadRequest, "MessageID is required")
 	}
 	ctx := c.UserContext()
-	if _, err := s.deps.Store.StatusGet(ctx, in.Name, id); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.deps.Statuses.StatusGet(ctx, in.Name, id); errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "message not found")
 	} else if err != nil {
 		return err
@@ -76,11 +76,11 @@ func (s *Server) statusViews(c *fiber.Ctx) error {
 		}
 		p.After = &store.View{Viewer: after.V, ViewedAt: time.UnixMilli(after.T).UTC()}
 	}
-	n, err := s.deps.Store.ViewCount(ctx, in.Name, id)
+	n, err := s.deps.Statuses.ViewCount(ctx, in.Name, id)
 	if err != nil {
 		return err
 	}
-	list, err := s.deps.Store.ViewList(ctx, p)
+	list, err := s.deps.Statuses.ViewList(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *Server) sandboxViews(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	if _, err := s.deps.Store.StatusGet(ctx, in.Name, body.MessageID); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.deps.Statuses.StatusGet(ctx, in.Name, body.MessageID); errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "message not found")
 	} else if err != nil {
 		return err
@@ -198,7 +198,7 @@ func (s *Server) sandboxViews(c *fiber.Ctx) error {
 	if err := s.deps.Manager.SimulateViews(ctx, in.Name, body.MessageID, body.Kind, viewers); err != nil {
 		return err
 	}
-	n, err := s.deps.Store.ViewCount(ctx, in.Name, body.MessageID)
+	n, err := s.deps.Statuses.ViewCount(ctx, in.Name, body.MessageID)
 	if err != nil {
 		return err
 	}

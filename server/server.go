@@ -18,7 +18,6 @@ import (
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
-	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/whatsapp"
 	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
@@ -72,12 +71,29 @@ func (c Config) WithDefaults() Config {
 }
 
 // Deps are the parts the handlers call.
+//
+// The database is reached through one small interface per handler group,
+// declared beside its handlers (InstanceStore, StatusStore, SandboxStore,
+// EventStore); *store.Store is each of them, and internal/app passes it.
 type Deps struct {
-	Store     *store.Store
-	Manager   *whatsapp.Manager
-	Service   *status.Service
-	Validator *schemas.Validator
-	Log       *slog.Logger
+	// Instances reads the instance registry (the instance routes; the
+	// other groups check the instance in their path exists).
+	Instances InstanceStore
+	// Statuses reads published statuses and their views (status lookup,
+	// views, schedules, the sandbox's list).
+	Statuses StatusStore
+	// Sandbox reads what sandbox statuses would have sent and keeps their
+	// simulated audiences.
+	Sandbox SandboxStore
+	// Events reads the event log.
+	Events EventStore
+	// Deliveries, when set, gives the event log's stories their webhook
+	// deliveries (*webhooks.Service is one); without it they have none.
+	Deliveries EventDeliveries
+	Manager    *whatsapp.Manager
+	Service    *status.Service
+	Validator  *schemas.Validator
+	Log        *slog.Logger
 	// Auth resolves tokens.
 	Auth *auth.Authenticator
 	// Enqueuer, when set, takes `Prefer: respond-async` commands (the NATS

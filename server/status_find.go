@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -10,6 +11,15 @@ import (
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/schemas"
 )
+
+// StatusStore is what the status lookup, views and schedule routes read
+// from the database. *store.Store is one.
+type StatusStore interface {
+	// StatusGet returns [store.ErrNotFound] when there is none.
+	StatusGet(ctx context.Context, instance, messageID string) (*store.Status, error)
+	ViewCount(ctx context.Context, instance, messageID string) (int64, error)
+	ViewList(ctx context.Context, p *store.ViewListParams) ([]*store.View, error)
+}
 
 // registerStatusFind adds GET /api/status/find/:instance: one published
 // status by its message id (the Zapier app's "Find a Status" search, and
@@ -42,7 +52,7 @@ type statusFindReply struct {
 func (s *Server) findStatus(c *fiber.Ctx) error {
 	name := c.Params("instance")
 	ctx := c.UserContext()
-	if _, err := s.deps.Store.InstanceGetByName(ctx, name); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.deps.Instances.InstanceGetByName(ctx, name); errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "Instance not found")
 	} else if err != nil {
 		return err
@@ -51,7 +61,7 @@ func (s *Server) findStatus(c *fiber.Ctx) error {
 	if id == "" {
 		return newError(fiber.StatusBadRequest, "MessageID is required")
 	}
-	st, err := s.deps.Store.StatusGet(ctx, name, id)
+	st, err := s.deps.Statuses.StatusGet(ctx, name, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "message not found")
 	}

@@ -385,23 +385,45 @@ func (s *Service) Deliveries(ctx context.Context, instance string, f DeliveryFil
 	}
 	out := make([]*Delivery, 0, len(ds))
 	for _, d := range ds {
-		v := &Delivery{ID: d.ID, Webhook: d.Label, WebhookID: d.WebhookID, EventID: d.EventID, EventType: d.EventType, EventTime: d.EventTime,
-			State: DeliveryState(d.State), Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, LastStatus: d.LastStatus, LastError: d.LastError,
-			CreatedAt: d.CreatedAt, Attempts: make([]Attempt, 0, len(d.Attempts)), Event: json.RawMessage(d.Body)}
-		if st := DeliveryState(d.State); st == StatePending || st == StateRetryable {
-			t := d.ScheduledAt
-			v.NextAttemptAt = &t
-		}
-		if !d.FinalizedAt.IsZero() {
-			t := d.FinalizedAt
-			v.FinalizedAt = &t
-		}
-		for _, a := range d.Attempts {
-			v.Attempts = append(v.Attempts, Attempt{Attempt: a.Attempt, At: a.At, StatusCode: a.StatusCode, LatencyMs: a.Latency.Milliseconds(), Error: a.Error})
-		}
-		out = append(out, v)
+		out = append(out, deliveryOf(d))
 	}
 	return out, nil
+}
+
+// EventDeliveries returns the deliveries the instance's events caused, event
+// by event in the order given, each event's oldest first, with their
+// attempts: the webhook part of a status's story in the event log.
+func (s *Service) EventDeliveries(ctx context.Context, instance string, eventIDs []string) ([]*Delivery, error) {
+	out := []*Delivery{}
+	for _, id := range eventIDs {
+		// At most one delivery per webhook and event: the limit is never reached.
+		ds, err := s.store.OutboxList(ctx, &store.OutboxListParams{Instance: instance, Event: id, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for i := len(ds) - 1; i >= 0; i-- { // OutboxList is newest first
+			out = append(out, deliveryOf(ds[i]))
+		}
+	}
+	return out, nil
+}
+
+func deliveryOf(d *store.Delivery) *Delivery {
+	v := &Delivery{ID: d.ID, Webhook: d.Label, WebhookID: d.WebhookID, EventID: d.EventID, EventType: d.EventType, EventTime: d.EventTime,
+		State: DeliveryState(d.State), Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, LastStatus: d.LastStatus, LastError: d.LastError,
+		CreatedAt: d.CreatedAt, Attempts: make([]Attempt, 0, len(d.Attempts)), Event: json.RawMessage(d.Body)}
+	if st := DeliveryState(d.State); st == StatePending || st == StateRetryable {
+		t := d.ScheduledAt
+		v.NextAttemptAt = &t
+	}
+	if !d.FinalizedAt.IsZero() {
+		t := d.FinalizedAt
+		v.FinalizedAt = &t
+	}
+	for _, a := range d.Attempts {
+		v.Attempts = append(v.Attempts, Attempt{Attempt: a.Attempt, At: a.At, StatusCode: a.StatusCode, LatencyMs: a.Latency.Milliseconds(), Error: a.Error})
+	}
+	return v
 }
 
 // Replay sends a delivery again, whatever its state (except while it is

@@ -234,7 +234,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		}
 	}
 	a.Server = server.New(server.Deps{
-		Store: a.Store, Manager: a.Manager, Service: a.Service, Validator: validator, Log: log, Catalog: a.Catalog,
+		Instances: a.Store, Statuses: a.Store, Sandbox: a.Store, Events: a.Store, Deliveries: a.Webhooks,
+		Manager: a.Manager, Service: a.Service, Validator: validator, Log: log, Catalog: a.Catalog,
 		Checks: map[string]func(context.Context) error{
 			"database": a.Store.WriteProbe,
 			"nats":     a.Bus.Ready,

@@ -25,7 +25,7 @@ func (s *Server) getCluster(c *fiber.Ctx) error {
 		return OK(c, "Clustering is off", fiber.Map{"data": cluster.View{Replicas: []cluster.ReplicaInfo{}, Instances: []cluster.InstanceOwner{}}})
 	}
 	ctx := c.UserContext()
-	list, err := s.deps.Store.InstanceList(ctx)
+	list, err := s.deps.Instances.InstanceList(ctx)
 	if err != nil {
 		return err
 	}

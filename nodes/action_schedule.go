@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/schemas"
@@ -77,7 +78,7 @@ func cancelSchedule(svc *status.Service) Handler {
 func listSchedules(svc *status.Service) Handler {
 	return func(ctx context.Context, call Call) (any, error) {
 		if svc == nil {
-			return nil, status.Wrap(status.CodeInternal, "Internal error", errNoService)
+			return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", errNoService)
 		}
 		var in struct {
 			States []string `json:"states"`

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
 	"github.com/statusflow/statusflow/schemas"
@@ -88,7 +89,7 @@ type Call struct {
 }
 
 // Handler runs an action node and returns its output, which must match the
-// node's output schema. Errors should be *status.Error.
+// node's output schema. Errors should be *errcode.Error.
 type Handler func(ctx context.Context, call Call) (any, error)
 
 // ExecuteResult is the outcome of [Catalog.Execute].
@@ -216,14 +217,14 @@ func (c *Catalog) Prepare(nodeID string, req ExecuteRequest) (status.Command, er
 	e, ok := c.nodes[nodeID]
 	c.mu.RUnlock()
 	if !ok {
-		return status.Command{}, &status.Error{Code: status.CodeNodeNotFound, Message: "Node not found: " + nodeID}
+		return status.Command{}, &errcode.Error{Code: errcode.CodeNodeNotFound, Message: "Node not found: " + nodeID}
 	}
 	if e.desc.Kind != KindAction {
-		return status.Command{}, status.Errorf(status.CodeInvalid,
+		return status.Command{}, errcode.Errorf(errcode.CodeInvalid,
 			"Node %s is a trigger: it cannot be executed; subscribe to its %s events instead", nodeID, e.desc.Event)
 	}
 	if req.Instance == "" {
-		return status.Command{}, status.Errorf(status.CodeInvalid, "Instance name is required")
+		return status.Command{}, errcode.Errorf(errcode.CodeInvalid, "Instance name is required")
 	}
 	if err := c.v.ValidateJSON(e.desc.Input, req.Input); err != nil {
 		return status.Command{}, err
@@ -234,7 +235,7 @@ func (c *Catalog) Prepare(nodeID string, req ExecuteRequest) (status.Command, er
 	}
 	if json.Unmarshal(req.Input, &in) == nil && in.Source != "" {
 		if origin.Source != "" && origin.Source != in.Source {
-			return status.Command{}, status.Errorf(status.CodeInvalid,
+			return status.Command{}, errcode.Errorf(errcode.CodeInvalid,
 				"Invalid request body: input.source %q and origin.source %q disagree; send one, or the same in both", in.Source, origin.Source)
 		}
 		origin.Source = in.Source
@@ -253,8 +254,8 @@ func (c *Catalog) Prepare(nodeID string, req ExecuteRequest) (status.Command, er
 }
 
 // Execute runs an action node: [Catalog.Prepare], then the node's handler.
-// Errors are *status.Error: [status.CodeNodeNotFound] for an unknown id,
-// [status.CodeInvalid] for a trigger, a bad input or a source mismatch, and
+// Errors are *errcode.Error: [errcode.CodeNodeNotFound] for an unknown id,
+// [errcode.CodeInvalid] for a trigger, a bad input or a source mismatch, and
 // whatever the core returns.
 func (c *Catalog) Execute(ctx context.Context, nodeID string, req ExecuteRequest) (*ExecuteResult, error) {
 	cmd, err := c.Prepare(nodeID, req)
@@ -267,7 +268,7 @@ func (c *Catalog) Execute(ctx context.Context, nodeID string, req ExecuteRequest
 	tc, _ := tracing.Parse(cmd.TraceParent)
 	out, err := h(ctx, Call{Request: req, Command: cmd})
 	if err != nil {
-		return nil, status.AsError(err)
+		return nil, errcode.AsError(err)
 	}
 	return &ExecuteResult{TraceID: tc.TraceID, Output: out}, nil
 }
@@ -275,7 +276,7 @@ func (c *Catalog) Execute(ctx context.Context, nodeID string, req ExecuteRequest
 // decodeInput unmarshals a validated input into dst.
 func decodeInput(raw json.RawMessage, dst any) error {
 	if err := json.Unmarshal(raw, dst); err != nil {
-		return status.Errorf(status.CodeInvalid, "Invalid request body: %s", err)
+		return errcode.Errorf(errcode.CodeInvalid, "Invalid request body: %s", err)
 	}
 	return nil
 }
@@ -284,7 +285,7 @@ func decodeInput(raw json.RawMessage, dst any) error {
 // the call's command: what every action that is a core command does.
 func runCommand[A status.Args](ctx context.Context, svc *status.Service, call Call) (*status.Result, error) {
 	if svc == nil {
-		return nil, status.Wrap(status.CodeInternal, "Internal error", errNoService)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", errNoService)
 	}
 	var args A
 	if err := decodeInput(call.Request.Input, &args); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/statusflow/statusflow/internal/apptest"
 	"github.com/statusflow/statusflow/internal/config"
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
@@ -199,28 +200,28 @@ func TestCatalog_Execute(t *testing.T) {
 			t.Fatalf("replay: %+v %v", second, err)
 		}
 		req.Input = json.RawMessage(`{"type":"text","message":"other"}`)
-		if _, err := c.Execute(ctx, nodes.PublishStatusID, req); !errors.Is(err, status.ErrIdempotencyKeyReused) {
+		if _, err := c.Execute(ctx, nodes.PublishStatusID, req); !errors.Is(err, errcode.ErrIdempotencyKeyReused) {
 			t.Fatalf("reused key: %v", err)
 		}
 	})
 	for _, tc := range []struct {
 		name, node string
 		req        nodes.ExecuteRequest
-		code       status.Code
+		code       errcode.Code
 		msg        string
 	}{
-		{"NodeNotFound", "status.nope", nodes.ExecuteRequest{Instance: "sales", Input: text}, status.CodeNodeNotFound, "Node not found: status.nope"},
-		{"Trigger", nodes.InstanceStateID, nodes.ExecuteRequest{Instance: "sales", Input: text}, status.CodeInvalid, "Node instance.state is a trigger: it cannot be executed; subscribe to its instance.state events instead"},
-		{"NoInstance", nodes.PublishStatusID, nodes.ExecuteRequest{Input: text}, status.CodeInvalid, "Instance name is required"},
-		{"EmptyInput", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "sales"}, status.CodeInvalid, "Invalid request body: the body is empty; send a JSON object"},
-		{"InvalidInput", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "sales", Input: json.RawMessage(`{"type":"image"}`)}, status.CodeInvalid, "MediaURL is required for type: image"},
-		{"SourceMismatch", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "sales", Input: text, Origin: status.Origin{Source: "n8n"}}, status.CodeInvalid,
+		{"NodeNotFound", "status.nope", nodes.ExecuteRequest{Instance: "sales", Input: text}, errcode.CodeNodeNotFound, "Node not found: status.nope"},
+		{"Trigger", nodes.InstanceStateID, nodes.ExecuteRequest{Instance: "sales", Input: text}, errcode.CodeInvalid, "Node instance.state is a trigger: it cannot be executed; subscribe to its instance.state events instead"},
+		{"NoInstance", nodes.PublishStatusID, nodes.ExecuteRequest{Input: text}, errcode.CodeInvalid, "Instance name is required"},
+		{"EmptyInput", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "sales"}, errcode.CodeInvalid, "Invalid request body: the body is empty; send a JSON object"},
+		{"InvalidInput", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "sales", Input: json.RawMessage(`{"type":"image"}`)}, errcode.CodeInvalid, "MediaURL is required for type: image"},
+		{"SourceMismatch", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "sales", Input: text, Origin: status.Origin{Source: "n8n"}}, errcode.CodeInvalid,
 			`Invalid request body: input.source "crm" and origin.source "n8n" disagree; send one, or the same in both`},
-		{"UnknownInstance", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "ghost", Input: text}, status.CodeInstanceNotFound, "Instance not found"},
+		{"UnknownInstance", nodes.PublishStatusID, nodes.ExecuteRequest{Instance: "ghost", Input: text}, errcode.CodeInstanceNotFound, "Instance not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Execute(ctx, tc.node, tc.req)
-			var se *status.Error
+			var se *errcode.Error
 			if !errors.As(err, &se) || se.Code != tc.code || se.Message != tc.msg {
 				t.Fatalf("got %v, want %s %q", err, tc.code, tc.msg)
 			}
@@ -241,8 +242,8 @@ func FuzzExecuteDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := nodes.DecodeExecuteRequest(v, body)
 		if err != nil {
-			var se *status.Error
-			if !errors.As(err, &se) || se.Code != status.CodeInvalid || se.Message == "" {
+			var se *errcode.Error
+			if !errors.As(err, &se) || se.Code != errcode.CodeInvalid || se.Message == "" {
 				t.Fatalf("not an invalid-request error: %v", err)
 			}
 			return
@@ -252,7 +253,7 @@ func FuzzExecuteDecode(f *testing.F) {
 		}
 		// Whatever decodes, Prepare answers with a status error or a command, never a panic.
 		if _, err := c.Prepare(nodes.PublishStatusID, req); err != nil {
-			var se *status.Error
+			var se *errcode.Error
 			if !errors.As(err, &se) || se.Message == "" {
 				t.Fatalf("prepare: %v", err)
 			}

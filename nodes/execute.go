@@ -31,8 +31,8 @@ type ExecuteRequest struct {
 }
 
 // DecodeExecuteRequest parses the body of POST /api/nodes/:id/execute
-// against schemas/execute.input.json. Errors are *status.Error with
-// [status.CodeInvalid] and the schema's literal message. TraceParent,
+// against schemas/execute.input.json. Errors are *errcode.Error with
+// [errcode.CodeInvalid] and the schema's literal message. TraceParent,
 // IdempotencyKey and MessageID are not part of the body: front doors set them
 // from headers.
 func DecodeExecuteRequest(v *schemas.Validator, body []byte) (ExecuteRequest, error) {

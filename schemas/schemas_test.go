@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/whatsapp"
 	"github.com/statusflow/statusflow/schemas"
@@ -69,8 +70,8 @@ func TestPublishInput_Messages(t *testing.T) {
 			t.Parallel()
 			var args status.PublishArgs
 			err := v.Decode(schemas.PublishInput, []byte(tc.body), &args)
-			var se *status.Error
-			if !errors.As(err, &se) || se.Code != status.CodeInvalid {
+			var se *errcode.Error
+			if !errors.As(err, &se) || se.Code != errcode.CodeInvalid {
 				t.Fatalf("got %v, want CodeInvalid", err)
 			}
 			if se.Message != tc.want {
@@ -110,7 +111,7 @@ func TestDeleteInput_Messages(t *testing.T) {
 		`{"messageId":"X","deleteForEveryone":"yes"}`: "Invalid request body: deleteForEveryone: expected boolean, but got string",
 	} {
 		err := v.Decode(schemas.DeleteInput, []byte(body), nil)
-		var se *status.Error
+		var se *errcode.Error
 		if !errors.As(err, &se) || se.Message != want {
 			t.Errorf("%s: got %v, want %q", body, err, want)
 		}
@@ -143,8 +144,8 @@ func FuzzDecodePublish(f *testing.F) {
 			}
 			return
 		}
-		var se *status.Error
-		if !errors.As(err, &se) || se.Code != status.CodeInvalid || se.Message == "" {
+		var se *errcode.Error
+		if !errors.As(err, &se) || se.Code != errcode.CodeInvalid || se.Message == "" {
 			t.Fatalf("error is not an invalid-request status error: %v", err)
 		}
 	})

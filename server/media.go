@@ -12,8 +12,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/media"
-	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/schemas"
 )
@@ -59,9 +59,9 @@ func (s *Server) uploadMedia(c *fiber.Ctx) error {
 		return err
 	}
 	up, err := s.deps.Uploads.Put(c.UserContext(), name, declared, fileName, body)
-	var se *status.Error
-	if errors.As(err, &se) && se.Code == status.CodeMediaValidationFailed && strings.Contains(se.Message, "larger than the limit") {
-		return &apiError{HTTP: fiber.StatusRequestEntityTooLarge, Message: se.Message, Status: string(status.CodeMediaValidationFailed)}
+	var se *errcode.Error
+	if errors.As(err, &se) && se.Code == errcode.CodeMediaValidationFailed && strings.Contains(se.Message, "larger than the limit") {
+		return &apiError{HTTP: fiber.StatusRequestEntityTooLarge, Message: se.Message, Status: string(errcode.CodeMediaValidationFailed)}
 	}
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package server
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/nodes"
 	"github.com/statusflow/statusflow/schemas"
@@ -38,7 +39,7 @@ func (s *Server) getNode(c *fiber.Ctx) error {
 	cat := s.deps.Catalog
 	d, ok := cat.Get(c.Params("id"))
 	if !ok {
-		return &status.Error{Code: status.CodeNodeNotFound, Message: "Node not found"}
+		return &errcode.Error{Code: errcode.CodeNodeNotFound, Message: "Node not found"}
 	}
 	switch f := c.Query("format"); f {
 	case "":
@@ -72,7 +73,7 @@ func (s *Server) executeNode(c *fiber.Ctx) error {
 	cat := s.deps.Catalog
 	id := c.Params("id")
 	if _, ok := cat.Get(id); !ok {
-		return &status.Error{Code: status.CodeNodeNotFound, Message: "Node not found"}
+		return &errcode.Error{Code: errcode.CodeNodeNotFound, Message: "Node not found"}
 	}
 	req, err := nodes.DecodeExecuteRequest(s.deps.Validator, c.Body())
 	if err != nil {

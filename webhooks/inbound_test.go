@@ -12,6 +12,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
@@ -173,9 +174,9 @@ func exerciseReceive(t *testing.T, d store.Dialect) {
 	t.Run("RetryableFailureForgetsID", func(t *testing.T) {
 		t.Parallel()
 		svc, exec, h := setupHook(t, "")
-		exec.err = status.ErrDisconnected
+		exec.err = errcode.ErrDisconnected
 		hdr := signed(t, h.Secret, "msg_r", time.Now(), body)
-		if _, err := svc.Receive(ctx, h.ID, body, hdr, ""); !errors.Is(err, status.ErrDisconnected) {
+		if _, err := svc.Receive(ctx, h.ID, body, hdr, ""); !errors.Is(err, errcode.ErrDisconnected) {
 			t.Fatalf("first: %v", err)
 		}
 		exec.mu.Lock()
@@ -210,7 +211,7 @@ func exerciseReceive(t *testing.T, d store.Dialect) {
 			"NotObject":     `[1,2]`,
 		} {
 			_, err := svc.Receive(ctx, h.ID, []byte(b), signed(t, h.Secret, "msg_"+name, time.Now(), []byte(b)), "")
-			if se := status.AsError(err); err == nil || se.Code != status.CodeInvalid {
+			if se := errcode.AsError(err); err == nil || se.Code != errcode.CodeInvalid {
 				t.Errorf("%s: %v", name, err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
@@ -425,8 +426,8 @@ func exerciseWorker(t *testing.T, d store.Dialect) {
 		svc, _ := webhooks.NewService(st, nil, nil, nil, webhooks.Config{})
 		for _, u := range []string{"http://127.0.0.1:9/x", "http://169.254.169.254/latest", "http://[::1]/", "file:///etc/passwd", "http://user:pw@example.com/", "http://10.1.2.3/"} {
 			_, _, err := svc.Upsert(ctx, "sales", webhooks.WebhookInput{URL: u})
-			var se *status.Error
-			if !asStatus(err, &se) || se.Code != status.CodeInvalid || !strings.HasPrefix(se.Message, "Invalid request body: url: ") {
+			var se *errcode.Error
+			if !asStatus(err, &se) || se.Code != errcode.CodeInvalid || !strings.HasPrefix(se.Message, "Invalid request body: url: ") {
 				t.Errorf("%s: %v", u, err)
 			}
 		}
@@ -451,8 +452,8 @@ func exerciseWorker(t *testing.T, d store.Dialect) {
 	})
 }
 
-func asStatus(err error, target **status.Error) bool {
-	se, ok := err.(*status.Error)
+func asStatus(err error, target **errcode.Error) bool {
+	se, ok := err.(*errcode.Error)
 	if ok {
 		*target = se
 	}

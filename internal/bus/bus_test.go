@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusflow/statusflow/internal/bus"
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/tracing"
@@ -178,19 +179,19 @@ func TestBus_DeadLetter(t *testing.T) {
 		{"MissingToken", "status.publish", "sales", "", text, bus.DLQStatusUnauthorized, "Missing token"},
 		{"InvalidToken", "status.publish", "sales", "sfi_nope-nope-nope-nope", text, bus.DLQStatusUnauthorized, "Invalid token"},
 		{"InstanceTokenOnOtherInstance", "status.publish", "other", instanceToken, text, bus.DLQStatusForbidden, "Instance token does not match this instance"},
-		{"MalformedJSON", "status.publish", "sales", instanceToken, `{"input":`, string(status.CodeInvalid), "Invalid request body"},
-		{"InvalidInput", "status.publish", "sales", instanceToken, map[string]any{"input": map[string]any{"type": "gif"}}, string(status.CodeInvalid), "Type must be one of: text, image, video, audio"},
-		{"MissingMessage", "status.publish", "sales", instanceToken, map[string]any{"input": map[string]any{"type": "text"}}, string(status.CodeInvalid), "Message is required"},
-		{"UnknownInstance", "status.publish", "ghost", accountToken, text, string(status.CodeInstanceNotFound), "Instance not found"},
-		{"UnknownNode", "status.nope", "sales", instanceToken, text, string(status.CodeNodeNotFound), "Node not found"},
-		{"TriggerNodeNotExecutable", "status.published", "sales", instanceToken, text, string(status.CodeInvalid), "is a trigger"},
-		{"BodyInstanceMismatch", "status.publish", "sales", instanceToken, map[string]any{"instance": "other", "input": map[string]any{"type": "text", "message": "x"}}, string(status.CodeInvalid), "does not match"},
+		{"MalformedJSON", "status.publish", "sales", instanceToken, `{"input":`, string(errcode.CodeInvalid), "Invalid request body"},
+		{"InvalidInput", "status.publish", "sales", instanceToken, map[string]any{"input": map[string]any{"type": "gif"}}, string(errcode.CodeInvalid), "Type must be one of: text, image, video, audio"},
+		{"MissingMessage", "status.publish", "sales", instanceToken, map[string]any{"input": map[string]any{"type": "text"}}, string(errcode.CodeInvalid), "Message is required"},
+		{"UnknownInstance", "status.publish", "ghost", accountToken, text, string(errcode.CodeInstanceNotFound), "Instance not found"},
+		{"UnknownNode", "status.nope", "sales", instanceToken, text, string(errcode.CodeNodeNotFound), "Node not found"},
+		{"TriggerNodeNotExecutable", "status.published", "sales", instanceToken, text, string(errcode.CodeInvalid), "is a trigger"},
+		{"BodyInstanceMismatch", "status.publish", "sales", instanceToken, map[string]any{"instance": "other", "input": map[string]any{"type": "text", "message": "x"}}, string(errcode.CodeInvalid), "does not match"},
 		{"ForgedEnqueueSignature", "status.publish", "sales", "", text, bus.DLQStatusUnauthorized, "Invalid token"},
 		// Issue 13: NUL characters and invalid UTF-8 are refused at this door too.
-		{"NULInInput", "status.publish", "sales", instanceToken, `{"input":{"type":"text","message":"a\u0000b"}}`, string(status.CodeInvalid), "NUL characters"},
-		{"NULInBareInput", "status.publish", "sales", instanceToken, `{"type":"text","message":"hi","source":"\u0000"}`, string(status.CodeInvalid), "NUL characters"},
-		{"NULInOrigin", "status.publish", "sales", instanceToken, `{"input":{"type":"text","message":"a"},"origin":{"workflowId":"\u0000"}}`, string(status.CodeInvalid), "NUL characters"},
-		{"InvalidUTF8", "status.publish", "sales", instanceToken, "{\"input\":{\"type\":\"text\",\"message\":\"\xff\"}}", string(status.CodeInvalid), "UTF-8"},
+		{"NULInInput", "status.publish", "sales", instanceToken, `{"input":{"type":"text","message":"a\u0000b"}}`, string(errcode.CodeInvalid), "NUL characters"},
+		{"NULInBareInput", "status.publish", "sales", instanceToken, `{"type":"text","message":"hi","source":"\u0000"}`, string(errcode.CodeInvalid), "NUL characters"},
+		{"NULInOrigin", "status.publish", "sales", instanceToken, `{"input":{"type":"text","message":"a"},"origin":{"workflowId":"\u0000"}}`, string(errcode.CodeInvalid), "NUL characters"},
+		{"InvalidUTF8", "status.publish", "sales", instanceToken, "{\"input\":{\"type\":\"text\",\"message\":\"\xff\"}}", string(errcode.CodeInvalid), "UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +241,7 @@ func TestBus_MaxDeliveries(t *testing.T) {
 		flaky := bus.ExecutorFunc(func(ctx context.Context, nodeID string, req nodes.ExecuteRequest) (*nodes.ExecuteResult, error) {
 			n++
 			calls <- n
-			return nil, status.ErrDisconnected
+			return nil, errcode.ErrDisconnected
 		})
 		b, err := bus.New(bus.Config{URL: nc.ConnectedUrl(), Prefix: prefix, MaxDeliver: 3, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond}, flaky, c.Auth, testLogger(t))
 		if err != nil {

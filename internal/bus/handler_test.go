@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusflow/statusflow/internal/bus"
-	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/errcode"
 )
 
 // fakeMsg is a jetstream.Msg with fixed metadata that records acks.
@@ -110,7 +110,7 @@ func TestDeadLetter(t *testing.T) {
 	t.Run("PermanentGoesToDLQ", func(t *testing.T) {
 		t.Parallel()
 		pub := &stubPublisher{}
-		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(status.Errorf(status.CodeInvalid, "Message is required")))(context.Background(), newFakeMsg(1))
+		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(errcode.Errorf(errcode.CodeInvalid, "Message is required")))(context.Background(), newFakeMsg(1))
 		var dead *bus.DeadLetteredError
 		if !errors.As(err, &dead) || len(pub.msgs) != 1 {
 			t.Fatalf("err = %v, published %d", err, len(pub.msgs))
@@ -126,8 +126,8 @@ func TestDeadLetter(t *testing.T) {
 	t.Run("RetryableUnderLimitPassesThrough", func(t *testing.T) {
 		t.Parallel()
 		pub := &stubPublisher{}
-		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(status.ErrDisconnected))(context.Background(), newFakeMsg(4))
-		if !errors.Is(err, status.ErrDisconnected) || len(pub.msgs) != 0 {
+		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(errcode.ErrDisconnected))(context.Background(), newFakeMsg(4))
+		if !errors.Is(err, errcode.ErrDisconnected) || len(pub.msgs) != 0 {
 			t.Errorf("err = %v, published %d", err, len(pub.msgs))
 		}
 	})
@@ -135,7 +135,7 @@ func TestDeadLetter(t *testing.T) {
 	t.Run("RetryableAtLimitGoesToDLQ", func(t *testing.T) {
 		t.Parallel()
 		pub := &stubPublisher{}
-		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(status.ErrDisconnected))(context.Background(), newFakeMsg(5))
+		err := bus.DeadLetter(pub, dlqSubject, 5)(failWith(errcode.ErrDisconnected))(context.Background(), newFakeMsg(5))
 		var dead *bus.DeadLetteredError
 		if !errors.As(err, &dead) || pub.msgs[0].Header.Get(bus.HeaderDLQStatus) != bus.DLQStatusMaxDeliveries {
 			t.Errorf("err = %v", err)

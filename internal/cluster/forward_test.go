@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/statusflow/statusflow/internal/apptest"
-	"github.com/statusflow/statusflow/internal/status"
+	"github.com/statusflow/statusflow/internal/errcode"
 )
 
 // sandboxRecords counts what the sandbox engine recorded per message id
@@ -92,7 +92,7 @@ func TestForward_AnyReplicaAnswers(t *testing.T) {
 	}
 	// The owner's errors come back as they are: 404 message not found.
 	r = b.Do("DELETE", "/api/chat/delete/fwd", tok, map[string]any{"messageId": "3EB0NOSUCHMESSAGE"})
-	if r.Code != 404 || r.ErrorMessage() != status.ErrMessageNotFound.Message {
+	if r.Code != 404 || r.ErrorMessage() != errcode.ErrMessageNotFound.Message {
 		t.Fatalf("delete of an unknown id via %s: %d %s", b.ID, r.Code, r.Raw)
 	}
 	recs := sandboxRecords(t, b, "fwd")

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/ssrf"
 	"github.com/statusflow/statusflow/internal/status"
@@ -47,7 +48,7 @@ func TestPipeline_BadInput(t *testing.T) {
 	t.Run("TextServedAsJPEG", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "image", URL: srv.URL + "/f/text.txt?ct=image/jpeg"})
-		se := requireCode(t, err, status.CodeUnsupportedMediaType, "text/plain")
+		se := requireCode(t, err, errcode.CodeUnsupportedMediaType, "text/plain")
 		if !strings.Contains(se.Message, "image/jpeg, image/png, image/webp, image/gif") {
 			t.Errorf("message %q does not say what type image accepts", se.Message)
 		}
@@ -56,13 +57,13 @@ func TestPipeline_BadInput(t *testing.T) {
 	t.Run("DeclaredMimeTypeLies", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "image", URL: srv.URL + "/f/text.txt", MimeType: "image/jpeg"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "declared mimeType image/jpeg does not match the file, which is text/plain")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "declared mimeType image/jpeg does not match the file, which is text/plain")
 	})
 
 	t.Run("WrongKindForType", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "image", URL: srv.URL + "/f/v10.mp4"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "the file is a video (video/mp4), not an image")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "the file is a video (video/mp4), not an image")
 	})
 
 	t.Run("VoiceTooLong", func(t *testing.T) {
@@ -71,13 +72,13 @@ func TestPipeline_BadInput(t *testing.T) {
 		// shorter duration does not get it through: the audio is what plays.
 		d := 10.0
 		err := prepare(t, loopback, status.MediaRequest{Type: "audio", URL: srv.URL + "/f/tone65.opus", Voice: true, Duration: &d})
-		requireCode(t, err, status.CodeMediaValidationFailed, "the audio is 65 s long; a voice status is at most 60 s (WhatsApp's limit): shorten it")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "the audio is 65 s long; a voice status is at most 60 s (WhatsApp's limit): shorten it")
 	})
 
 	t.Run("VideoAsAudio", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "audio", URL: srv.URL + "/f/v10.mp4"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "the file is a video (video/mp4), not audio")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "the file is a video (video/mp4), not audio")
 	})
 
 	t.Run("DecompressionBomb", func(t *testing.T) {
@@ -92,7 +93,7 @@ func TestPipeline_BadInput(t *testing.T) {
 		}))
 		t.Cleanup(bomb.Close)
 		err := prepare(t, loopback, status.MediaRequest{Type: "image", URL: bomb.URL + "/a.png"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "the image is 20000x20000 pixels")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "the image is 20000x20000 pixels")
 	})
 
 	t.Run("TruncatedPNG", func(t *testing.T) {
@@ -104,19 +105,19 @@ func TestPipeline_BadInput(t *testing.T) {
 		half := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(b[:len(b)/2]) }))
 		t.Cleanup(half.Close)
 		err = prepare(t, loopback, status.MediaRequest{Type: "image", URL: half.URL + "/a.png"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "the image could not be decoded: ")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "the image could not be decoded: ")
 	})
 
 	t.Run("TruncatedMP4", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "video", URL: srv.URL + "/f/truncated.mp4"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "the video could not be read: ")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "the video could not be read: ")
 	})
 
 	t.Run("TextAsAudio", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "audio", URL: srv.URL + "/f/text.txt?ct=audio/mpeg"})
-		requireCode(t, err, status.CodeUnsupportedMediaType, "type audio accepts audio/mpeg")
+		requireCode(t, err, errcode.CodeUnsupportedMediaType, "type audio accepts audio/mpeg")
 	})
 
 	for _, chunked := range []bool{false, true} {
@@ -133,7 +134,7 @@ func TestPipeline_BadInput(t *testing.T) {
 			cfg := loopback
 			cfg.MaxBytes = fi.Size() - 1
 			err = prepare(t, cfg, status.MediaRequest{Type: "image", URL: url})
-			requireCode(t, err, status.CodeMediaValidationFailed, fmt.Sprintf("larger than the limit of %d bytes", cfg.MaxBytes))
+			requireCode(t, err, errcode.CodeMediaValidationFailed, fmt.Sprintf("larger than the limit of %d bytes", cfg.MaxBytes))
 		})
 	}
 
@@ -170,7 +171,7 @@ func TestPipeline_BadInput(t *testing.T) {
 		t.Cleanup(slow.Close)
 		start := time.Now()
 		err := prepare(t, media.Config{AllowPrivate: true, DownloadTimeout: time.Second}, status.MediaRequest{Type: "image", URL: slow.URL + "/a.png"})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 		// Not a timing test: the body drips for two minutes, so giving up
 		// well before that shows the 1 s download timeout cut it off (a
 		// 3 s bound failed at load 34 with 3.6 s).
@@ -191,13 +192,13 @@ func TestPipeline_BadInput(t *testing.T) {
 		t.Cleanup(slow.Close)
 		t.Cleanup(func() { close(release) })
 		err := prepare(t, media.Config{AllowPrivate: true, HeaderTimeout: 300 * time.Millisecond}, status.MediaRequest{Type: "image", URL: slow.URL + "/a.png"})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 	})
 
 	t.Run("HTTPError", func(t *testing.T) {
 		t.Parallel()
 		err := prepare(t, loopback, status.MediaRequest{Type: "image", URL: srv.URL + "/missing"})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 	})
 
 	t.Run("EmptyFile", func(t *testing.T) {
@@ -205,7 +206,7 @@ func TestPipeline_BadInput(t *testing.T) {
 		empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		t.Cleanup(empty.Close)
 		err := prepare(t, loopback, status.MediaRequest{Type: "image", URL: empty.URL})
-		requireCode(t, err, status.CodeMediaValidationFailed, "empty")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "empty")
 	})
 
 	t.Run("UndecodableAudio", func(t *testing.T) {
@@ -218,14 +219,14 @@ func TestPipeline_BadInput(t *testing.T) {
 		t.Cleanup(bad.Close)
 		err := prepare(t, loopback, status.MediaRequest{Type: "audio", URL: bad.URL + "/a.wav", Voice: true})
 		// The caller's file is broken, not our conversion: a 400 (issue 13).
-		requireCode(t, err, status.CodeMediaValidationFailed, "the audio could not be read")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "the audio could not be read")
 	})
 
 	for _, u := range []string{"ftp://example.com/a.mp3", "file:///etc/passwd", "gopher://example.com/", "/relative/a.png"} {
 		t.Run("UnsupportedScheme/"+u, func(t *testing.T) {
 			t.Parallel()
 			err := prepare(t, media.Config{}, status.MediaRequest{Type: "audio", URL: u})
-			requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+			requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 			if strings.Contains(u, "://") && !errors.Is(err, ssrf.ErrUnsupportedScheme) {
 				t.Errorf("err = %v, want ssrf.ErrUnsupportedScheme", err)
 			}
@@ -277,7 +278,7 @@ func TestPipeline_PrivateAddresses(t *testing.T) {
 		t.Helper()
 		p, tmp := newPipeline(t, cfg)
 		_, err := p.Prepare(ctx, status.MediaRequest{Type: "image", URL: url})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 		if !errors.Is(err, want) {
 			t.Errorf("err = %v, want %v", err, want)
 		}

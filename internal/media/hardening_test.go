@@ -10,6 +10,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
 )
@@ -43,7 +44,7 @@ func TestPipeline_ImageDimensions(t *testing.T) {
 	t.Run("BrokenCRCTooWide", func(t *testing.T) {
 		url := serveBytes(t, brokenCRCPNG(t, 9000, 8))
 		_, err := p.Prepare(context.Background(), status.MediaRequest{Type: "image", URL: url + "/a.png"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "9000x8 pixels, more than the limit of 8192 pixels a side")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "9000x8 pixels, more than the limit of 8192 pixels a side")
 	})
 	t.Run("BrokenCRCWithinLimit", func(t *testing.T) {
 		url := serveBytes(t, brokenCRCPNG(t, 64, 48))
@@ -60,7 +61,7 @@ func TestPipeline_ImageDimensions(t *testing.T) {
 		// A GIF signature and nothing after it: no logical screen size.
 		url := serveBytes(t, []byte("GIF89a"))
 		_, err := p.Prepare(context.Background(), status.MediaRequest{Type: "image", URL: url + "/a.gif"})
-		requireCode(t, err, status.CodeMediaValidationFailed, "")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "")
 	})
 	requireEmpty(t, tmp)
 }
@@ -74,7 +75,7 @@ func TestPipeline_ProcessLimits(t *testing.T) {
 	fixture(t, "img.png")
 	p, tmp := newPipeline(t, media.Config{AllowPrivate: true, ProcessMemory: 64 << 20})
 	_, err := p.Prepare(context.Background(), status.MediaRequest{Type: "image", URL: srv.URL + "/f/img.png"})
-	requireCode(t, err, status.CodeMediaValidationFailed, "the image could not be decoded")
+	requireCode(t, err, errcode.CodeMediaValidationFailed, "the image could not be decoded")
 	requireEmpty(t, tmp)
 }
 
@@ -90,7 +91,7 @@ func TestPipeline_DiskFull(t *testing.T) {
 	p, _ := newPipeline(t, media.Config{AllowPrivate: true})
 	media.SetOpenFile(p, func(string) (*os.File, error) { return os.OpenFile("/dev/full", os.O_WRONLY, 0) })
 	_, err := p.Prepare(context.Background(), status.MediaRequest{Type: "image", URL: srv.URL + "/f/img.png"})
-	requireCode(t, err, status.CodeInsufficientStorage, "out of disk space")
+	requireCode(t, err, errcode.CodeInsufficientStorage, "out of disk space")
 }
 
 // TestPipeline_TruncatedAudio: an audio download cut short (here a WAV cut
@@ -107,7 +108,7 @@ func TestPipeline_TruncatedAudio(t *testing.T) {
 	for _, cut := range []int{16, 30, 40} {
 		url := serveBytes(t, full[:cut])
 		_, err := p.Prepare(context.Background(), status.MediaRequest{Type: "audio", URL: url + "/a.wav", Voice: true})
-		requireCode(t, err, status.CodeMediaValidationFailed, "")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "")
 	}
 	requireEmpty(t, tmp)
 }

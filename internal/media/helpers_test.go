@@ -20,6 +20,7 @@ import (
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
@@ -209,12 +210,12 @@ func requireEmpty(t testing.TB, dir string) {
 	}
 }
 
-// requireCode checks err is a *status.Error with code and a message containing want.
-func requireCode(t testing.TB, err error, code status.Code, want string) *status.Error {
+// requireCode checks err is a *errcode.Error with code and a message containing want.
+func requireCode(t testing.TB, err error, code errcode.Code, want string) *errcode.Error {
 	t.Helper()
-	var se *status.Error
+	var se *errcode.Error
 	if !errors.As(err, &se) {
-		t.Fatalf("error = %v (%T), want *status.Error %s", err, err, code)
+		t.Fatalf("error = %v (%T), want *errcode.Error %s", err, err, code)
 	}
 	if se.Code != code {
 		t.Fatalf("code = %s (%v), want %s", se.Code, err, code)

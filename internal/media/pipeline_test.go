@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
 )
@@ -382,7 +383,7 @@ func TestNew_MissingFFmpeg(t *testing.T) {
 		t.Errorf("Ready() = %v, want it to say ffmpeg is missing", err)
 	}
 	_, err = p.Prepare(context.Background(), status.MediaRequest{Type: "image", URL: "http://example.com/a.png"})
-	requireCode(t, err, status.CodeMediaValidationFailed, "FFmpeg is not installed")
+	requireCode(t, err, errcode.CodeMediaValidationFailed, "FFmpeg is not installed")
 }
 
 func TestConfig_Validate(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/media"
 	"github.com/statusflow/statusflow/internal/status"
 )
@@ -98,10 +99,10 @@ func TestPipeline_ProcessTimeout(t *testing.T) {
 
 	for _, tc := range []struct {
 		typ, file string
-		code      status.Code
+		code      errcode.Code
 	}{
-		{"audio", "tone.mp3", status.CodeAudioConversionFailed},
-		{"image", "img.png", status.CodeMediaValidationFailed},
+		{"audio", "tone.mp3", errcode.CodeAudioConversionFailed},
+		{"image", "img.png", errcode.CodeMediaValidationFailed},
 	} {
 		start := time.Now()
 		_, err := p.Prepare(context.Background(), status.MediaRequest{Type: tc.typ, URL: srv.URL + "/f/" + tc.file, Voice: true})
@@ -140,6 +141,6 @@ func TestPipeline_Cancelled(t *testing.T) {
 		}
 	}()
 	_, err = p.Prepare(ctx, status.MediaRequest{Type: "image", URL: srv.URL + "/f/img.png"})
-	requireCode(t, err, status.CodeMediaValidationFailed, "cancelled")
+	requireCode(t, err, errcode.CodeMediaValidationFailed, "cancelled")
 	requireEmpty(t, tmp)
 }

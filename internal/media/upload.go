@@ -125,7 +125,7 @@ func newUploadID() string {
 }
 
 // Put stores r (at most MaxBytes) for instance. The bytes decide the type:
-// declared is only checked against them. Errors are *status.Error:
+// declared is only checked against them. Errors are *errcode.Error:
 // media_validation_failed (empty, too large, declared type contradicted),
 // unsupported_media_type (not an image, video or audio the pipeline takes).
 // Nothing is left on disk on error.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/media"
-	"github.com/statusflow/statusflow/internal/status"
 )
 
 // clock is a settable clock for upload expiry.
@@ -98,7 +98,7 @@ func TestUploads(t *testing.T) {
 			t.Fatalf("upload not removed after use: %v", got)
 		}
 		_, err = b.p.Prepare(b.ctx, media.Request{Instance: "sales", Type: "image", URL: b.url("sales", u.ID)})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 		if !errors.Is(err, media.ErrUploadNotFound) {
 			t.Fatalf("err = %v, want ErrUploadNotFound", err)
 		}
@@ -109,7 +109,7 @@ func TestUploads(t *testing.T) {
 		b := setup(t)
 		big := append(append([]byte{}, b.png...), make([]byte, b.limit)...)
 		_, err := b.up.Put(b.ctx, "sales", "", "", bytes.NewReader(big))
-		requireCode(t, err, status.CodeMediaValidationFailed, "larger than the limit of 65536 bytes")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "larger than the limit of 65536 bytes")
 		if got := files(t, b.dir); len(got) != 0 {
 			t.Fatalf("left behind: %v", got)
 		}
@@ -123,11 +123,11 @@ func TestUploads(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		_, err := b.up.Put(b.ctx, "sales", "text/plain", "", strings.NewReader("just some text, not media at all\n"))
-		requireCode(t, err, status.CodeUnsupportedMediaType, "the file is text/plain")
+		requireCode(t, err, errcode.CodeUnsupportedMediaType, "the file is text/plain")
 		_, err = b.up.Put(b.ctx, "sales", "video/mp4", "", bytes.NewReader(b.png))
-		requireCode(t, err, status.CodeMediaValidationFailed, "declared type video/mp4 does not match the file, which is image/png")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "declared type video/mp4 does not match the file, which is image/png")
 		_, err = b.up.Put(b.ctx, "sales", "", "", bytes.NewReader(nil))
-		requireCode(t, err, status.CodeMediaValidationFailed, "empty")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "empty")
 		if got := files(t, b.dir); len(got) != 0 {
 			t.Fatalf("left behind: %v", got)
 		}
@@ -146,7 +146,7 @@ func TestUploads(t *testing.T) {
 		}
 		b.clk.Add(time.Hour)
 		_, err = b.p.Prepare(b.ctx, media.Request{Instance: "sales", Type: "image", URL: b.url("sales", u.ID)})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 		if !errors.Is(err, media.ErrUploadNotFound) {
 			t.Fatalf("err = %v", err)
 		}
@@ -179,7 +179,7 @@ func TestUploads(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = b.p.Prepare(b.ctx, media.Request{Instance: "sales", Type: "image", URL: b.url("support", u.ID)})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 		if !errors.Is(err, media.ErrUploadOtherInstance) {
 			t.Fatalf("err = %v", err)
 		}
@@ -232,9 +232,9 @@ func TestUploads(t *testing.T) {
 		// Above the data: URL limit (512 KiB, or MaxBytes when lower).
 		big := "data:image/png;base64," + base64.StdEncoding.EncodeToString(append(append([]byte{}, b.png...), make([]byte, b.limit)...))
 		_, err = b.p.Prepare(b.ctx, media.Request{Instance: "sales", Type: "image", URL: big})
-		requireCode(t, err, status.CodeMediaValidationFailed, "more than its limit of 65536")
+		requireCode(t, err, errcode.CodeMediaValidationFailed, "more than its limit of 65536")
 		_, err = b.p.Prepare(b.ctx, media.Request{Instance: "sales", Type: "image", URL: "data:image/png;base64,@@@"})
-		requireCode(t, err, status.CodeMediaDownloadFailed, "Failed to download media from URL")
+		requireCode(t, err, errcode.CodeMediaDownloadFailed, "Failed to download media from URL")
 	})
 
 	t.Run("ParseUploadURL", func(t *testing.T) {

@@ -5,7 +5,7 @@
 //
 // A publish runs, in order: idempotency (an [Idempotency] claims the
 // (instance, key) pair or replays the stored result), the instance's session
-// (unknown instance, or not connected → [ErrDisconnected]), the
+// (unknown instance, or not connected → [errcode.ErrDisconnected]), the
 // status.accepted event, the message (text built here, media through the
 // media port: download, check, convert, upload), the send, and the record of
 // the outcome: the status row with its status.published event, or
@@ -18,9 +18,8 @@
 // outcome is recorded through (internal/events: the event with its status
 // row or schedule, webhook deliveries and, on the sandbox, the send itself,
 // in one transaction; see store.WithDeferred). The core holds no
-// transaction. Errors are the
-// vocabulary of internal/errcode, re-exported here as [Code] and [Error];
-// front doors map the code to their own answer.
+// transaction. Errors are internal/errcode's vocabulary ([errcode.Error]
+// and its [errcode.Code]); front doors map the code to their own answer.
 //
 // Every step is a span and a latency metric (observe.go); the trace id of
 // the command's traceparent is the one in the result, the events and the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
@@ -50,13 +51,13 @@ func (s *Service) audience(ctx context.Context, sess whatsapp.Session, a Publish
 	aud, err := ar.Audience(ctx)
 	if err != nil {
 		if errors.Is(err, whatsapp.ErrNotConnected) {
-			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+			return nil, &errcode.Error{Code: errcode.CodeDisconnected, Message: errcode.ErrDisconnected.Message, Err: err}
 		}
-		return nil, Wrap(CodeSendFailed, "Failed to send status: could not read the status audience", err)
+		return nil, errcode.Wrap(errcode.CodeSendFailed, "Failed to send status: could not read the status audience", err)
 	}
 	res := &Audience{Mode: aud.Mode, Recipients: len(aud.Recipients)}
 	if res.Recipients == 0 && !a.AllowEmptyAudience {
-		return nil, &Error{Code: CodeEmptyAudience, Message: emptyAudienceMessage(aud.Mode)}
+		return nil, &errcode.Error{Code: errcode.CodeEmptyAudience, Message: emptyAudienceMessage(aud.Mode)}
 	}
 	return res, nil
 }

@@ -14,6 +14,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 
 	"github.com/statusflow/statusflow/internal/bus"
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
@@ -164,7 +165,7 @@ func TestService_Unconfirmed(t *testing.T) {
 		t.Parallel()
 		svc, b := setupEdge(t)
 		b.sess.sendErrs = []error{fmt.Errorf("%w: websocket closed", whatsapp.ErrNotConnected)}
-		if _, err := svc.Execute(context.Background(), publishText("key-2")); !errors.Is(err, status.ErrDisconnected) {
+		if _, err := svc.Execute(context.Background(), publishText("key-2")); !errors.Is(err, errcode.ErrDisconnected) {
 			t.Fatalf("first attempt: %v", err)
 		}
 		res, err := svc.Execute(context.Background(), publishText("key-2"))
@@ -200,8 +201,8 @@ func TestService_Refused(t *testing.T) {
 			svc, b := setupEdge(t)
 			b.sess.sendErrs = []error{&whatsapp.RefusedError{Code: tt.code, Err: errors.New("server returned error")}}
 			_, err := svc.Execute(context.Background(), publishText(""))
-			var se *status.Error
-			if !errors.As(err, &se) || se.Code != status.CodeSendFailed || se.Message != fmt.Sprintf("Failed to send status: WhatsApp refused the message (error %d)", tt.code) {
+			var se *errcode.Error
+			if !errors.As(err, &se) || se.Code != errcode.CodeSendFailed || se.Message != fmt.Sprintf("Failed to send status: WhatsApp refused the message (error %d)", tt.code) {
 				t.Fatalf("got %v", err)
 			}
 			// The trigger consumer terminates what can never succeed.
@@ -234,8 +235,8 @@ func TestService_Audience(t *testing.T) {
 			svc, b := setupEdge(t)
 			b.sess.audience = &whatsapp.Audience{Mode: mode}
 			_, err := svc.Execute(context.Background(), publishText(""))
-			var se *status.Error
-			if !errors.As(err, &se) || se.Code != status.CodeEmptyAudience || !strings.Contains(se.Message, "would reach nobody") ||
+			var se *errcode.Error
+			if !errors.As(err, &se) || se.Code != errcode.CodeEmptyAudience || !strings.Contains(se.Message, "would reach nobody") ||
 				!strings.Contains(se.Message, "allowEmptyAudience") {
 				t.Fatalf("got %v", err)
 			}
@@ -275,7 +276,7 @@ func TestService_Audience(t *testing.T) {
 		if err := b.store.SandboxAudiencePut(ctx, "sales", &store.SandboxAudience{Mode: "contacts_except", Recipients: []string{}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sessions.Execute(ctx, publishText("")); !errors.Is(err, &status.Error{Code: status.CodeEmptyAudience}) {
+		if _, err := sessions.Execute(ctx, publishText("")); !errors.Is(err, &errcode.Error{Code: errcode.CodeEmptyAudience}) {
 			t.Fatalf("empty sandbox audience: %v", err)
 		}
 		if err := b.store.SandboxAudiencePut(ctx, "sales", &store.SandboxAudience{Mode: "only_share_with", Recipients: whatsapp.SandboxRecipients(250)}); err != nil {
@@ -298,7 +299,7 @@ func TestService_DeleteForMeWhileDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.sess.setState(whatsapp.StateDisconnected)
-	if _, err := svc.Execute(ctx, status.Command{Instance: "sales", Args: status.DeleteArgs{MessageID: res.MessageID, DeleteForEveryone: true}}); !errors.Is(err, status.ErrDisconnected) {
+	if _, err := svc.Execute(ctx, status.Command{Instance: "sales", Args: status.DeleteArgs{MessageID: res.MessageID, DeleteForEveryone: true}}); !errors.Is(err, errcode.ErrDisconnected) {
 		t.Fatalf("revoke while disconnected: %v", err)
 	}
 	del, err := svc.Execute(ctx, status.Command{Instance: "sales", Args: status.DeleteArgs{MessageID: res.MessageID}})
@@ -308,7 +309,7 @@ func TestService_DeleteForMeWhileDisconnected(t *testing.T) {
 	if _, err := b.store.StatusGet(ctx, "sales", res.MessageID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("still stored: %v", err)
 	}
-	if _, err := svc.Execute(ctx, status.Command{Instance: "ghost", Args: status.DeleteArgs{MessageID: res.MessageID}}); !errors.Is(err, status.ErrInstanceNotFound) {
+	if _, err := svc.Execute(ctx, status.Command{Instance: "ghost", Args: status.DeleteArgs{MessageID: res.MessageID}}); !errors.Is(err, errcode.ErrInstanceNotFound) {
 		t.Fatalf("unknown instance: %v", err)
 	}
 }

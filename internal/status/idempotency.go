@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/store"
 )
 
@@ -27,7 +28,7 @@ const (
 	// key before another may take it over (the first one's process died).
 	IdempotencyLeaseDefault = 10 * time.Minute
 	// IdempotencyWaitDefault is how long a duplicate waits for the first
-	// request's result before answering [ErrIdempotencyInProgress].
+	// request's result before answering [errcode.ErrIdempotencyInProgress].
 	IdempotencyWaitDefault = 60 * time.Second
 	// IdempotencyPollDefault is how often a waiting duplicate looks again.
 	IdempotencyPollDefault = 25 * time.Millisecond
@@ -70,8 +71,8 @@ func (c IdempotencyConfig) WithDefaults() IdempotencyConfig {
 //   - a duplicate with the same request hash gets that result (Replayed set,
 //     nothing published again); while the first is still running it polls
 //     until the result is there, the key is released, or Wait passes
-//     ([ErrIdempotencyInProgress]);
-//   - a different hash is [ErrIdempotencyKeyReused];
+//     ([errcode.ErrIdempotencyInProgress]);
+//   - a different hash is [errcode.ErrIdempotencyKeyReused];
 //   - a failed first attempt releases the key, so a retry runs.
 type Idempotent struct {
 	store idempotencyStore
@@ -96,7 +97,7 @@ func (i *Idempotent) Do(ctx context.Context, instance, key, requestHash string, 
 				Instance: instance, Key: key, RequestHash: requestHash, ClaimID: claimID, Now: i.now(), Lease: i.cfg.Lease,
 			})
 			if err != nil {
-				return nil, Wrap(CodeInternal, "Internal error", err)
+				return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 			}
 			if claimed {
 				return i.runClaimed(ctx, instance, key, claimID, run)
@@ -107,7 +108,7 @@ func (i *Idempotent) Do(ctx context.Context, instance, key, requestHash string, 
 			// are not slowed down by its duplicates.
 			r, err := i.store.IdempotencyGet(ctx, instance, key)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, Wrap(CodeInternal, "Internal error", err)
+				return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 			}
 			rec = r
 		}
@@ -115,20 +116,20 @@ func (i *Idempotent) Do(ctx context.Context, instance, key, requestHash string, 
 		claim = rec == nil || !rec.ExpiresAt.After(i.now())
 		if rec != nil {
 			if rec.RequestHash != requestHash {
-				return nil, ErrIdempotencyKeyReused
+				return nil, errcode.ErrIdempotencyKeyReused
 			}
 			if rec.State == store.IdempotencyDone {
 				return replay(rec)
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, ErrIdempotencyInProgress
+			return nil, errcode.ErrIdempotencyInProgress
 		}
 		t := time.NewTimer(i.cfg.Poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, Wrap(CodeInternal, "Internal error", ctx.Err())
+			return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -154,7 +155,7 @@ func (i *Idempotent) runClaimed(ctx context.Context, instance, key, claimID stri
 func replay(rec *store.IdempotencyRecord) (*Result, error) {
 	var res Result
 	if err := json.Unmarshal(rec.Result, &res); err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	res.Replayed = true
 	return &res, nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
@@ -61,7 +62,7 @@ func TestIdempotent_Do(t *testing.T) {
 		if _, _, err := st.IdempotencyClaim(t.Context(), &store.IdempotencyClaimParams{Instance: "sales", Key: "k", RequestHash: "h", ClaimID: "other", Now: time.Now(), Lease: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := idem.Do(t.Context(), "sales", "k", "h", ok("X")); !errors.Is(err, status.ErrIdempotencyInProgress) {
+		if _, err := idem.Do(t.Context(), "sales", "k", "h", ok("X")); !errors.Is(err, errcode.ErrIdempotencyInProgress) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -71,14 +72,14 @@ func TestIdempotent_Do(t *testing.T) {
 		if _, err := idem.Do(t.Context(), "sales", "k", "h1", ok("A")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := idem.Do(t.Context(), "sales", "k", "h2", ok("B")); !errors.Is(err, status.ErrIdempotencyKeyReused) {
+		if _, err := idem.Do(t.Context(), "sales", "k", "h2", ok("B")); !errors.Is(err, errcode.ErrIdempotencyKeyReused) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("FailureReleases", func(t *testing.T) {
 		t.Parallel()
 		idem, _ := setup(t)
-		if _, err := idem.Do(t.Context(), "sales", "k", "h", func(context.Context) (*status.Result, error) { return nil, status.ErrDisconnected }); !errors.Is(err, status.ErrDisconnected) {
+		if _, err := idem.Do(t.Context(), "sales", "k", "h", func(context.Context) (*status.Result, error) { return nil, errcode.ErrDisconnected }); !errors.Is(err, errcode.ErrDisconnected) {
 			t.Fatalf("got %v", err)
 		}
 		res, err := idem.Do(t.Context(), "sales", "k", "h", ok("RETRY"))

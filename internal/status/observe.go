@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/tracing"
 )
@@ -41,7 +42,7 @@ func errStatus(err error) string {
 	if err == nil {
 		return ""
 	}
-	return string(AsError(err).Code)
+	return string(errcode.AsError(err).Code)
 }
 
 // publishObserved is publish inside a "status.publish" span, counted in

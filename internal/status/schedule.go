@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/tracing"
@@ -44,21 +45,21 @@ func (s *Service) parseTiming(a PublishArgs) (timing, error) {
 	if a.PublishAt != "" {
 		at, err := time.Parse(time.RFC3339Nano, a.PublishAt)
 		if err != nil {
-			return t, Errorf(CodeInvalid, "Invalid request body: publishAt must be an RFC 3339 date-time")
+			return t, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: publishAt must be an RFC 3339 date-time")
 		}
 		now := s.now()
 		if at.Before(now.Add(-schedulePastTolerance)) {
-			return t, Errorf(CodeInvalid, "Invalid request body: publishAt is in the past")
+			return t, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: publishAt is in the past")
 		}
 		if at.After(now.Add(MaxScheduleAhead)) {
-			return t, Errorf(CodeInvalid, "Invalid request body: publishAt must be at most 30 days ahead")
+			return t, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: publishAt must be at most 30 days ahead")
 		}
 		t.publishAt = at.UTC()
 	}
 	if a.ExpireAfter != "" {
 		d, err := time.ParseDuration(a.ExpireAfter)
 		if err != nil || d <= 0 || d >= MaxExpireAfter {
-			return t, Errorf(CodeInvalid, "Invalid request body: expireAfter must be a duration under 24h, such as 90m or 12h")
+			return t, errcode.Errorf(errcode.CodeInvalid, "Invalid request body: expireAfter must be a duration under 24h, such as 90m or 12h")
 		}
 		t.expire = d
 	}
@@ -69,13 +70,13 @@ func (s *Service) parseTiming(a PublishArgs) (timing, error) {
 // now, status.scheduled commits with the row, and the answer says when.
 func (s *Service) schedulePublish(ctx context.Context, cmd Command, a PublishArgs, t timing, tc tracing.Context) (*Result, error) {
 	if _, err := s.sessions.Session(ctx, cmd.Instance); errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInstanceNotFound
+		return nil, errcode.ErrInstanceNotFound
 	} else if err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	if a.Type == TypeText { // a text that cannot be built fails now, not at its time
 		if _, err := whatsapp.BuildText(whatsapp.TextStatus{Text: a.Message, BackgroundColor: a.BackgroundColor, Font: a.Font}); err != nil {
-			return nil, Errorf(CodeInvalid, "%s", err)
+			return nil, errcode.Errorf(errcode.CodeInvalid, "%s", err)
 		}
 	}
 	id := cmd.MessageID
@@ -143,7 +144,7 @@ func (s *Service) scheduleExpiry(ctx context.Context, cmd Command, res *Result, 
 func (s *Service) insertSchedule(ctx context.Context, row *store.Schedule, ev Event) error {
 	err := s.record(ctx, Outcome{Event: ev, Schedule: row})()
 	if err != nil && !errors.Is(err, store.ErrConflict) {
-		return Wrap(CodeInternal, "Internal error", err)
+		return errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	return err
 }
@@ -152,17 +153,17 @@ func (s *Service) insertSchedule(ctx context.Context, row *store.Schedule, ev Ev
 func (s *Service) cancel(ctx context.Context, cmd Command, a CancelArgs, tc tracing.Context) (*Result, error) {
 	ss, ok := s.store.(scheduleStore)
 	if !ok {
-		return nil, Errorf(CodeInternal, "scheduling is not available")
+		return nil, errcode.Errorf(errcode.CodeInternal, "scheduling is not available")
 	}
 	row, cancelled, err := ss.ScheduleCancel(ctx, cmd.Instance, a.ScheduleID, s.now())
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrScheduleNotFound
+		return nil, errcode.ErrScheduleNotFound
 	}
 	if err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	if !cancelled {
-		return nil, Errorf(CodeScheduleNotPending, "Schedule is already %s", row.State)
+		return nil, errcode.Errorf(errcode.CodeScheduleNotPending, "Schedule is already %s", row.State)
 	}
 	metrics.Schedule(row.Kind, "cancelled")
 	if s.scheduler != nil {
@@ -266,20 +267,20 @@ type scheduleLister interface {
 }
 
 // Schedules lists an instance's schedules in due order ([store.ScheduleListParams]
-// says which). [ErrInstanceNotFound] for an unknown instance.
+// says which). [errcode.ErrInstanceNotFound] for an unknown instance.
 func (s *Service) Schedules(ctx context.Context, p *store.ScheduleListParams) ([]ScheduleView, error) {
 	sl, ok := s.store.(scheduleLister)
 	if !ok {
-		return nil, Errorf(CodeInternal, "scheduling is not available")
+		return nil, errcode.Errorf(errcode.CodeInternal, "scheduling is not available")
 	}
 	if _, err := s.sessions.Session(ctx, p.Instance); errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInstanceNotFound
+		return nil, errcode.ErrInstanceNotFound
 	} else if err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	list, err := sl.ScheduleList(ctx, p)
 	if err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	out := make([]ScheduleView, 0, len(list))
 	for _, r := range list {

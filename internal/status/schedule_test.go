@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
@@ -41,7 +42,7 @@ type brokenMedia struct {
 func (m *brokenMedia) Prepare(ctx context.Context, req status.MediaRequest) (*status.PreparedMedia, error) {
 	m.prepares.Add(1)
 	if strings.Contains(req.URL, "broken") {
-		return nil, &status.Error{Code: status.CodeMediaDownloadFailed, Message: "Failed to download media from URL"}
+		return nil, &errcode.Error{Code: errcode.CodeMediaDownloadFailed, Message: "Failed to download media from URL"}
 	}
 	return m.fileMedia.Prepare(ctx, req)
 }
@@ -193,7 +194,7 @@ func TestScheduler(t *testing.T) {
 				b.clock.Set(t0.Add(54 * time.Minute)) // "down" from t0 until now
 				b.sched.RunDue(ctx)
 				row, _ := b.store.ScheduleGet(ctx, "sales", late.ScheduleID)
-				if row.State != store.ScheduleFailed || row.ErrStatus != string(status.CodeScheduleMissed) || !strings.Contains(row.ErrMessage, "grace window of 5m0s") {
+				if row.State != store.ScheduleFailed || row.ErrStatus != string(errcode.CodeScheduleMissed) || !strings.Contains(row.ErrMessage, "grace window of 5m0s") {
 					t.Fatalf("missed row %+v", row)
 				}
 				if got := strings.Join(eventTypes(t, b.store, late.TraceID), ","); got != "status.scheduled,status.failed" {
@@ -241,10 +242,10 @@ func TestScheduler(t *testing.T) {
 					t.Fatalf("cancel %+v %v", c, err)
 				}
 				_, err = svc.Execute(ctx, status.Command{Instance: "sales", Args: status.CancelArgs{ScheduleID: res.ScheduleID}})
-				if se := status.AsError(err); se.Code != status.CodeScheduleNotPending || se.Message != "Schedule is already cancelled" {
+				if se := errcode.AsError(err); se.Code != errcode.CodeScheduleNotPending || se.Message != "Schedule is already cancelled" {
 					t.Fatalf("second cancel: %v", err)
 				}
-				if _, err := svc.Execute(ctx, status.Command{Instance: "sales", Args: status.CancelArgs{ScheduleID: "nope"}}); !errors.Is(err, status.ErrScheduleNotFound) {
+				if _, err := svc.Execute(ctx, status.Command{Instance: "sales", Args: status.CancelArgs{ScheduleID: "nope"}}); !errors.Is(err, errcode.ErrScheduleNotFound) {
 					t.Fatalf("unknown: %v", err)
 				}
 				b.clock.Set(t0.Add(time.Hour))
@@ -274,7 +275,7 @@ func TestScheduler(t *testing.T) {
 						defer wg.Done()
 						if _, err := svc.Execute(ctx, status.Command{Instance: "sales", Args: status.CancelArgs{ScheduleID: id}}); err == nil {
 							cancelled.Add(1)
-						} else if status.AsError(err).Code != status.CodeScheduleNotPending {
+						} else if errcode.AsError(err).Code != errcode.CodeScheduleNotPending {
 							t.Errorf("cancel: %v", err)
 						}
 					}()
@@ -331,7 +332,7 @@ func TestScheduler(t *testing.T) {
 					{"", "24h", "Invalid request body: expireAfter must be a duration under 24h, such as 90m or 12h"},
 				} {
 					_, err := svc.Execute(context.Background(), status.Command{Instance: "sales", Args: status.PublishArgs{Type: "text", Message: "x", PublishAt: c.at, ExpireAfter: c.exp}})
-					if se := status.AsError(err); se.Code != status.CodeInvalid || se.Message != c.want {
+					if se := errcode.AsError(err); se.Code != errcode.CodeInvalid || se.Message != c.want {
 						t.Errorf("%+v: %v", c, err)
 					}
 				}

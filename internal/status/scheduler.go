@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/metrics"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/tracing"
@@ -265,7 +266,7 @@ func (sc *Scheduler) prepare(ctx context.Context, r *store.Schedule) {
 	pm, err := sc.svc.media.Prepare(mctx, mediaRequest(r.Instance, a))
 	end(err)
 	if err != nil {
-		e := AsError(err)
+		e := errcode.AsError(err)
 		ferr := sc.store.ScheduleFinish(context.WithoutCancel(ctx), &store.ScheduleFinishParams{ID: r.ID, State: store.ScheduleFailed,
 			ErrStatus: string(e.Code), ErrMessage: e.Message, Now: sc.Now()})
 		if errors.Is(ferr, store.ErrNotFound) {
@@ -286,7 +287,7 @@ func (sc *Scheduler) prepare(ctx context.Context, r *store.Schedule) {
 // failed emits status.failed for a schedule that failed outside the core
 // (while preparing, or missed), in the schedule's span (ctx, from
 // scheduleSpan).
-func (sc *Scheduler) failed(ctx context.Context, r *store.Schedule, a PublishArgs, e *Error) {
+func (sc *Scheduler) failed(ctx context.Context, r *store.Schedule, a PublishArgs, e *errcode.Error) {
 	var origin Origin
 	_ = json.Unmarshal([]byte(r.Origin), &origin)
 	tc, ok := tracing.From(ctx)
@@ -335,7 +336,7 @@ func (sc *Scheduler) run(ctx context.Context, r *store.Schedule) {
 	metrics.ScheduleLateness(late)
 	var origin Origin
 	_ = json.Unmarshal([]byte(r.Origin), &origin)
-	finish := func(state string, e *Error) {
+	finish := func(state string, e *errcode.Error) {
 		p := &store.ScheduleFinishParams{ID: r.ID, Token: r.LockToken, State: state, Now: sc.Now()}
 		if e != nil {
 			p.ErrStatus, p.ErrMessage = string(e.Code), e.Message
@@ -352,7 +353,7 @@ func (sc *Scheduler) run(ctx context.Context, r *store.Schedule) {
 	case KindPublish:
 		var a PublishArgs
 		if err := json.Unmarshal([]byte(r.Args), &a); err != nil {
-			finish(store.ScheduleFailed, Wrap(CodeInternal, "unreadable schedule", err))
+			finish(store.ScheduleFailed, errcode.Wrap(errcode.CodeInternal, "unreadable schedule", err))
 			return
 		}
 		if st, err := sc.svc.store.StatusGet(ctx, r.Instance, r.MessageID); err == nil && st != nil {
@@ -360,7 +361,7 @@ func (sc *Scheduler) run(ctx context.Context, r *store.Schedule) {
 			return
 		}
 		if late > sc.cfg.Grace {
-			e := Errorf(CodeScheduleMissed, "Scheduled for %s but statusflow was not running then; found %s late, past the grace window of %s",
+			e := errcode.Errorf(errcode.CodeScheduleMissed, "Scheduled for %s but statusflow was not running then; found %s late, past the grace window of %s",
 				r.DueAt.Format(time.RFC3339), late.Round(time.Second), sc.cfg.Grace)
 			sc.takePrepared(r.MessageID).Cleanup()
 			finish(store.ScheduleFailed, e)
@@ -378,18 +379,18 @@ func (sc *Scheduler) run(ctx context.Context, r *store.Schedule) {
 		// A revoke runs however late: the user asked for the status to go.
 		var a DeleteArgs
 		if err := json.Unmarshal([]byte(r.Args), &a); err != nil {
-			finish(store.ScheduleFailed, Wrap(CodeInternal, "unreadable schedule", err))
+			finish(store.ScheduleFailed, errcode.Wrap(errcode.CodeInternal, "unreadable schedule", err))
 			return
 		}
 		cmd.Args = a
 	default:
-		finish(store.ScheduleFailed, Errorf(CodeInternal, "unknown schedule kind %q", r.Kind))
+		finish(store.ScheduleFailed, errcode.Errorf(errcode.CodeInternal, "unknown schedule kind %q", r.Kind))
 		return
 	}
 	_, err := sc.svc.Execute(ctx, cmd)
 	if err != nil {
-		e := AsError(err)
-		if r.Kind == KindDelete && e.Code == CodeMessageNotFound {
+		e := errcode.AsError(err)
+		if r.Kind == KindDelete && e.Code == errcode.CodeMessageNotFound {
 			finish(store.ScheduleDone, nil) // deleted by hand before it expired
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
@@ -83,7 +84,7 @@ func TestService_SandboxSendsInTheStatusTransaction(t *testing.T) {
 			// row: the send did not happen.
 			broken.Store(true)
 			res, err = svc.Execute(ctx, status.Command{Instance: "sales", Args: status.PublishArgs{Type: "text", Message: "never"}})
-			if e := status.AsError(err); e.Code != status.CodeSendFailed || e.Message != "Failed to send status: record event: disk on fire" {
+			if e := errcode.AsError(err); e.Code != errcode.CodeSendFailed || e.Message != "Failed to send status: record event: disk on fire" {
 				t.Fatalf("got %v, want send_failed with the cause", err)
 			}
 			if res != nil {

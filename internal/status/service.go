@@ -43,7 +43,7 @@ type mediaPreparer interface {
 
 // Idempotency runs a command at most once per (instance, key): Do calls run
 // for the first request and returns the stored result for later ones with the
-// same body hash; a different hash is [ErrIdempotencyKeyReused].
+// same body hash; a different hash is [errcode.ErrIdempotencyKeyReused].
 type Idempotency interface {
 	Do(ctx context.Context, instance, key, requestHash string, run func(ctx context.Context) (*Result, error)) (*Result, error)
 }
@@ -138,7 +138,7 @@ func (s *Service) execute(ctx context.Context, cmd Command, route bool) (*Result
 		case *CancelArgs:
 			return s.cancel(ctx, cmd, *a, tc)
 		}
-		return nil, Errorf(CodeInvalid, "unknown command kind")
+		return nil, errcode.Errorf(errcode.CodeInvalid, "unknown command kind")
 	}
 	var res *Result
 	var err error
@@ -149,7 +149,7 @@ func (s *Service) execute(ctx context.Context, cmd Command, route bool) (*Result
 	}
 	if err != nil {
 		e := scrub(err)
-		if e.Code == CodeDisconnected && s.router != nil {
+		if e.Code == errcode.CodeDisconnected && s.router != nil {
 			if wait := s.router.Backoff(cmd.Instance); wait > 0 {
 				return nil, errcode.RetryAfter(e, wait)
 			}
@@ -173,7 +173,7 @@ func checkStrings(cmd Command) error {
 	}
 	for _, f := range fields {
 		if !cleanString(f.v) {
-			return Errorf(CodeInvalid, "Invalid request: %s contains a NUL character or invalid UTF-8", f.name)
+			return errcode.Errorf(errcode.CodeInvalid, "Invalid request: %s contains a NUL character or invalid UTF-8", f.name)
 		}
 	}
 	var args []string
@@ -189,7 +189,7 @@ func checkStrings(cmd Command) error {
 	}
 	for _, v := range args {
 		if !cleanString(v) {
-			return Errorf(CodeInvalid, "Invalid request body: a field contains a NUL character or invalid UTF-8")
+			return errcode.Errorf(errcode.CodeInvalid, "Invalid request body: a field contains a NUL character or invalid UTF-8")
 		}
 	}
 	return nil
@@ -252,10 +252,10 @@ var msgIDs struct {
 func (s *Service) instance(ctx context.Context, instance string) (whatsapp.Session, error) {
 	sess, err := s.sessions.Session(ctx, instance)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInstanceNotFound
+		return nil, errcode.ErrInstanceNotFound
 	}
 	if err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	return sess, nil
 }
@@ -266,7 +266,7 @@ func (s *Service) session(ctx context.Context, instance string) (whatsapp.Sessio
 		return nil, err
 	}
 	if sess.State() != whatsapp.StateConnected {
-		return nil, ErrDisconnected
+		return nil, errcode.ErrDisconnected
 	}
 	return sess, nil
 }
@@ -295,7 +295,7 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 	if err != nil {
 		e := scrub(err)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "status failed", append(attrs[:], slog.String("status", string(e.Code)), slog.Any("err", err))...)
-		if !errors.Is(err, ErrInstanceNotFound) {
+		if !errors.Is(err, errcode.ErrInstanceNotFound) {
 			s.emit(ctx, Event{Type: EventStatusFailed, Instance: cmd.Instance, TraceParent: tc.String(), Origin: cmd.Origin,
 				Data: FailedData{MessageID: id, MessageType: a.Type, Source: source, TraceID: tc.TraceID, Status: string(e.Code), Message: e.Message}})
 		}
@@ -312,15 +312,15 @@ func (s *Service) publish(ctx context.Context, cmd Command, a PublishArgs, tc tr
 // become a generic internal_error (or insufficient_storage for a full disk)
 // whose cause stays in Err for the logs, so no answer, event or DLQ reason
 // carries a driver's text (SQLSTATEs, table names, file paths).
-func scrub(err error) *Error {
-	e := AsError(err)
+func scrub(err error) *errcode.Error {
+	e := errcode.AsError(err)
 	switch {
-	case e.Code == CodeInsufficientStorage:
+	case e.Code == errcode.CodeInsufficientStorage:
 		return e
 	case store.IsDiskFull(err):
-		return &Error{Code: CodeInsufficientStorage, Message: ErrInsufficientStorage.Message, Err: err}
-	case e.Code != CodeInternal && store.IsDriverError(err):
-		return &Error{Code: CodeInternal, Message: "Internal error", Err: err}
+		return &errcode.Error{Code: errcode.CodeInsufficientStorage, Message: errcode.ErrInsufficientStorage.Message, Err: err}
+	case e.Code != errcode.CodeInternal && store.IsDriverError(err):
+		return &errcode.Error{Code: errcode.CodeInternal, Message: "Internal error", Err: err}
 	}
 	return e
 }
@@ -331,7 +331,7 @@ func (s *Service) publishOnce(ctx context.Context, cmd Command, a PublishArgs, i
 	vctx, endValidate := step(ctx, stageValidate)
 	sess, err := s.session(vctx, cmd.Instance)
 	endValidate(err)
-	if errors.Is(err, ErrInstanceNotFound) {
+	if errors.Is(err, errcode.ErrInstanceNotFound) {
 		return nil, err
 	}
 	// status.accepted commits with the request's next write (or on its own
@@ -384,13 +384,13 @@ func (s *Service) message(ctx context.Context, sess whatsapp.Session, instance s
 	case TypeText:
 		msg, err := whatsapp.BuildText(whatsapp.TextStatus{Text: a.Message, BackgroundColor: a.BackgroundColor, Font: a.Font})
 		if err != nil {
-			return nil, Errorf(CodeInvalid, "%s", err)
+			return nil, errcode.Errorf(errcode.CodeInvalid, "%s", err)
 		}
 		return msg, nil
 	case TypeImage, TypeVideo, TypeAudio:
 		return s.buildMedia(ctx, sess, instance, a)
 	}
-	return nil, Errorf(CodeInvalid, "Type must be one of: text, image, video, audio")
+	return nil, errcode.Errorf(errcode.CodeInvalid, "Type must be one of: text, image, video, audio")
 }
 
 // send sends msg and returns WhatsApp's timestamp (now when it gave none)
@@ -436,14 +436,14 @@ func sent(cmd Command, id, typ, source string, tc tracing.Context, ts time.Time,
 }
 
 // sendError is a failed send or revoke as the API reports it.
-func sendError(err error) *Error {
+func sendError(err error) *errcode.Error {
 	if errors.Is(err, whatsapp.ErrNotConnected) {
-		return &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+		return &errcode.Error{Code: errcode.CodeDisconnected, Message: errcode.ErrDisconnected.Message, Err: err}
 	}
 	if store.IsDriverError(err) || store.IsDiskFull(err) {
 		return scrub(err) // the sandbox's (or whatsmeow's store's) database failed, not WhatsApp
 	}
-	return &Error{Code: CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
+	return &errcode.Error{Code: errcode.CodeSendFailed, Message: "Failed to send status: " + err.Error(), Err: err}
 }
 
 // sendAsVoice reports whether an audio status goes out as a voice note:
@@ -456,7 +456,7 @@ func sendAsVoice(PublishArgs) bool { return true }
 
 func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, instance string, a PublishArgs) (*waE2E.Message, error) {
 	if s.media == nil {
-		return nil, Errorf(CodeMediaValidationFailed, "media statuses are not available: the media pipeline is not configured")
+		return nil, errcode.Errorf(errcode.CodeMediaValidationFailed, "media statuses are not available: the media pipeline is not configured")
 	}
 	mctx, endPrepare := step(ctx, stageMediaPrepare)
 	pm, err := preparedFrom(ctx) // prepared ahead by the scheduler
@@ -465,12 +465,12 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, instanc
 	}
 	endPrepare(err)
 	if err != nil {
-		return nil, AsError(err)
+		return nil, errcode.AsError(err)
 	}
 	defer pm.Cleanup()
 	f, err := pm.Open()
 	if err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	defer f.Close()
 	uctx, endUpload := step(ctx, stageUpload)
@@ -478,9 +478,9 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, instanc
 	endUpload(err)
 	if err != nil {
 		if errors.Is(err, whatsapp.ErrNotConnected) {
-			return nil, &Error{Code: CodeDisconnected, Message: ErrDisconnected.Message, Err: err}
+			return nil, &errcode.Error{Code: errcode.CodeDisconnected, Message: errcode.ErrDisconnected.Message, Err: err}
 		}
-		return nil, Wrap(CodeMediaUploadFailed, "Failed to upload media to WhatsApp", err)
+		return nil, errcode.Wrap(errcode.CodeMediaUploadFailed, "Failed to upload media to WhatsApp", err)
 	}
 	if pm.Used != nil {
 		pm.Used()
@@ -491,7 +491,7 @@ func (s *Service) buildMedia(ctx context.Context, sess whatsapp.Session, instanc
 		PTT: pm.Voice, Waveform: pm.Waveform, BackgroundColor: a.BackgroundColor,
 	})
 	if err != nil {
-		return nil, Errorf(CodeInvalid, "%s", err)
+		return nil, errcode.Errorf(errcode.CodeInvalid, "%s", err)
 	}
 	return msg, nil
 }
@@ -510,10 +510,10 @@ func (s *Service) delete(ctx context.Context, cmd Command, a DeleteArgs, tc trac
 	}
 	st, err := s.store.StatusGet(ctx, cmd.Instance, a.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrMessageNotFound
+		return nil, errcode.ErrMessageNotFound
 	}
 	if err != nil {
-		return nil, Wrap(CodeInternal, "Internal error", err)
+		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}
 	res := &Result{MessageID: a.MessageID, MessageType: st.Type, Chat: Chat{JID: StatusBroadcastJID}, Source: st.Source, TraceID: tc.TraceID}
 	if a.DeleteForEveryone {
@@ -532,7 +532,7 @@ func (s *Service) delete(ctx context.Context, cmd Command, a DeleteArgs, tc trac
 		// "Delete for me" on one's own status only forgets it here: WhatsApp
 		// keeps showing it to contacts until it expires.
 		if err := s.store.StatusDelete(ctx, cmd.Instance, a.MessageID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, Wrap(CodeInternal, "Internal error", err)
+			return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 		}
 		res.Timestamp, res.DeleteType = s.now(), "delete_for_me"
 	}

@@ -14,6 +14,7 @@ import (
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
 
+	"github.com/statusflow/statusflow/internal/errcode"
 	"github.com/statusflow/statusflow/internal/events"
 	"github.com/statusflow/statusflow/internal/status"
 	"github.com/statusflow/statusflow/internal/store"
@@ -155,8 +156,8 @@ func TestService_Publish(t *testing.T) {
 		svc, b := setup(t)
 		b.sess.sendErr = errors.New("server returned error 479")
 		_, err := svc.Execute(context.Background(), status.Command{Instance: "sales", Origin: origin, Args: status.PublishArgs{Type: "text", Message: "hi"}})
-		var se *status.Error
-		if !errors.As(err, &se) || se.Code != status.CodeSendFailed || se.Message != "Failed to send status: server returned error 479" {
+		var se *errcode.Error
+		if !errors.As(err, &se) || se.Code != errcode.CodeSendFailed || se.Message != "Failed to send status: server returned error 479" {
 			t.Fatalf("got %v", err)
 		}
 		if evs := b.events.list(); len(evs) != 1 || evs[0].Type != status.EventStatusFailed || eventData[status.FailedData](t, evs[0]).Status != "send_failed" {
@@ -168,7 +169,7 @@ func TestService_Publish(t *testing.T) {
 		svc, b := setup(t)
 		b.sess.sendErr = whatsapp.ErrNotConnected
 		_, err := svc.Execute(context.Background(), status.Command{Instance: "sales", Args: status.PublishArgs{Type: "text", Message: "hi"}})
-		if !errors.Is(err, status.ErrDisconnected) {
+		if !errors.Is(err, errcode.ErrDisconnected) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -177,8 +178,8 @@ func TestService_Publish(t *testing.T) {
 		svc, b := setup(t)
 		b.sess.uploadErr = errors.New("upload: 503")
 		_, err := svc.Execute(context.Background(), status.Command{Instance: "sales", Args: status.PublishArgs{Type: "image", MediaURL: "http://x/a.jpg"}})
-		var se *status.Error
-		if !errors.As(err, &se) || se.Code != status.CodeMediaUploadFailed || se.Message != "Failed to upload media to WhatsApp" {
+		var se *errcode.Error
+		if !errors.As(err, &se) || se.Code != errcode.CodeMediaUploadFailed || se.Message != "Failed to upload media to WhatsApp" {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -198,7 +199,7 @@ func TestService_Publish(t *testing.T) {
 		t.Parallel()
 		svc, b := setup(t)
 		_, err := svc.Execute(context.Background(), status.Command{Instance: "ghost", Args: status.PublishArgs{Type: "text", Message: "hi"}})
-		if evs, _ := b.store.EventList(context.Background(), &store.EventListParams{Instance: "ghost", Limit: 10}); !errors.Is(err, status.ErrInstanceNotFound) || len(b.events.list()) != 0 || len(evs) != 0 {
+		if evs, _ := b.store.EventList(context.Background(), &store.EventListParams{Instance: "ghost", Limit: 10}); !errors.Is(err, errcode.ErrInstanceNotFound) || len(b.events.list()) != 0 || len(evs) != 0 {
 			t.Fatalf("got %v, events %d", err, len(b.events.list()))
 		}
 	})
@@ -206,11 +207,11 @@ func TestService_Publish(t *testing.T) {
 
 func TestError_Is(t *testing.T) {
 	t.Parallel()
-	err := error(&status.Error{Code: status.CodeDisconnected, Message: "detail", Err: io.EOF})
-	if !errors.Is(err, status.ErrDisconnected) || errors.Is(err, status.ErrInstanceNotFound) || !errors.Is(err, io.EOF) {
+	err := error(&errcode.Error{Code: errcode.CodeDisconnected, Message: "detail", Err: io.EOF})
+	if !errors.Is(err, errcode.ErrDisconnected) || errors.Is(err, errcode.ErrInstanceNotFound) || !errors.Is(err, io.EOF) {
 		t.Fatal("Is/Unwrap mismatch")
 	}
-	if status.CodeInvalid.Public() || !status.CodeSendFailed.Public() || status.CodeInvalid.Retryable() || !status.CodeDisconnected.Retryable() {
+	if errcode.CodeInvalid.Public() || !errcode.CodeSendFailed.Public() || errcode.CodeInvalid.Retryable() || !errcode.CodeDisconnected.Retryable() {
 		t.Fatal("code properties")
 	}
 }

@@ -32,6 +32,7 @@ func TestCloudEvent_SDK(t *testing.T) {
 		"instance.state":   status.InstanceStateData{State: "connected", JID: "5511999999999@s.whatsapp.net", Reason: "connected"},
 		"status.viewed":    status.ViewedData{MessageID: "3EB0A", Viewer: "5511999990000@s.whatsapp.net", Kind: "read", Timestamp: now, Views: 1, TraceID: trace},
 		"status.scheduled": status.ScheduledData{ScheduleID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Action: "publish", MessageID: "3EB0A", MessageType: "text", DueAt: now, TraceID: trace},
+		"instance.owner":   status.InstanceOwnerData{Replica: "r2", Change: "taken", Owner: "r2"},
 		"status.cancelled": status.CancelledData{ScheduleID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Action: "publish", MessageID: "3EB0A", DueAt: now, TraceID: trace},
 	}
 	v := schemas.Default()

@@ -3,13 +3,11 @@ package apptest
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/statusflow/statusflow/internal/config"
+	"github.com/statusflow/statusflow/internal/natstest"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
 )
@@ -57,23 +55,7 @@ type Replica struct {
 // returns its URL.
 func StartNATS(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	ns, err := server.NewServer(&server.Options{ServerName: "apptest-cluster", Host: "127.0.0.1", Port: port, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true, Username: NATSUser, Password: NATSPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return fmt.Sprintf("nats://127.0.0.1:%d", port)
+	return natstest.Start(t, NATSUser, NATSPassword)
 }
 
 // NewCluster starts the replicas one after the other (the first applies

@@ -4,39 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusflow/statusflow/internal/cluster"
+	"github.com/statusflow/statusflow/internal/natstest"
 )
 
 // startNATS runs a JetStream server on a free loopback port for the test.
 func startNATS(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	ns, err := server.NewServer(&server.Options{ServerName: "lease-test", Host: "127.0.0.1", Port: port, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return fmt.Sprintf("nats://127.0.0.1:%d", port)
+	return natstest.Start(t, "", "")
 }
 
 func replica(t *testing.T, url, id string, ttl time.Duration, now func() time.Time) *cluster.Leases {

@@ -186,3 +186,22 @@ func freePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// Start runs one NATS server with JetStream on a free loopback port, with
+// its own store directory, until the test ends, and returns its URL. When
+// user is not empty the server requires that login.
+func Start(t testing.TB, user, password string) string {
+	t.Helper()
+	port := freePorts(t, 1)[0]
+	ns, err := server.NewServer(&server.Options{ServerName: fmt.Sprintf("natstest-%d", port), Host: "127.0.0.1", Port: port,
+		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true, Username: user, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return fmt.Sprintf("nats://127.0.0.1:%d", port)
+}

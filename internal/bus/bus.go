@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/statusflow/statusflow/internal/backoff"
 	"github.com/statusflow/statusflow/schemas"
 )
 
@@ -162,12 +164,12 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 		return err
 	}
 	b.set(func() { b.js = js })
-	dctx, cancel := context.WithTimeout(ctx, b.cfg.ConnectTimeout)
-	defer cancel()
-	cons, err := declare(dctx, b.js, b.cfg)
+	cons, err := b.declareRetrying(ctx)
 	if err != nil {
 		return err
 	}
+	dctx, cancel := context.WithTimeout(ctx, b.cfg.ConnectTimeout)
+	defer cancel()
 	runCtx, runCancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.set(func() { b.runCtx, b.cancel = runCtx, runCancel })
 	if b.exec != nil {
@@ -186,6 +188,40 @@ func (b *Bus) Start(ctx context.Context) (err error) {
 	b.set(func() { b.started = true })
 	b.log.Info("nats ready", "url", redact(url), "embedded", b.ns != nil, "prefix", b.cfg.Prefix, "consuming", b.exec != nil)
 	return nil
+}
+
+// declareAttempts bounds how often Start tries to declare the streams on an
+// external NATS before giving up (about a minute with the 10 s default
+// ConnectTimeout and the pauses between tries).
+const declareAttempts = 5
+
+// declareRetrying declares the streams and the trigger consumer, trying again
+// while an external JetStream cluster is still forming. Replicas and NATS
+// nodes started together (the compose profile "cluster") routinely ask
+// before the nodes have elected a meta leader, and creating a stream with
+// three copies on a loaded machine can take longer than one ConnectTimeout:
+// failing the start then only makes the orchestrator restart us into the
+// same race. The embedded server is ready when it answers, so it gets one try.
+func (b *Bus) declareRetrying(ctx context.Context) (jetstream.Consumer, error) {
+	attempts := declareAttempts
+	if b.ns != nil {
+		attempts = 1
+	}
+	for attempt := 1; ; attempt++ {
+		dctx, cancel := context.WithTimeout(ctx, b.cfg.ConnectTimeout)
+		cons, err := declare(dctx, b.js, b.cfg)
+		cancel()
+		if err == nil || attempt >= attempts || ctx.Err() != nil {
+			return cons, err
+		}
+		wait := backoff.Exponential(time.Second, 8*time.Second, attempt, rand.Float64())
+		b.log.Warn("nats: JetStream not ready yet; declaring the streams again", "attempt", attempt, "of", attempts, "in", wait.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func (b *Bus) startConsumer(ctx context.Context, cons jetstream.Consumer) error {

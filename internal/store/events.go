@@ -32,13 +32,17 @@ func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error 
 		}
 		ev.Seq = seq
 	}
-	_, err := s.TxExec(ctx, tx, `INSERT INTO events (id, seq, instance, type, trace_id, source, platform, time, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := s.TxExec(ctx, tx, eventInsert.one,
 		ev.ID, ev.Seq, ev.Instance, ev.Type, ev.TraceID, ev.Source, ev.Platform, millis(ev.Time), ev.Body)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
 	return err
 }
+
+var eventInsert = newInsert("events",
+	[]string{"id", "seq", "instance", "type", "trace_id", "source", "platform", "time", "body"},
+	[]colKind{colText, colInt, colText, colText, colText, colText, colText, colInt, colText}, "")
 
 // nextSeq is the next event seq of instance: now in microseconds, or one
 // past the last seq when that is later. On SQLite every write goes through
@@ -58,10 +62,11 @@ func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, instance string) (seq i
 			return 0, err
 		}
 	} else if l := s.laneOf(tx); l != nil {
-		// PostgreSQL: read once per batch, then what the batch took.
+		// PostgreSQL: read once per batch (under the instance's lock, see
+		// seqLockSQL), then what the batch took.
 		if prev, ok := l.pl.seq[instance]; ok {
 			last = prev
-		} else if last, err = s.maxSeq(ctx, tx, instance); err != nil {
+		} else if last, err = s.lockMaxSeq(ctx, tx, instance); err != nil {
 			return 0, err
 		}
 		defer func() {
@@ -70,7 +75,7 @@ func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, instance string) (seq i
 			}
 			l.pl.seq[instance] = seq
 		}()
-	} else if last, err = s.maxSeq(ctx, tx, instance); err != nil {
+	} else if last, err = s.lockMaxSeq(ctx, tx, instance); err != nil {
 		return 0, err
 	}
 	seq = max(time.Now().UnixMicro(), last+1)
@@ -81,6 +86,16 @@ func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, instance string) (seq i
 		s.lastSeq[instance] = seq
 	}
 	return seq, nil
+}
+
+// lockMaxSeq is maxSeq on PostgreSQL once tx holds the lock of instance's
+// seqs (see seqLockSQL); the SELECT runs after the lock is taken, so it sees
+// every batch that held it before.
+func (s *Store) lockMaxSeq(ctx context.Context, tx *sql.Tx, instance string) (int64, error) {
+	if _, err := s.TxExec(ctx, tx, seqLockSQL, []int64{seqLockKey(instance)}); err != nil {
+		return 0, err
+	}
+	return s.maxSeq(ctx, tx, instance)
 }
 
 func (s *Store) maxSeq(ctx context.Context, tx *sql.Tx, instance string) (int64, error) {

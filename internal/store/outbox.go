@@ -42,9 +42,13 @@ type DeliveryAttempt struct {
 	Error      string
 }
 
+var outboxInsert = newInsert("webhook_deliveries",
+	[]string{"id", "webhook_id", "instance", "event_id", "event_type", "event_time", "body", "state", "attempt", "max_attempts", "scheduled_at", "created_at"},
+	[]colKind{colText, colText, colText, colText, colText, colInt, colText, colText, colInt, colInt, colInt, colInt}, "")
+
 // OutboxInsertTx writes a delivery inside tx (the event's transaction).
 func (s *Store) OutboxInsertTx(ctx context.Context, tx *sql.Tx, d *Delivery) error {
-	_, err := s.TxExec(ctx, tx, `INSERT INTO webhook_deliveries (id, webhook_id, instance, event_id, event_type, event_time, body, state, attempt, max_attempts, scheduled_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.TxExec(ctx, tx, outboxInsert.one,
 		d.ID, d.WebhookID, d.Instance, d.EventID, d.EventType, millis(d.EventTime), d.Body, d.State, d.Attempt, d.MaxAttempts, millis(d.ScheduledAt), millis(d.CreatedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"hash/fnv"
 	"maps"
 	"slices"
 
@@ -95,6 +96,7 @@ func (s *Store) flush(ctx context.Context, tx *sql.Tx) error {
 	if l == nil || len(l.pl.pending.QueuedQueries) == 0 {
 		return nil
 	}
+	l.pl.pending.QueuedQueries = mergeInserts(l.pl.pending.QueuedQueries)
 	n := len(l.pl.pending.QueuedQueries)
 	br := l.pl.pgConn.SendBatch(ctx, &l.pl.pending)
 	var first error
@@ -119,9 +121,11 @@ func connBroken(err error) bool {
 
 // A batch of pipelined writes only (the publishing path's) runs without
 // database/sql's transaction, straight on pgx, in two round trips: one
-// sends BEGIN with the reads its writes need (each instance's last event
-// seq and enabled webhooks, named by WithWriteLane), the other every queued
-// statement and COMMIT. The writes get the lane's done transaction: a write
+// sends BEGIN, the batch's event-seq locks (see seqLockSQL) and the reads
+// its writes need (each instance's last event seq and enabled webhooks,
+// named by WithWriteLane: one statement each for all of the batch's
+// instances), the other every queued statement (merged per table, see
+// mergeInserts) and COMMIT. The writes get the lane's done transaction: a write
 // that reads anything else on it gets sql.ErrTxDone, which fails the batch
 // into the one-by-one replay.
 
@@ -165,44 +169,60 @@ func (s *Store) runRaw(l *lane, batch []*writeReq) (errs []error, ok bool) {
 	}
 	var b pgx.Batch
 	b.Queue(`BEGIN`)
-	for _, inst := range instances {
-		b.Queue(`SELECT MAX(seq) FROM events WHERE instance = $1`, inst)
-		b.Queue(`SELECT `+webhookColumns+` FROM webhooks WHERE instance = $1 AND enabled = $2 ORDER BY label`, inst, true)
-	}
+	b.Queue(seqLockSQL, seqLockKeys(instances))
+	b.Queue(`SELECT i, (SELECT MAX(seq) FROM events WHERE instance = i) FROM unnest($1::text[]) i`, instances)
+	b.Queue(`SELECT `+webhookColumns+` FROM webhooks WHERE instance = ANY($1::text[]) AND enabled = $2 ORDER BY instance, label`, instances, true)
 	if l.pl.seq == nil {
 		l.pl.seq = make(map[string]int64)
 	}
 	hooks := make(map[string][]*Webhook, len(instances))
+	for _, inst := range instances {
+		hooks[inst] = nil // none enabled unless read below
+	}
 	err := func() error {
 		br := pc.SendBatch(ctx, &b)
 		defer br.Close()
-		if _, err := br.Exec(); err != nil {
+		for range 2 { // BEGIN, the locks
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		rows, err := br.Query()
+		if err != nil {
 			return err
 		}
-		for _, inst := range instances {
-			var last sql.NullInt64
-			if err := br.QueryRow().Scan(&last); err != nil {
+		for rows.Next() {
+			var inst string
+			var last *int64
+			if err := rows.Scan(&inst, &last); err != nil {
+				rows.Close()
 				return err
 			}
-			l.pl.seq[inst] = last.Int64
-			rows, err := br.Query()
+			if last != nil {
+				l.pl.seq[inst] = *last
+			} else {
+				l.pl.seq[inst] = 0
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			w, err := scanWebhook(rows)
 			if err != nil {
+				rows.Close()
 				return err
 			}
-			var ws []*Webhook
-			for rows.Next() {
-				w, err := scanWebhook(rows)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				ws = append(ws, w)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			hooks[inst] = ws
+			hooks[w.Instance] = append(hooks[w.Instance], w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
 		}
 		return br.Close()
 	}()
@@ -254,4 +274,44 @@ func (s *Store) rawRollback(l *lane) {
 	if _, err := l.pl.pgConn.Exec(context.Background(), `ROLLBACK`); err != nil && connBroken(err) {
 		l.dropConn()
 	}
+}
+
+// Event seqs and commit order.
+//
+// A reader pages through an instance's event log with a cursor (the last
+// seq it saw: GET /api/events/:instance?cursor=…, seq > cursor). That is
+// only safe if an instance's events become visible in seq order: an event
+// committed after a reader has passed its seq would never be shown. Two
+// lanes (or two replicas) writing events of one instance could do just
+// that: each batch reads the last seq when it begins, and the batch that
+// took the higher seqs may commit first. So a batch writing events of an
+// instance first takes a transaction advisory lock of that instance (held
+// until its COMMIT or ROLLBACK) and only then reads the last seq: batches
+// of one instance commit one after the other, in seq order, across lanes
+// and replicas. Batches of other instances do not wait. A raw batch takes
+// its instances' locks in ascending key order in one statement, so two
+// batches never wait for each other's; a batch through database/sql takes
+// each lock when it first writes an event of the instance (PostgreSQL
+// breaks the rare deadlock of two such batches, and the batch that fails
+// is replayed one write at a time).
+
+// seqLockSQL takes the advisory locks of the keys $1 in the array's order.
+const seqLockSQL = `SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) k`
+
+// seqLockKey is the advisory lock key of instance's event seqs.
+func seqLockKey(instance string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("statusflow.events\x00"))
+	h.Write([]byte(instance))
+	return int64(h.Sum64())
+}
+
+// seqLockKeys are the lock keys of instances, ascending and distinct.
+func seqLockKeys(instances []string) []int64 {
+	keys := make([]int64, 0, len(instances))
+	for _, inst := range instances {
+		keys = append(keys, seqLockKey(inst))
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }

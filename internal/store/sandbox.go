@@ -30,7 +30,7 @@ func (s *Store) SandboxStatusInsert(ctx context.Context, st *SandboxStatus) erro
 
 // SandboxStatusInsertTx is SandboxStatusInsert inside tx.
 func (s *Store) SandboxStatusInsertTx(ctx context.Context, tx *sql.Tx, st *SandboxStatus) error {
-	_, err := s.TxExec(ctx, tx, sandboxInsert, sandboxArgs(st)...)
+	_, err := s.TxExec(ctx, tx, sandboxInsert.one, sandboxArgs(st)...)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -46,7 +46,7 @@ func (s *Store) SandboxStatusRecord(ctx context.Context, st *SandboxStatus) erro
 	write := func(ctx context.Context, tx *sql.Tx) error {
 		// ON CONFLICT, unlike a failed INSERT, leaves a PostgreSQL
 		// transaction usable.
-		_, err := s.TxExec(ctx, tx, sandboxInsert+` ON CONFLICT (instance, message_id) DO NOTHING`, sandboxArgs(st)...)
+		_, err := s.TxExec(ctx, tx, sandboxRecord.one, sandboxArgs(st)...)
 		return err
 	}
 	if deferWrite(ctx, write) {
@@ -55,7 +55,13 @@ func (s *Store) SandboxStatusRecord(ctx context.Context, st *SandboxStatus) erro
 	return s.Write(ctx, write)
 }
 
-const sandboxInsert = `INSERT INTO sandbox_statuses (instance, message_id, type, message, message_proto, media_mimetype, media_bytes, media_sha256, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+var (
+	sandboxCols  = []string{"instance", "message_id", "type", "message", "message_proto", "media_mimetype", "media_bytes", "media_sha256", "revoked", "created_at"}
+	sandboxKinds = []colKind{colText, colText, colText, colText, colText, colText, colInt, colText, colBool, colInt}
+
+	sandboxInsert = newInsert("sandbox_statuses", sandboxCols, sandboxKinds, "")
+	sandboxRecord = newInsert("sandbox_statuses", sandboxCols, sandboxKinds, ` ON CONFLICT (instance, message_id) DO NOTHING`)
+)
 
 func sandboxArgs(st *SandboxStatus) []any {
 	return []any{st.Instance, st.MessageID, st.Type, st.Message, base64.StdEncoding.EncodeToString(st.Proto),

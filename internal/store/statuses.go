@@ -70,6 +70,10 @@ func (s *Store) StatusDelete(ctx context.Context, instance, messageID string) er
 	return s.execOne(ctx, `DELETE FROM statuses WHERE instance = $1 AND message_id = $2`, instance, messageID)
 }
 
+var statusRecord = newInsert("statuses",
+	[]string{"instance", "message_id", "type", "source", "trace_id", "origin", "created_at", "confirmed"},
+	[]colKind{colText, colText, colText, colText, colText, colText, colInt, colBool}, ` ON CONFLICT (instance, message_id) DO NOTHING`)
+
 // StatusRecordTx records a published status inside tx; a status already
 // recorded under the same id (a retried command) is left as it is.
 func (s *Store) StatusRecordTx(ctx context.Context, tx *sql.Tx, st *Status) error {
@@ -77,7 +81,7 @@ func (s *Store) StatusRecordTx(ctx context.Context, tx *sql.Tx, st *Status) erro
 	if origin == "" {
 		origin = "{}"
 	}
-	_, err := s.TxExec(ctx, tx, `INSERT INTO statuses (instance, message_id, type, source, trace_id, origin, created_at, confirmed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (instance, message_id) DO NOTHING`,
+	_, err := s.TxExec(ctx, tx, statusRecord.one,
 		st.Instance, st.MessageID, st.Type, st.Source, st.TraceID, origin, millis(st.CreatedAt), !st.Unconfirmed)
 	return err
 }

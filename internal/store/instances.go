@@ -83,6 +83,7 @@ func (s *Store) InstanceSetState(ctx context.Context, name, state string) error 
 
 // InstanceDelete removes the instance and its recorded statuses.
 func (s *Store) InstanceDelete(ctx context.Context, name string) error {
+	defer s.audiences.invalidate(name) // after the commit (or failure)
 	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM instances WHERE name = $1`, name)
 		if err != nil {
@@ -110,7 +111,7 @@ func (s *Store) InstanceDelete(ctx context.Context, name string) error {
 				return err
 			}
 		}
-		return nil
+		return s.notifyAudience(ctx, tx, name)
 	})
 }
 

@@ -100,3 +100,37 @@ func TestWritePipelined_OneFailureKeepsTheOthers(t *testing.T) {
 		})
 	}
 }
+
+// The sandbox's audience is kept in memory, yet a change or the instance's
+// deletion is seen by the next read on the same store.
+func TestSandboxAudience_ReadAfterChange(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			s := storetest.New(t, d)
+			ctx := context.Background()
+			if err := s.InstanceInsert(ctx, &store.Instance{Name: "p", Engine: "sandbox", TokenHash: "h", State: "connected", CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			for i, mode := range []string{"contacts", "only", "except"} {
+				if err := s.SandboxAudiencePut(ctx, "p", &store.SandboxAudience{Mode: mode, Recipients: []string{fmt.Sprint(i)}}); err != nil {
+					t.Fatal(err)
+				}
+				for range 2 { // read from the database, then from memory
+					got, err := s.SandboxAudienceGet(ctx, "p")
+					if err != nil || got.Mode != mode || len(got.Recipients) != 1 || got.Recipients[0] != fmt.Sprint(i) {
+						t.Fatalf("after setting %s: %+v, %v", mode, got, err)
+					}
+					got.Recipients[0] = "changed by the caller" // the result is the caller's
+				}
+			}
+			if err := s.InstanceDelete(ctx, "p"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.SandboxAudienceGet(ctx, "p"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("after deleting the instance: %+v, %v", got, err)
+			}
+		})
+	}
+}

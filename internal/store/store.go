@@ -70,6 +70,9 @@ type Store struct {
 	commits  atomic.Uint64 // group-commit transactions committed, see Commits
 	walLimit atomic.Int64  // frames: walRestartFrames (tests set less)
 	path     string        // SQLite: the database file
+
+	pgConfig  *pgx.ConnConfig // PostgreSQL: the audiences' listener connects with it
+	audiences audienceCache   // see audience_cache.go
 }
 
 // Open connects to databaseURL — a `postgres://` URL, or empty for a SQLite
@@ -79,6 +82,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		db         *sql.DB
 		dialect    Dialect
 		sqlitePath string
+		pgCfg      *pgx.ConnConfig
 		err        error
 	)
 	switch {
@@ -86,6 +90,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		dialect = Postgres
 		var cfg *pgx.ConnConfig
 		if cfg, err = pgx.ParseConfig(databaseURL); err == nil {
+			pgCfg = cfg.Copy()
 			cfg.Tracer = pgTracer{} // queries join the caller's trace
 			db = stdlib.OpenDB(*cfg)
 			db.SetMaxOpenConns(pgConns)
@@ -124,6 +129,11 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	s := &Store{DB: db, Dialect: dialect, path: sqlitePath}
+	if dialect == Postgres {
+		s.pgConfig = pgCfg
+	} else {
+		s.audiences.valid = true // one process owns the file: every change is this process's
+	}
 	s.lanes = []*lane{new(lane)}
 	if dialect == Postgres {
 		for range pgLanes - 1 {
@@ -166,6 +176,7 @@ func (s *Store) Close() error {
 		s.stopCheckpoints()
 		s.stopCheckpoints = nil
 	}
+	s.stopAudiences()
 	s.stopWriter()
 	s.closeStmts()
 	return s.DB.Close()

@@ -48,8 +48,27 @@ type SandboxAudience struct {
 	Recipients []string
 }
 
-// SandboxAudienceGet returns an instance's simulated audience, or [ErrNotFound].
+// SandboxAudienceGet returns an instance's simulated audience, or
+// [ErrNotFound]. Audiences are kept in memory while every change reaches
+// this process (see audience_cache.go). The result is the caller's.
 func (s *Store) SandboxAudienceGet(ctx context.Context, instance string) (*SandboxAudience, error) {
+	s.audiencesKept()
+	a, ok, gen := s.audiences.get(instance)
+	if !ok {
+		var err error
+		a, err = s.sandboxAudienceRead(ctx, instance)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		s.audiences.put(gen, instance, a)
+	}
+	if a == nil {
+		return nil, ErrNotFound
+	}
+	return &SandboxAudience{Mode: a.Mode, Recipients: append([]string(nil), a.Recipients...)}, nil
+}
+
+func (s *Store) sandboxAudienceRead(ctx context.Context, instance string) (*SandboxAudience, error) {
 	var a SandboxAudience
 	var list string
 	err := s.DB.QueryRowContext(ctx, `SELECT mode, recipients FROM sandbox_audiences WHERE instance = $1`, instance).Scan(&a.Mode, &list)
@@ -65,13 +84,19 @@ func (s *Store) SandboxAudienceGet(ctx context.Context, instance string) (*Sandb
 	return &a, nil
 }
 
-// SandboxAudiencePut sets an instance's simulated audience.
+// SandboxAudiencePut sets an instance's simulated audience; every replica
+// reads the new one from then on (see audience_cache.go).
 func (s *Store) SandboxAudiencePut(ctx context.Context, instance string, a *SandboxAudience) error {
 	list, err := json.Marshal(append([]string{}, a.Recipients...))
 	if err != nil {
 		return err
 	}
-	_, err = s.Exec(ctx, `INSERT INTO sandbox_audiences (instance, mode, recipients) VALUES ($1, $2, $3)
-		ON CONFLICT (instance) DO UPDATE SET mode = excluded.mode, recipients = excluded.recipients`, instance, a.Mode, string(list))
-	return err
+	defer s.audiences.invalidate(instance) // after the commit (or failure)
+	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sandbox_audiences (instance, mode, recipients) VALUES ($1, $2, $3)
+		ON CONFLICT (instance) DO UPDATE SET mode = excluded.mode, recipients = excluded.recipients`, instance, a.Mode, string(list)); err != nil {
+			return err
+		}
+		return s.notifyAudience(ctx, tx, instance)
+	})
 }

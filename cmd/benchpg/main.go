@@ -16,15 +16,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +36,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/statusflow/statusflow/internal/app"
+	"github.com/statusflow/statusflow/internal/benchkit"
 	"github.com/statusflow/statusflow/internal/config"
 )
 
@@ -162,132 +160,44 @@ func pgbench(u, script string, clients int, d time.Duration) float64 {
 	return v
 }
 
-var (
-	rpsRe  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	p99Re  = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
-	non2Re = regexp.MustCompile(`Non-2xx or 3xx responses: ([0-9]+)`)
-)
-
 // wrk runs wrk against u and returns requests per second, p99 and the
 // number of non-2xx answers.
 func wrk(u, lua string, conns int, d time.Duration) (float64, time.Duration, int) {
-	out, err := exec.Command("wrk", "-t", "2", "-c", strconv.Itoa(conns), "-d", d.String(), "--latency", "-s", lua, u).CombinedOutput()
-	if err != nil {
-		check(fmt.Errorf("wrk: %v\n%s", err, out))
-	}
-	return parseWrk(out)
-}
-
-func parseWrk(out []byte) (float64, time.Duration, int) {
-	m := rpsRe.FindSubmatch(out)
-	if m == nil {
-		check(fmt.Errorf("wrk: no Requests/sec in\n%s", out))
-	}
-	rps, _ := strconv.ParseFloat(string(m[1]), 64)
-	var p99 time.Duration
-	if m := p99Re.FindSubmatch(out); m != nil {
-		v, _ := strconv.ParseFloat(string(m[1]), 64)
-		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[2])]
-		p99 = time.Duration(v * float64(unit)).Round(10 * time.Microsecond)
-	}
-	non2 := 0
-	if m := non2Re.FindSubmatch(out); m != nil {
-		non2, _ = strconv.Atoi(string(m[1]))
-	}
-	if non2 > 0 {
-		// The rate counts every answer; an error answer is no publication.
-		rps = rps * (1 - float64(non2)/float64(totalRequests(out)))
-	}
-	return rps, p99, non2
-}
-
-var totalRe = regexp.MustCompile(`([0-9]+) requests in`)
-
-func totalRequests(out []byte) int {
-	m := totalRe.FindSubmatch(out)
-	if m == nil {
-		return 1
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return max(n, 1)
+	r, err := benchkit.Wrk(u, lua, conns, d)
+	check(err)
+	return r.RPS, r.P99, r.Non2xx
 }
 
 func createDB(admin string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "sf_bench_" + hex.EncodeToString(b)
-	db, err := sql.Open("pgx", admin)
+	name, err := benchkit.CreateDB(admin)
 	check(err)
-	defer db.Close()
-	_, err = db.Exec(`CREATE DATABASE ` + name)
-	check(err)
-	created = append(created, [2]string{admin, name})
 	return name
 }
 
-// created are the databases this run made; check drops them before it
-// exits (os.Exit skips the deferred drops), so a failed run leaves none.
-var created [][2]string
-
-func dropDB(admin, name string) {
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		return
-	}
-	defer db.Close()
-	db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`)
-}
+func dropDB(admin, name string) { benchkit.DropDB(admin, name) }
 
 // dbURL is admin with its database replaced by name.
 func dbURL(admin, name string) string {
-	u, err := url.Parse(admin)
+	u, err := benchkit.DBURL(admin, name)
 	check(err)
-	u.Path = "/" + name
-	return u.String()
+	return u
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+func median(xs []float64) float64 { return benchkit.Median(xs) }
 
-func medianDur(ds []time.Duration) time.Duration {
-	f := make([]float64, len(ds))
-	for i, d := range ds {
-		f[i] = float64(d)
-	}
-	return time.Duration(median(f)).Round(10 * time.Microsecond)
-}
+func medianDur(ds []time.Duration) time.Duration { return benchkit.MedianDur(ds) }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
+func envOr(k, def string) string { return benchkit.EnvOr(k, def) }
 
-// loadAvg is /proc/loadavg's 1, 5 and 15 minute figures.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
-}
+func loadAvg() string { return benchkit.LoadAvg() }
 
 func numCPU() int { return runtime.NumCPU() }
 
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchpg:", err)
-		for _, c := range created {
-			dropDB(c[0], c[1])
-		}
+		// os.Exit skips the deferred drops: a failed run leaves no database.
+		benchkit.DropCreated()
 		os.Exit(1)
 	}
 }

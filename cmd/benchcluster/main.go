@@ -1,0 +1,419 @@
+// Command benchcluster measures what clustering (issue 14) costs, in one
+// run on PostgreSQL with real statusflow processes and a nats-server of
+// its own:
+//
+//  1. onoff: text statuses over HTTP on one replica with clustering off
+//     (PostgreSQL and the external NATS, no STATUSFLOW_CLUSTER_REPLICA) and
+//     on (a replica id: leases, fencing, shared rate limits in NATS KV),
+//     rounds alternated, the median of the rounds' on/off ratios printed
+//     (target >= 0.9).
+//
+//  2. forward: two replicas on one database and one NATS, the instance
+//     owned by A; load to A (local) against load to B (forwarded to A over
+//     NATS request-reply): requests/s, p99 and CPU per request (both
+//     statusflow processes and nats-server, from /proc/<pid>/stat), and the
+//     forwarded/local ratios (target <= 1.3).
+//
+//  3. rest: 1,000 sandbox instances owned by one replica, then by three,
+//     nothing else happening: NATS KV writes, JetStream API requests and
+//     client messages per second (nats-server's monitoring port), and the
+//     CPU statusflow, nats-server and PostgreSQL use per second.
+//
+//     go run ./cmd/benchcluster -rounds 5 -duration 8s -rest 60s
+//
+// Load comes from wrk in its own process (64 connections). statusflow is
+// built from this module (go build) and started as child processes
+// configured by environment, so each one's CPU is its own; nats-server is
+// built from the module's nats-server version unless -nats-server names a
+// binary. It needs wrk on PATH and a PostgreSQL server where it may create
+// databases (-admin-url, default the tests' STATUSFLOW_TEST_POSTGRES).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/statusflow/statusflow/internal/benchkit"
+	"github.com/statusflow/statusflow/internal/store"
+)
+
+const accountToken = "sfa_bench-account-token-000000000000"
+
+const textBody = `{"type":"text","message":"Benchmark status","backgroundColor":"#128C7E","font":"serif","source":"bench"}`
+
+var (
+	duration = flag.Duration("duration", 8*time.Second, "load time per target and round")
+	rounds   = flag.Int("rounds", 5, "rounds, each running both targets")
+	conns    = flag.Int("conns", 64, "wrk connections")
+	adminURL = flag.String("admin-url", benchkit.EnvOr("STATUSFLOW_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL of a database from which fresh databases are created")
+	parts    = flag.String("parts", "onoff,forward,rest", "which parts to run, comma-separated")
+	rest     = flag.Duration("rest", 60*time.Second, "how long ownership at rest is measured")
+	nInst    = flag.Int("instances", 1000, "sandbox instances owned at rest")
+	restReps = flag.String("rest-replicas", "1,3", "replica counts measured at rest")
+	leaseTTL = flag.Duration("ttl", 10*time.Second, "STATUSFLOW_CLUSTER_LEASE_TTL")
+	natsBin  = flag.String("nats-server", "", "nats-server binary (default: built from the module's nats-server version)")
+	sfBin    = flag.String("statusflow", "", "statusflow binary (default: built from this module)")
+)
+
+func main() {
+	flag.Parse()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		check(fmt.Errorf("wrk not found on PATH (apt-get install -y wrk)"))
+	}
+	dir, err := os.MkdirTemp("", "statusflow-benchcluster-")
+	check(err)
+	defer os.RemoveAll(dir)
+	// Ctrl-C: stop the children and drop the databases.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; check(fmt.Errorf("interrupted")) }()
+	defer benchkit.DropCreated()
+	defer stopAll()
+
+	if *sfBin == "" {
+		*sfBin = filepath.Join(dir, "statusflow")
+		build(*sfBin, ".")
+	}
+	if *natsBin == "" {
+		*natsBin = filepath.Join(dir, "nats-server")
+		build(*natsBin, "github.com/nats-io/nats-server/v2")
+	}
+	lua := filepath.Join(dir, "post.lua")
+	check(benchkit.WritePostLua(lua, textBody, accountToken))
+	fmt.Printf("benchcluster: %d CPUs, wrk %d connections, %d rounds of %s per target; load average %s\n",
+		numCPU(), *conns, *rounds, *duration, benchkit.LoadAvg())
+	for _, p := range strings.Split(*parts, ",") {
+		switch strings.TrimSpace(p) {
+		case "onoff":
+			onOff(dir, lua)
+		case "forward":
+			forward(dir, lua)
+		case "rest":
+			for _, n := range strings.Split(*restReps, ",") {
+				var reps int
+				fmt.Sscan(n, &reps)
+				atRest(dir, max(reps, 1))
+			}
+		default:
+			check(fmt.Errorf("unknown part %q", p))
+		}
+	}
+	fmt.Printf("load average at the end: %s\n", benchkit.LoadAvg())
+}
+
+// build runs go build for pkg in this module.
+func build(out, pkg string) {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func newDB() (name, url string) {
+	name, err := benchkit.CreateDB(*adminURL)
+	check(err)
+	url, err = benchkit.DBURL(*adminURL, name)
+	check(err)
+	return name, url
+}
+
+// load is one wrk run against one target with the CPU each part used.
+type load struct {
+	benchkit.WrkResult
+	cpu benchkit.CPUSplit
+}
+
+func (l load) requests() float64 { return l.RPS * duration.Seconds() }
+
+// perReq is the CPU of the classes given, in µs per request.
+func (l load) perReq(classes ...string) float64 {
+	sum := 0.0
+	for _, c := range classes {
+		sum += l.cpu.By[c]
+	}
+	return sum / l.requests() * 1e6
+}
+
+// run loads u with wrk while a CPU meter splits the machine's CPU by
+// process: each statusflow child under its name, nats-server, the
+// database's PostgreSQL backends, wrk ("tool").
+func run(u, lua, db string, d time.Duration, nats *natsServer, sfs ...*sfProc) load {
+	m := benchkit.StartCPUMeter(classifier(db, nats, sfs...))
+	r, err := benchkit.Wrk(u, lua, *conns, d)
+	cpu := m.End()
+	check(err)
+	return load{WrkResult: r, cpu: cpu}
+}
+
+func classifier(db string, nats *natsServer, sfs ...*sfProc) benchkit.Classify {
+	self := os.Getpid()
+	return func(p benchkit.Proc) string {
+		for _, sf := range sfs {
+			if p.PID == sf.PID() {
+				return sf.Name
+			}
+		}
+		switch {
+		case nats != nil && p.PID == nats.PID():
+			return "nats"
+		case p.PPID == self && p.Comm == "wrk":
+			return "tool"
+		}
+		return benchkit.PGClass(p, db)
+	}
+}
+
+// onOff is part 1: one replica, clustering off against on.
+func onOff(dir, lua string) {
+	fmt.Printf("\n== 1. one replica, clustering off vs on (PostgreSQL, external NATS; each on its own fresh database)\n")
+	nats := startNATS(*natsBin, dir)
+	defer nats.Stop()
+	dbOff, urlOff := newDB()
+	dbOn, urlOn := newDB()
+	off := startStatusflow(*sfBin, dir, "off", map[string]string{"STATUSFLOW_DATABASE_URL": urlOff,
+		"STATUSFLOW_NATS_URL": nats.URL, "STATUSFLOW_NATS_PREFIX": "sfoff"})
+	defer off.Stop()
+	on := startStatusflow(*sfBin, dir, "on", map[string]string{"STATUSFLOW_DATABASE_URL": urlOn,
+		"STATUSFLOW_NATS_URL": nats.URL, "STATUSFLOW_NATS_PREFIX": "sfon",
+		"STATUSFLOW_CLUSTER_REPLICA": "r1", "STATUSFLOW_CLUSTER_LEASE_TTL": leaseTTL.String()})
+	defer on.Stop()
+	createInstance(off, "bench")
+	createInstance(on, "bench")
+	if o := owner(on, "bench"); o != "r1" {
+		check(fmt.Errorf("instance bench owned by %q, not r1", o))
+	}
+	target := map[string]struct {
+		p  *sfProc
+		db string
+	}{"off": {off, dbOff}, "on": {on, dbOn}}
+	// Warm-up: connections, prepared statements, the first pages.
+	for _, k := range []string{"off", "on"} {
+		run(target[k].p.URL("/api/message/status/bench"), lua, target[k].db, 2*time.Second, nats, target[k].p)
+	}
+	var ratios []float64
+	res := map[string][]load{}
+	for i := range *rounds {
+		order := []string{"off", "on"}
+		if i%2 == 1 {
+			order = []string{"on", "off"}
+		}
+		for _, k := range order {
+			t := target[k]
+			res[k] = append(res[k], run(t.p.URL("/api/message/status/bench"), lua, t.db, *duration, nats, t.p))
+		}
+		lo, ln := res["off"][i], res["on"][i]
+		ratios = append(ratios, ln.RPS/lo.RPS)
+		fmt.Printf("round %d: off %6.0f req/s (p99 %s, non-2xx %d), on %6.0f req/s (p99 %s, non-2xx %d), on/off %.3f; load %s\n",
+			i+1, lo.RPS, lo.P99, lo.Non2xx, ln.RPS, ln.P99, ln.Non2xx, ln.RPS/lo.RPS, benchkit.LoadAvg())
+		for _, k := range []string{"off", "on"} {
+			l := res[k][i]
+			fmt.Printf("  CPU per status %-3s: %s\n", k, l.cpu.PerOp(l.requests(), []string{k, "nats", "pg", "pgshared", "tool", "other"}))
+		}
+	}
+	fmt.Printf("clustering off: %6.0f req/s, p99 %s; CPU per status: statusflow %.0f µs, nats-server %.0f µs, PostgreSQL backends %.0f µs (medians)\n",
+		medianOf(res["off"], func(l load) float64 { return l.RPS }), medianP99(res["off"]),
+		medianOf(res["off"], func(l load) float64 { return l.perReq("off") }),
+		medianOf(res["off"], func(l load) float64 { return l.perReq("nats") }),
+		medianOf(res["off"], func(l load) float64 { return l.perReq("pg") }))
+	fmt.Printf("clustering on : %6.0f req/s, p99 %s; CPU per status: statusflow %.0f µs, nats-server %.0f µs, PostgreSQL backends %.0f µs (medians)\n",
+		medianOf(res["on"], func(l load) float64 { return l.RPS }), medianP99(res["on"]),
+		medianOf(res["on"], func(l load) float64 { return l.perReq("on") }),
+		medianOf(res["on"], func(l load) float64 { return l.perReq("nats") }),
+		medianOf(res["on"], func(l load) float64 { return l.perReq("pg") }))
+	fmt.Printf("ratio on/off: %.3f median of %d rounds (min %.3f, max %.3f; target >= 0.9); load average %s\n",
+		benchkit.Median(ratios), len(ratios), slices.Min(ratios), slices.Max(ratios), benchkit.LoadAvg())
+}
+
+// forward is part 2: a forwarded request against a local one.
+func forward(dir, lua string) {
+	fmt.Printf("\n== 2. forwarded vs local: replicas A (r1, owner) and B (r2) on one database and one NATS; wrk to A, then to B\n")
+	nats := startNATS(*natsBin, dir)
+	defer nats.Stop()
+	db, url := newDB()
+	env := func(id string) map[string]string {
+		return map[string]string{"STATUSFLOW_DATABASE_URL": url, "STATUSFLOW_NATS_URL": nats.URL,
+			"STATUSFLOW_CLUSTER_REPLICA": id, "STATUSFLOW_CLUSTER_LEASE_TTL": leaseTTL.String()}
+	}
+	a := startStatusflow(*sfBin, dir, "A", env("r1"))
+	defer a.Stop()
+	b := startStatusflow(*sfBin, dir, "B", env("r2"))
+	defer b.Stop()
+	createInstance(a, "bench")
+	if o := owner(b, "bench"); o != "r1" {
+		check(fmt.Errorf("instance bench owned by %q, not r1 (A)", o))
+	}
+	path := "/api/message/status/bench"
+	run(a.URL(path), lua, db, 2*time.Second, nats, a, b)
+	run(b.URL(path), lua, db, 2*time.Second, nats, a, b)
+	var cpuRatios, p99Ratios, rpsRatios []float64
+	res := map[string][]load{}
+	for i := range *rounds {
+		order := []string{"local", "forwarded"}
+		if i%2 == 1 {
+			order = []string{"forwarded", "local"}
+		}
+		for _, k := range order {
+			u := a.URL(path)
+			if k == "forwarded" {
+				u = b.URL(path)
+			}
+			res[k] = append(res[k], run(u, lua, db, *duration, nats, a, b))
+		}
+		lo, fw := res["local"][i], res["forwarded"][i]
+		cl, cf := lo.perReq("A", "B", "nats"), fw.perReq("A", "B", "nats")
+		cpuRatios, p99Ratios, rpsRatios = append(cpuRatios, cf/cl), append(p99Ratios, float64(fw.P99)/float64(lo.P99)), append(rpsRatios, fw.RPS/lo.RPS)
+		fmt.Printf("round %d: local %6.0f req/s p99 %s (non-2xx %d), forwarded %6.0f req/s p99 %s (non-2xx %d); CPU/req (A+B+nats) %.0f vs %.0f µs: ratios CPU %.2f, p99 %.2f, req/s %.2f; load %s\n",
+			i+1, lo.RPS, lo.P99, lo.Non2xx, fw.RPS, fw.P99, fw.Non2xx, cl, cf, cf/cl, float64(fw.P99)/float64(lo.P99), fw.RPS/lo.RPS, benchkit.LoadAvg())
+		for _, k := range []string{"local", "forwarded"} {
+			l := res[k][i]
+			fmt.Printf("  CPU per request %-9s: %s\n", k, l.cpu.PerOp(l.requests(), []string{"A", "B", "nats", "pg", "pgshared", "tool", "other"}))
+		}
+	}
+	for _, k := range []string{"local", "forwarded"} {
+		fmt.Printf("%-9s: %6.0f req/s, p99 %s, CPU per request %.0f µs (A %.0f, B %.0f, nats-server %.0f; PostgreSQL backends %.0f) (medians)\n", k,
+			medianOf(res[k], func(l load) float64 { return l.RPS }), medianP99(res[k]),
+			medianOf(res[k], func(l load) float64 { return l.perReq("A", "B", "nats") }),
+			medianOf(res[k], func(l load) float64 { return l.perReq("A") }),
+			medianOf(res[k], func(l load) float64 { return l.perReq("B") }),
+			medianOf(res[k], func(l load) float64 { return l.perReq("nats") }),
+			medianOf(res[k], func(l load) float64 { return l.perReq("pg") }))
+	}
+	fmt.Printf("forwarded/local: CPU per request %.2f, p99 %.2f (targets <= 1.3), req/s %.2f (medians of %d rounds); load average %s\n",
+		benchkit.Median(cpuRatios), benchkit.Median(p99Ratios), benchkit.Median(rpsRatios), len(cpuRatios), benchkit.LoadAvg())
+}
+
+// atRest is part 3: n replicas owning *nInst sandbox instances, idle.
+func atRest(dir string, n int) {
+	fmt.Printf("\n== 3. ownership at rest: %d sandbox instances, %d replica(s), lease TTL %s, %s idle\n", *nInst, n, *leaseTTL, *rest)
+	nats := startNATS(*natsBin, dir)
+	defer nats.Stop()
+	db, url := newDB()
+	st, err := store.Open(context.Background(), url, dir)
+	check(err)
+	// The instances go in a share at a time, before the replica that
+	// should open them starts (it opens every stored instance no one
+	// holds): creating 1,000 through the API would take the creation rate
+	// limit's 50 minutes, and replicas starting on 1,000 at once would
+	// split them by chance and then move one per tick for hours.
+	created := 0
+	var reps []*sfProc
+	for i := range n {
+		share := *nInst * (i + 1) / n
+		for ; created < share; created++ {
+			name := fmt.Sprintf("rest%04d", created)
+			check(st.InstanceInsert(context.Background(), &store.Instance{Name: name, Engine: "sandbox",
+				TokenHash: "bench-" + name, State: "disconnected", CreatedAt: time.Now().UTC()}))
+		}
+		id := fmt.Sprintf("r%d", i+1)
+		p := startStatusflow(*sfBin, dir, fmt.Sprintf("rest%d-%s", n, id), map[string]string{"STATUSFLOW_DATABASE_URL": url,
+			"STATUSFLOW_NATS_URL": nats.URL, "STATUSFLOW_CLUSTER_REPLICA": id, "STATUSFLOW_CLUSTER_LEASE_TTL": leaseTTL.String()})
+		defer p.Stop()
+		reps = append(reps, p)
+		waitOwned(reps, created)
+	}
+	st.Close()
+	// Settle: every replica renews and reconciles a few times.
+	time.Sleep(*leaseTTL)
+	counts := func() string {
+		var s []string
+		for _, p := range reps {
+			s = append(s, fmt.Sprintf("%s %d", p.Name, owned(p)))
+		}
+		return strings.Join(s, ", ")
+	}
+	fmt.Printf("owned at start: %s\n", counts())
+	classes := []string{}
+	for i, p := range reps {
+		p.Name = fmt.Sprintf("r%d", i+1)
+		classes = append(classes, p.Name)
+	}
+	s0 := nats.Stats()
+	m := benchkit.StartCPUMeter(classifier(db, nats, reps...))
+	time.Sleep(*rest)
+	cpu := m.End()
+	s1 := nats.Stats()
+	secs := cpu.Wall()
+	fmt.Printf("owned at end:   %s\n", counts())
+	var kv, kvLeases int64
+	var streams []string
+	for name, seq := range s1.LastSeq {
+		d := seq - s0.LastSeq[name]
+		if strings.HasPrefix(name, "KV_") {
+			kv += d
+			if name == "KV_statusflow_leases" {
+				kvLeases += d
+			}
+		}
+		if d > 0 {
+			streams = append(streams, fmt.Sprintf("%s %.1f/s", name, float64(d)/secs))
+		}
+	}
+	slices.Sort(streams)
+	fmt.Printf("KV writes: %.1f/s (leases %.1f/s; expected renewals %d/(TTL/3) = %.1f/s); by stream: %s\n",
+		float64(kv)/secs, float64(kvLeases)/secs, *nInst, float64(*nInst)/(leaseTTL.Seconds()/3), strings.Join(streams, ", "))
+	fmt.Printf("nats-server: %.1f client msgs in/s, %.1f out/s, %.1f JetStream API requests/s\n",
+		float64(s1.InMsgs-s0.InMsgs)/secs, float64(s1.OutMsgs-s0.OutMsgs)/secs, float64(s1.APITotal-s0.APITotal)/secs)
+	sf := 0.0
+	var each []string
+	for _, c := range classes {
+		sf += cpu.By[c]
+		each = append(each, fmt.Sprintf("%s %.1f", c, cpu.By[c]/secs*1000))
+	}
+	fmt.Printf("CPU ms per second: statusflow %.1f (%s), nats-server %.1f, PostgreSQL backends %.1f; per owned instance: %.1f µs/s statusflow, %.1f µs/s nats-server; load average %s\n",
+		sf/secs*1000, strings.Join(each, ", "), cpu.By["nats"]/secs*1000, cpu.By["pg"]/secs*1000,
+		sf/secs/float64(*nInst)*1e6, cpu.By["nats"]/secs/float64(*nInst)*1e6, benchkit.LoadAvg())
+}
+
+// waitOwned waits until the replicas own want instances between them.
+func waitOwned(reps []*sfProc, want int) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		sum := 0
+		for _, p := range reps {
+			sum += max(owned(p), 0)
+		}
+		if sum >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("replicas own %d of %d instances after 3 minutes", sum, want))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func medianOf(ls []load, f func(load) float64) float64 {
+	xs := make([]float64, len(ls))
+	for i, l := range ls {
+		xs[i] = f(l)
+	}
+	return benchkit.Median(xs)
+}
+
+func medianP99(ls []load) time.Duration {
+	ds := make([]time.Duration, len(ls))
+	for i, l := range ls {
+		ds[i] = l.P99
+	}
+	return benchkit.MedianDur(ds)
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchcluster:", err)
+		stopAll()
+		benchkit.DropCreated()
+		os.Exit(1)
+	}
+}

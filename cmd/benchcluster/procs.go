@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// children are the processes this run started; stopAll ends them (by
+// their pid, never by name) on the way out.
+var children []*exec.Cmd
+
+func stopAll() {
+	for _, c := range children {
+		if c.Process != nil && c.ProcessState == nil {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// natsServer is a nats-server child process with JetStream and its
+// monitoring port, no authentication, on loopback.
+type natsServer struct {
+	cmd *exec.Cmd
+	URL string
+	mon string
+}
+
+func startNATS(bin, dir string) *natsServer {
+	port, mon := freePort(), freePort()
+	sd, err := os.MkdirTemp(dir, "nats-")
+	check(err)
+	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(mon), "-js", "-sd", sd)
+	logf, err := os.Create(sd + ".log")
+	check(err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	check(cmd.Start())
+	children = append(children, cmd)
+	n := &natsServer{cmd: cmd, URL: fmt.Sprintf("nats://127.0.0.1:%d", port), mon: fmt.Sprintf("http://127.0.0.1:%d", mon)}
+	waitHTTP(n.mon+"/healthz?js-enabled-only=true", 30*time.Second)
+	return n
+}
+
+func (n *natsServer) PID() int { return n.cmd.Process.Pid }
+
+func (n *natsServer) Stop() { stopProc(n.cmd) }
+
+// natsStats are the nats-server counters a run compares before and after.
+type natsStats struct {
+	InMsgs, OutMsgs int64            // client messages received / sent (/varz)
+	APITotal        int64            // JetStream API requests (/jsz)
+	LastSeq         map[string]int64 // per stream: writes so far (KV puts, updates, deletes; events)
+}
+
+func (n *natsServer) Stats() natsStats {
+	var varz struct {
+		InMsgs  int64 `json:"in_msgs"`
+		OutMsgs int64 `json:"out_msgs"`
+	}
+	getJSON(n.mon+"/varz", &varz)
+	var jsz struct {
+		API struct {
+			Total int64 `json:"total"`
+		} `json:"api"`
+		Accounts []struct {
+			Streams []struct {
+				Name  string `json:"name"`
+				State struct {
+					LastSeq int64 `json:"last_seq"`
+				} `json:"state"`
+			} `json:"stream_detail"`
+		} `json:"account_details"`
+	}
+	getJSON(n.mon+"/jsz?accounts=true&streams=true", &jsz)
+	s := natsStats{InMsgs: varz.InMsgs, OutMsgs: varz.OutMsgs, APITotal: jsz.API.Total, LastSeq: map[string]int64{}}
+	for _, a := range jsz.Accounts {
+		for _, st := range a.Streams {
+			s.LastSeq[st.Name] = st.State.LastSeq
+		}
+	}
+	return s
+}
+
+// sfProc is a statusflow child process.
+type sfProc struct {
+	Name string
+	cmd  *exec.Cmd
+	Addr string // host:port of its HTTP API
+}
+
+// startStatusflow starts bin with the environment env (plus PATH and HOME:
+// nothing else of this process's environment) and waits until it is ready.
+func startStatusflow(bin, dir, name string, env map[string]string) *sfProc {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	data := filepath.Join(dir, "data-"+name)
+	check(os.MkdirAll(data, 0o700))
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"STATUSFLOW_ADDR=" + addr, "STATUSFLOW_DATA_DIR=" + data, "STATUSFLOW_ACCOUNT_TOKEN=" + accountToken,
+		"STATUSFLOW_RATE_LIMIT=1000000000", "STATUSFLOW_LOG_FORMAT=json"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	check(err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	check(cmd.Start())
+	children = append(children, cmd)
+	p := &sfProc{Name: name, cmd: cmd, Addr: addr}
+	waitHTTP("http://"+addr+"/readyz", 90*time.Second)
+	return p
+}
+
+func (p *sfProc) PID() int { return p.cmd.Process.Pid }
+
+func (p *sfProc) URL(path string) string { return "http://" + p.Addr + path }
+
+// Stop is a normal stop (SIGTERM): the replica closes its sessions and
+// releases their leases.
+func (p *sfProc) Stop() { stopProc(p.cmd) }
+
+func stopProc(cmd *exec.Cmd) {
+	if cmd.ProcessState != nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+func waitHTTP(u string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(u)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("%s not ready within %s (last: %v)", u, timeout, err))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func getJSON(u string, v any) {
+	resp, err := http.Get(u)
+	check(err)
+	defer resp.Body.Close()
+	check(json.NewDecoder(resp.Body).Decode(v))
+}
+
+// call sends a request with the account token and returns the status and body.
+func call(method, u, body string) (int, []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
+	check(err)
+	req.Header.Set("token", accountToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	check(err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func createInstance(p *sfProc, name string) {
+	code, body := call("POST", p.URL("/api/instance/new"), `{"name":"`+name+`","engine":"sandbox"}`)
+	if code != 201 {
+		check(fmt.Errorf("create instance %s on %s: %d %s", name, p.Name, code, body))
+	}
+}
+
+// owner is the owner of instance as GET /api/cluster on p shows it.
+func owner(p *sfProc, instance string) string {
+	code, body := call("GET", p.URL("/api/cluster"), "")
+	if code != 200 {
+		check(fmt.Errorf("GET /api/cluster on %s: %d %s", p.Name, code, body))
+	}
+	var v struct {
+		Data struct {
+			Instances []struct{ Instance, Owner string } `json:"instances"`
+		} `json:"data"`
+	}
+	check(json.Unmarshal(body, &v))
+	for _, in := range v.Data.Instances {
+		if in.Instance == instance {
+			return in.Owner
+		}
+	}
+	return ""
+}
+
+var ownedRe = regexp.MustCompile(`(?m)^statusflow_cluster_instances_owned ([0-9.e+]+)$`)
+
+// owned is p's statusflow_cluster_instances_owned gauge (-1 when absent).
+func owned(p *sfProc) int {
+	resp, err := http.Get(p.URL("/metrics"))
+	check(err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := ownedRe.FindSubmatch(b)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(string(bytes.TrimSpace(m[1])), 64)
+	return int(v)
+}

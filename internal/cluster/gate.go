@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
@@ -24,3 +26,23 @@ func (g gate) Acquire(ctx context.Context, instance string) (uint64, error) {
 func (g gate) Valid(instance string, generation uint64) bool { return g.l.Valid(instance, generation) }
 
 func (g gate) Release(ctx context.Context, instance string) error { return g.l.Release(ctx, instance) }
+
+// LeasedElsewhere implements the manager's optional lease listing: one
+// listing of the lease bucket tells Reconcile which instances hold a live
+// lease this replica does not (another replica's, or a previous run's of
+// this one), instead of a refused Create and a read per instance every tick.
+func (g gate) LeasedElsewhere(ctx context.Context) (map[string]bool, error) {
+	m, err := g.l.Leased(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A lease held here whose session is closed (it closed near the lease's
+	// deadline, then the renewal went through) is reopened as before.
+	for _, le := range g.l.HeldAll() {
+		delete(m, le.Instance)
+	}
+	return m, nil
+}

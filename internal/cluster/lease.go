@@ -17,6 +17,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -288,22 +290,45 @@ func (l *Leases) HeldAll() []Lease {
 	return out
 }
 
-// RenewAll renews every held lease once and returns the instances whose
-// lease was lost or lapsed (their sessions must close).
+// renewParallel bounds the renewals in flight at once. Each is a round trip
+// to NATS: one after the other, 1,000 leases took longer than a third of the
+// TTL on a loaded machine (cmd/benchcluster), so leases lapsed between their
+// renewals and ownership churned at rest.
+const renewParallel = 32
+
+// RenewAll renews every held lease once, up to renewParallel at a time, and
+// returns the instances whose lease was lost or lapsed (their sessions must
+// close), sorted.
 func (l *Leases) RenewAll(ctx context.Context) (lost []string) {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, renewParallel)
+	)
 	for _, le := range l.HeldAll() {
-		// Bounded: a request stuck on a NATS node that died must not hold
-		// the other leases' renewals.
-		rctx, cancel := context.WithTimeout(ctx, l.cfg.TTL/3)
-		_, err := l.Renew(rctx, le.Instance)
-		cancel()
-		if errors.Is(err, ErrLeaseLost) {
-			lost = append(lost, le.Instance)
-		} else if err != nil && !l.cfg.Now().Before(le.Deadline) {
-			l.forget(le.Instance, le.Generation)
-			lost = append(lost, le.Instance)
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			// Bounded: a request stuck on a NATS node that died must not hold
+			// the other leases' renewals.
+			rctx, cancel := context.WithTimeout(ctx, l.cfg.TTL/3)
+			_, err := l.Renew(rctx, le.Instance)
+			cancel()
+			gone := errors.Is(err, ErrLeaseLost)
+			if !gone && err != nil && !l.cfg.Now().Before(le.Deadline) {
+				l.forget(le.Instance, le.Generation)
+				gone = true
+			}
+			if gone {
+				mu.Lock()
+				lost = append(lost, le.Instance)
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
+	slices.Sort(lost)
 	return lost
 }
 
@@ -335,6 +360,22 @@ func (l *Leases) Margin() time.Duration { return l.cfg.TTL / 4 }
 
 // TTL is the leases' lifetime.
 func (l *Leases) TTL() time.Duration { return l.cfg.TTL }
+
+// Leased lists the instances that have a live lease, whoever holds it, in
+// one listing of the bucket's keys (no read per key).
+func (l *Leases) Leased(ctx context.Context) (map[string]bool, error) {
+	lister, err := l.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for k := range lister.Keys() {
+		if name, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(k, "i.")); err == nil {
+			out[string(name)] = true
+		}
+	}
+	return out, nil
+}
 
 // Owners lists the instances that have a live lease, with their owners.
 func (l *Leases) Owners(ctx context.Context) (map[string]string, error) {

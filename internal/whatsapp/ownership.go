@@ -92,6 +92,13 @@ func (notOwned) RevokeStatus(context.Context, string) (time.Time, error) {
 	return time.Time{}, ErrNotOwner
 }
 
+// leaseLister is a [Gate] that can list, in one call, the instances whose
+// live lease this replica does not hold; Reconcile then tries to open only
+// the others.
+type leaseLister interface {
+	LeasedElsewhere(ctx context.Context) (map[string]bool, error)
+}
+
 // ErrOwnedElsewhere is the error a Gate wraps when another replica holds
 // the instance.
 var ErrOwnedElsewhere = errors.New("instance owned by another replica")
@@ -111,11 +118,29 @@ func (m *Manager) Reconcile(ctx context.Context) (opened, closed int) {
 		m.log.Warn("cluster: list instances", "err", err)
 		return opened, closed
 	}
+	m.mu.Lock()
+	closedHere := list[:0]
 	for _, in := range list {
-		m.mu.Lock()
-		_, open := m.sessions[in.Name]
-		m.mu.Unlock()
-		if open {
+		if _, open := m.sessions[in.Name]; !open {
+			closedHere = append(closedHere, in)
+		}
+	}
+	m.mu.Unlock()
+	if len(closedHere) == 0 {
+		return opened, closed
+	}
+	// One listing of the leases instead of a refused take per instance
+	// another replica holds (with 1,000 instances on three replicas, that
+	// was ~1,300 NATS round trips per replica and tick).
+	var leased map[string]bool
+	if l, ok := m.gate.(leaseLister); ok {
+		if leased, err = l.LeasedElsewhere(ctx); err != nil {
+			m.log.Warn("cluster: list leases", "err", err)
+			leased = nil // try each one, as without a listing
+		}
+	}
+	for _, in := range closedHere {
+		if leased[in.Name] {
 			continue
 		}
 		if _, err := m.open(ctx, in); err == nil {

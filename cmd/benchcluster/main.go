@@ -321,8 +321,11 @@ func atRest(dir string, n int) {
 		waitOwned(reps, created)
 	}
 	st.Close()
-	// Settle: every replica renews and reconciles a few times.
+	// Settle: every replica renews and reconciles a few times, and the
+	// start's events (instance.owner and instance.state, two per instance)
+	// are written and published.
 	time.Sleep(*leaseTTL)
+	waitQuiet(nats, "STATUSFLOW_EVENTS", 3*time.Minute)
 	counts := func() string {
 		var s []string
 		for _, p := range reps {
@@ -371,6 +374,21 @@ func atRest(dir string, n int) {
 	fmt.Printf("CPU ms per second: statusflow %.1f (%s), nats-server %.1f, PostgreSQL backends %.1f; per owned instance: %.1f µs/s statusflow, %.1f µs/s nats-server; load average %s\n",
 		sf/secs*1000, strings.Join(each, ", "), cpu.By["nats"]/secs*1000, cpu.By["pg"]/secs*1000,
 		sf/secs/float64(*nInst)*1e6, cpu.By["nats"]/secs/float64(*nInst)*1e6, benchkit.LoadAvg())
+}
+
+// waitQuiet waits until stream gets no write for 5 s (at most timeout).
+func waitQuiet(nats *natsServer, stream string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	last := nats.Stats().LastSeq[stream]
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Second)
+		seq := nats.Stats().LastSeq[stream]
+		if seq == last {
+			return
+		}
+		last = seq
+	}
+	fmt.Printf("(%s still written to after %s)\n", stream, timeout)
 }
 
 // waitOwned waits until the replicas own want instances between them.

@@ -130,6 +130,8 @@ func newDB() (name, url string) {
 type load struct {
 	benchkit.WrkResult
 	cpu benchkit.CPUSplit
+	// natsIn is how many client messages nats-server received.
+	natsIn int64
 }
 
 func (l load) requests() float64 { return l.RPS * duration.Seconds() }
@@ -147,11 +149,12 @@ func (l load) perReq(classes ...string) float64 {
 // process: each statusflow child under its name, nats-server, the
 // database's PostgreSQL backends, wrk ("tool").
 func run(u, lua, db string, d time.Duration, nats *natsServer, sfs ...*sfProc) load {
+	s0 := nats.Stats()
 	m := benchkit.StartCPUMeter(classifier(db, nats, sfs...))
 	r, err := benchkit.Wrk(u, lua, *conns, d)
 	cpu := m.End()
 	check(err)
-	return load{WrkResult: r, cpu: cpu}
+	return load{WrkResult: r, cpu: cpu, natsIn: nats.Stats().InMsgs - s0.InMsgs}
 }
 
 func classifier(db string, nats *natsServer, sfs ...*sfProc) benchkit.Classify {
@@ -216,7 +219,7 @@ func onOff(dir, lua string) {
 			i+1, lo.RPS, lo.P99, lo.Non2xx, ln.RPS, ln.P99, ln.Non2xx, ln.RPS/lo.RPS, benchkit.LoadAvg())
 		for _, k := range []string{"off", "on"} {
 			l := res[k][i]
-			fmt.Printf("  CPU per status %-3s: %s\n", k, l.cpu.PerOp(l.requests(), []string{k, "nats", "pg", "pgshared", "tool", "other"}))
+			fmt.Printf("  CPU per status %-3s: %s; NATS msgs in %.1f/req\n", k, l.cpu.PerOp(l.requests(), []string{k, "nats", "pg", "pgshared", "tool", "other"}), float64(l.natsIn)/float64(l.Requests))
 		}
 	}
 	fmt.Printf("clustering off: %6.0f req/s, p99 %s; CPU per status: statusflow %.0f µs, nats-server %.0f µs, PostgreSQL backends %.0f µs (medians)\n",
@@ -275,7 +278,7 @@ func forward(dir, lua string) {
 			i+1, lo.RPS, lo.P99, lo.Non2xx, fw.RPS, fw.P99, fw.Non2xx, cl, cf, cf/cl, float64(fw.P99)/float64(lo.P99), fw.RPS/lo.RPS, benchkit.LoadAvg())
 		for _, k := range []string{"local", "forwarded"} {
 			l := res[k][i]
-			fmt.Printf("  CPU per request %-9s: %s\n", k, l.cpu.PerOp(l.requests(), []string{"A", "B", "nats", "pg", "pgshared", "tool", "other"}))
+			fmt.Printf("  CPU per request %-9s: %s; NATS msgs in %.1f/req\n", k, l.cpu.PerOp(l.requests(), []string{"A", "B", "nats", "pg", "pgshared", "tool", "other"}), float64(l.natsIn)/float64(l.Requests))
 		}
 	}
 	for _, k := range []string{"local", "forwarded"} {

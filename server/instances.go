@@ -208,8 +208,7 @@ func (s *Server) deleteInstance(c *fiber.Ctx) error {
 	}
 	err := s.deps.Manager.Delete(c.UserContext(), name)
 	done()
-	// Its token stops working now, also on a new instance given the same name.
-	s.auth.Forget(name)
+	s.forgetInstance(c)
 	if errors.Is(err, store.ErrNotFound) {
 		return newError(fiber.StatusNotFound, "Instance not found")
 	}
@@ -223,3 +222,7 @@ func (s *Server) deleteInstance(c *fiber.Ctx) error {
 	metrics.InstanceRemoved(name)
 	return OK(c, "Instance deleted", fiber.Map{"instance": fiber.Map{"name": name}})
 }
+
+// forgetInstance makes the deleted :instance's token stop working now, also
+// on a new instance given the same name.
+func (s *Server) forgetInstance(c *fiber.Ctx) { s.auth.Forget(c.Params("instance")) }

@@ -271,6 +271,9 @@ func defaultErrors(r Route, pathParams, query bool) []string {
 	if pathParams {
 		out = append(out, "404")
 	}
+	if r.Session {
+		out = append(out, "503") // clustering on: the failover gap of the instance's replica
+	}
 	if r.Auth != AuthNone {
 		out = append(out, "401")
 		if r.Auth != AuthAccount {

@@ -112,6 +112,9 @@ func rateLimitKey(c *fiber.Ctx) string {
 // count against probes instead.
 func rateLimit(l Limiter, prefix string, probes Limiter) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if forwarded(c) {
+			return c.Next() // counted by the replica that received it
+		}
 		lim, key := l, prefix+rateLimitKey(c)
 		if probes != nil && probePaths[c.Path()] && tokenFrom(c) == "" {
 			lim, key = probes, "probe:"+c.IP()

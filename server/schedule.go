@@ -23,7 +23,7 @@ func (s *Server) registerSchedules() {
 		Summary: "Scheduled publications and revokes, in due order", Responses: Responses{200: DataOf(schemas.ScheduleListOutput)}}, s.listSchedules)
 	s.Handle(Route{Method: "DELETE", Path: "/api/schedule/:instance/:id", Auth: AuthInstance, Tag: "schedule",
 		Summary: "Cancel a pending schedule", Responses: Responses{200: DataOf(schemas.ScheduleCancelOutput), 409: ErrorBody}}, s.cancelSchedule)
-	s.Handle(Route{Method: "POST", Path: "/api/sandbox/:instance/views", Auth: AuthInstance, Tag: "sandbox",
+	s.Handle(Route{Method: "POST", Path: "/api/sandbox/:instance/views", Session: true, Auth: AuthInstance, Tag: "sandbox",
 		Summary: "Simulate viewers of a sandbox status: their receipts take the path real WhatsApp receipts take", Request: schemas.SandboxViewsInput,
 		Responses: Responses{200: DataOf(schemas.SandboxViewsOutput)}}, s.sandboxViews)
 }

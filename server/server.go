@@ -175,6 +175,16 @@ type Route struct {
 	// BodyLimit is the largest body the route reads, in bytes; larger ones
 	// get 413 before any other work. 0 means the server's [Config.BodyLimit].
 	BodyLimit int
+	// Session marks a route that needs the instance's live session (or
+	// files only its replica has): with clustering on, a request for an
+	// instance another replica holds is forwarded to that replica and
+	// answered with its answer ([Server.SetForwarder]). The path has an
+	// :instance parameter.
+	Session bool
+
+	// afterForward runs on this replica after a forwarded request
+	// succeeded (deleting an instance forgets its token here too).
+	afterForward func(c *fiber.Ctx)
 }
 
 // Responses maps an HTTP status to the schema (in schemas/) of the answer's body.
@@ -203,6 +213,9 @@ type Server struct {
 	failures  Limiter // failed token attempts per client address
 	routes    []Route
 	cluster   ClusterView // nil: clustering off
+	// forwarder sends Session routes to their instance's replica (nil:
+	// clustering off).
+	forwarder SessionForwarder
 	// closing is closed by Shutdown: it ends the live streams, which would
 	// otherwise hold Shutdown forever.
 	closing   chan struct{}
@@ -253,6 +266,9 @@ func (s *Server) Handle(r Route, handlers ...fiber.Handler) {
 	if r.BodyLimit > 0 && r.BodyLimit < s.cfg.BodyLimit {
 		hs = append(hs, bodyLimit(r.BodyLimit))
 	}
+	if r.Session {
+		hs = append(hs, s.toOwner(r))
+	}
 	hs = append(hs, handlers...)
 	s.app.Add(r.Method, r.Path, hs...)
 }
@@ -290,18 +306,18 @@ func (s *Server) registerCore() {
 		Responses: Responses{201: schemas.InstanceCreateReply, 409: ErrorBody}, BodyLimit: smallBody},
 		rateLimit(s.creations, "create:", nil), s.createInstance)
 	s.Handle(Route{Method: "GET", Path: "/api/instance/list", Auth: AuthAny, Tag: "instances", Summary: "List instances", Responses: Responses{200: schemas.InstanceListReply}}, s.listInstances)
-	s.Handle(Route{Method: "GET", Path: "/api/instance/connect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Link a device: QR code or pairing code",
+	s.Handle(Route{Method: "GET", Path: "/api/instance/connect/:instance", Session: true, Auth: AuthInstance, Tag: "instances", Summary: "Link a device: QR code or pairing code",
 		Responses: Responses{200: schemas.InstanceConnectReply, 503: ErrorBody}}, s.connectInstance)
-	s.Handle(Route{Method: "POST", Path: "/api/instance/reconnect/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Resume a stored session",
+	s.Handle(Route{Method: "POST", Path: "/api/instance/reconnect/:instance", Session: true, Auth: AuthInstance, Tag: "instances", Summary: "Resume a stored session",
 		Responses: Responses{200: schemas.InstanceStateReply, 503: ErrorBody}}, s.reconnectInstance)
-	s.Handle(Route{Method: "DELETE", Path: "/api/instance/logout/:instance", Auth: AuthInstance, Tag: "instances", Summary: "Unlink the device, keep the instance",
+	s.Handle(Route{Method: "DELETE", Path: "/api/instance/logout/:instance", Session: true, Auth: AuthInstance, Tag: "instances", Summary: "Unlink the device, keep the instance",
 		Responses: Responses{200: schemas.InstanceStateReply}}, s.logoutInstance)
-	s.Handle(Route{Method: "DELETE", Path: "/api/instance/delete/:instance", Auth: AuthAccount, Tag: "instances", Summary: "Remove an instance and its session",
+	s.Handle(Route{Method: "DELETE", Path: "/api/instance/delete/:instance", Session: true, afterForward: s.forgetInstance, Auth: AuthAccount, Tag: "instances", Summary: "Remove an instance and its session",
 		Responses: Responses{200: schemas.InstanceDeleteReply}}, s.deleteInstance)
-	s.Handle(Route{Method: "GET", Path: "/api/instance/audience/:instance", Auth: AuthInstance, Tag: "instances",
+	s.Handle(Route{Method: "GET", Path: "/api/instance/audience/:instance", Session: true, Auth: AuthInstance, Tag: "instances",
 		Summary:   "Who a status would reach: privacy mode, recipient count, a page of recipients (?limit=&offset=)",
 		Responses: Responses{200: schemas.AudienceReply, 503: ErrorBody}}, s.getAudience)
-	s.Handle(Route{Method: "PUT", Path: "/api/instance/audience/:instance", Auth: AuthInstance, Tag: "instances",
+	s.Handle(Route{Method: "PUT", Path: "/api/instance/audience/:instance", Session: true, Auth: AuthInstance, Tag: "instances",
 		Summary: "Sandbox: set the simulated Status privacy and contacts", Request: schemas.AudienceInput,
 		Responses: Responses{200: schemas.AudienceReply}}, s.setAudience)
 
@@ -311,7 +327,7 @@ func (s *Server) registerCore() {
 		Responses: Responses{200: schemas.DeleteReply, 202: schemas.PublishAcceptedReply, 409: ErrorBody, 503: ErrorBody}, BodyLimit: smallBody}, s.deleteStatus)
 	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/statuses", Auth: AuthInstance, Tag: "sandbox", Summary: "What a sandbox instance would have sent, newest first",
 		Responses: Responses{200: schemas.SandboxStatusesReply}}, s.sandboxStatuses)
-	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/media/:messageId", Auth: AuthInstance, Tag: "sandbox",
+	s.Handle(Route{Method: "GET", Path: "/api/sandbox/:instance/media/:messageId", Session: true, Auth: AuthInstance, Tag: "sandbox",
 		Summary:   "The media file a sandbox status would have uploaded (JPEG, MP4 or OGG/Opus), with its Content-Type",
 		Responses: Responses{200: "", 400: ErrorBody}, ContentType: "*/*"}, s.sandboxMedia)
 

@@ -79,7 +79,16 @@ func NewLogger(format string, w io.Writer) *slog.Logger { return logging.New(for
 // Option changes how New wires the app (tests).
 type Option func(*options)
 
-type options struct{ engines []whatsapp.Engine }
+type options struct {
+	engines []whatsapp.Engine
+	wrap    func(whatsapp.Engine) whatsapp.Engine
+}
+
+// WithEngineWrapper wraps every engine once built (tests count sessions at
+// the engine seam while keeping the built-in engine's wiring).
+func WithEngineWrapper(wrap func(whatsapp.Engine) whatsapp.Engine) Option {
+	return func(o *options) { o.wrap = wrap }
+}
 
 // WithEngine replaces the built-in engine of the same name (tests put a
 // scripted engine at the engine seam, e.g. one that rotates QR codes).
@@ -149,6 +158,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			if engines[i].Name() == e.Name() {
 				engines[i] = e
 			}
+		}
+	}
+	if o.wrap != nil {
+		for i := range engines {
+			engines[i] = o.wrap(engines[i])
 		}
 	}
 	a.Manager = whatsapp.NewManager(a.Store, log, engines...)
@@ -342,6 +356,9 @@ func (a *App) startCluster(ctx context.Context) error {
 	// Any replica answers: commands for instances owned elsewhere go to
 	// their owner over NATS request-reply.
 	a.Forwarder = cluster.NewForwarder(a.Bus.Conn(), leases, a.Service, cluster.ForwardConfig{Prefix: a.Config.NATSPrefix}, a.Log)
+	// The routes that need the live session (connect, logout, audience, …)
+	// go to the owner too, as whole HTTP requests.
+	a.Forwarder.ServeHTTP(a.Server.SetForwarder(a.Forwarder))
 	if err := a.Forwarder.Start(ctx); err != nil {
 		return err
 	}

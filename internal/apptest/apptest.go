@@ -43,6 +43,9 @@ type Options struct {
 	Logs io.Writer
 	// Engines replace the built-in engines of the same name.
 	Engines []whatsapp.Engine
+	// WrapEngine, when set, wraps every engine once built (count sessions
+	// at the engine seam, keeping the built-in engine's wiring).
+	WrapEngine func(whatsapp.Engine) whatsapp.Engine
 }
 
 // App is a started test app.
@@ -92,6 +95,9 @@ func New(t testing.TB, o Options) *App {
 	var opts []app.Option
 	for _, e := range o.Engines {
 		opts = append(opts, app.WithEngine(e))
+	}
+	if o.WrapEngine != nil {
+		opts = append(opts, app.WithEngineWrapper(o.WrapEngine))
 	}
 	a, err := app.New(context.Background(), cfg, logging.New("json", guard), opts...)
 	if err != nil {

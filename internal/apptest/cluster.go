@@ -10,6 +10,7 @@ import (
 	"github.com/statusflow/statusflow/internal/natstest"
 	"github.com/statusflow/statusflow/internal/store"
 	"github.com/statusflow/statusflow/internal/store/storetest"
+	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
 // ClusterOptions configure [NewCluster].
@@ -27,6 +28,9 @@ type ClusterOptions struct {
 	DatabaseURL string
 	// Configure changes replica i's configuration after the cluster settings.
 	Configure func(i int, cfg *config.Config)
+	// WrapEngine, when set, wraps each engine of replica id once built
+	// (e.g. a sandbox that counts sessions at the engine).
+	WrapEngine func(id string, e whatsapp.Engine) whatsapp.Engine
 }
 
 // Cluster is several statusflow replicas on one PostgreSQL database and
@@ -87,7 +91,11 @@ func (c *Cluster) Add() *Replica {
 	c.T.Helper()
 	i, o := len(c.Replicas), c.opts
 	id := fmt.Sprint("r", i)
-	a := New(c.T, Options{Dialect: store.Postgres, DatabaseURL: o.DatabaseURL, Configure: func(cfg *config.Config) {
+	var wrap func(whatsapp.Engine) whatsapp.Engine
+	if o.WrapEngine != nil {
+		wrap = func(e whatsapp.Engine) whatsapp.Engine { return o.WrapEngine(id, e) }
+	}
+	a := New(c.T, Options{Dialect: store.Postgres, DatabaseURL: o.DatabaseURL, WrapEngine: wrap, Configure: func(cfg *config.Config) {
 		cfg.NATSURL = o.NATSURL
 		cfg.ClusterReplica = id
 		cfg.ClusterLeaseTTL = o.LeaseTTL

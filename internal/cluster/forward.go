@@ -69,8 +69,10 @@ type Forwarder struct {
 	cfg    ForwardConfig
 	log    *slog.Logger
 
+	http HTTPHandler // nil: forwarded HTTP requests are not taken
+
 	mu       sync.Mutex
-	sub      *nats.Subscription
+	subs     []*nats.Subscription
 	inflight sync.WaitGroup
 	stopped  bool
 }
@@ -100,14 +102,24 @@ func (f *Forwarder) Subject(replica string) string {
 	return f.cfg.Prefix + ".cluster.execute." + replica
 }
 
-// Start takes forwarded commands on this replica's subject.
+// Start takes forwarded commands on this replica's subject, and forwarded
+// HTTP requests on its HTTP subject when [Forwarder.ServeHTTP] gave a handler.
 func (f *Forwarder) Start(context.Context) error {
 	sub, err := f.nc.Subscribe(f.Subject(f.leases.cfg.Replica), f.serve)
 	if err != nil {
 		return fmt.Errorf("cluster: forwarding subject: %w", err)
 	}
+	subs := []*nats.Subscription{sub}
+	if f.http != nil {
+		hsub, err := f.nc.Subscribe(f.HTTPSubject(f.leases.cfg.Replica), f.serveHTTP)
+		if err != nil {
+			sub.Unsubscribe()
+			return fmt.Errorf("cluster: HTTP forwarding subject: %w", err)
+		}
+		subs = append(subs, hsub)
+	}
 	f.mu.Lock()
-	f.sub = sub
+	f.subs = subs
 	f.mu.Unlock()
 	// The subscription must reach the server before anyone forwards here.
 	return f.nc.Flush()
@@ -117,10 +129,10 @@ func (f *Forwarder) Start(context.Context) error {
 // its requester), or for ctx. A second Stop is harmless.
 func (f *Forwarder) Stop(ctx context.Context) error {
 	f.mu.Lock()
-	sub := f.sub
-	f.sub, f.stopped = nil, true
+	subs := f.subs
+	f.subs, f.stopped = nil, true
 	f.mu.Unlock()
-	if sub != nil {
+	for _, sub := range subs {
 		sub.Unsubscribe()
 	}
 	done := make(chan struct{})
@@ -237,28 +249,19 @@ func (f *Forwarder) serve(m *nats.Msg) {
 }
 
 // gap is the answer for an instance nobody can serve right now.
-func (f *Forwarder) gap(outcome, why string) error {
-	metrics.ClusterForwarded(outcome)
+func (f *Forwarder) gap(kind, outcome, why string) error {
+	metrics.ClusterForwarded(kind, outcome)
 	return errcode.RetryAfter(errcode.Errorf(errcode.CodeDisconnected, "%s (%s); retry shortly", errcode.ErrDisconnected.Message, why), f.leases.TTL())
 }
 
 // Route implements [status.Router].
 func (f *Forwarder) Route(ctx context.Context, cmd status.Command) (*status.Result, error, bool) {
-	if _, ok := f.leases.Held(cmd.Instance); ok {
-		return nil, nil, false
-	}
-	owner, _, err := f.leases.Owner(ctx, cmd.Instance)
+	owner, err := f.locate(ctx, KindCommand, cmd.Instance)
 	switch {
 	case err != nil:
-		f.log.Warn("cluster: read an instance's owner", "instance", cmd.Instance, "err", err)
-		return nil, f.gap(ForwardUnreachable, "the cluster cannot tell its owner"), true
+		return nil, err, true
 	case owner == "":
-		// Nobody holds it (new, or its owner's lease lapsed): this replica
-		// takes it when the command opens its session.
 		return nil, nil, false
-	case owner == f.leases.cfg.Replica:
-		// A previous run of this replica (killed) still holds it until the lease lapses.
-		return nil, f.gap(ForwardNoOwner, "failover in progress"), true
 	}
 	res, err := f.forward(ctx, owner, cmd)
 	return res, err, true
@@ -280,21 +283,21 @@ func (f *Forwarder) forward(ctx context.Context, owner string, cmd status.Comman
 	reply, err := f.nc.RequestMsgWithContext(ctx, msg)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return nil, f.gap(ForwardUnreachable, "its replica "+owner+" does not answer")
+		return nil, f.gap(KindCommand, ForwardUnreachable, "its replica "+owner+" does not answer")
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
 		// The owner may still finish it: a retry with the same
 		// Idempotency-Key gets that result, never a second send.
-		return nil, f.gap(ForwardTimeout, "its replica "+owner+" did not answer in time")
+		return nil, f.gap(KindCommand, ForwardTimeout, "its replica "+owner+" did not answer in time")
 	case err != nil:
-		return nil, f.gap(ForwardUnreachable, "forwarding to its replica "+owner+" failed: "+err.Error())
+		return nil, f.gap(KindCommand, ForwardUnreachable, "forwarding to its replica "+owner+" failed: "+err.Error())
 	}
 	var rep wireReply
 	if err := json.Unmarshal(reply.Data, &rep); err != nil {
-		metrics.ClusterForwarded(ForwardError)
+		metrics.ClusterForwarded(KindCommand, ForwardError)
 		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", fmt.Errorf("owner %s: undecodable answer: %w", owner, err))
 	}
 	if rep.Error != nil {
-		metrics.ClusterForwarded(ForwardError)
+		metrics.ClusterForwarded(KindCommand, ForwardError)
 		var e error = &errcode.Error{Code: rep.Error.Code, Message: rep.Error.Message}
 		if rep.Error.RetryAfterMs > 0 {
 			e = errcode.RetryAfter(e, time.Duration(rep.Error.RetryAfterMs)*time.Millisecond)
@@ -302,10 +305,10 @@ func (f *Forwarder) forward(ctx context.Context, owner string, cmd status.Comman
 		return nil, e
 	}
 	if rep.Result == nil {
-		metrics.ClusterForwarded(ForwardError)
+		metrics.ClusterForwarded(KindCommand, ForwardError)
 		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", fmt.Errorf("owner %s: empty answer", owner))
 	}
-	metrics.ClusterForwarded(ForwardOK)
+	metrics.ClusterForwarded(KindCommand, ForwardOK)
 	rep.Result.Replayed = rep.Replayed
 	return rep.Result, nil
 }

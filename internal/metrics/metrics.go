@@ -112,7 +112,7 @@ func New() *Metrics {
 	m.clusterMoves = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cluster_ownership_changes_total",
 		Help: "Sessions this replica opened after taking an unowned instance (taken) or closed after losing its lease (lost)."}, []string{"change"})
 	m.clusterFwd = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cluster_forwarded_total",
-		Help: "Commands this replica forwarded to the owner of their instance, by outcome: ok (the owner ran it), error (the owner answered an error), and the failover gap's no_owner (the lease is this replica's previous run's), unreachable (no owner listening, NATS error) and timeout."}, []string{"outcome"})
+		Help: "Requests this replica forwarded to the owner of their instance, by kind (command: publish, delete, schedule cancel; http: a route that needs the live session, such as connect, logout or audience) and outcome: ok (the owner served it), error (the owner answered an error), and the failover gap's no_owner (the lease is this replica's previous run's), unreachable (no owner listening, NATS error) and timeout."}, []string{"kind", "outcome"})
 	for _, c := range []prometheus.Collector{m.clusterFwd, m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
 		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances, m.views, m.schedules, m.scheduleLate,
 		m.clusterOwned, m.clusterMoves, m.stateReasons} {
@@ -300,11 +300,14 @@ func (m *Metrics) ClusterOwnership(owned, taken, lost int) {
 	m.clusterMoves.WithLabelValues("lost").Add(float64(lost))
 }
 
-// ClusterForwarded counts a command forwarded to its instance's owner.
-func (m *Metrics) ClusterForwarded(outcome string) { m.clusterFwd.WithLabelValues(outcome).Inc() }
+// ClusterForwarded counts a request (kind "command" or "http") forwarded to
+// its instance's owner, by outcome.
+func (m *Metrics) ClusterForwarded(kind, outcome string) {
+	m.clusterFwd.WithLabelValues(kind, outcome).Inc()
+}
 
 // ClusterForwarded calls [Metrics.ClusterForwarded] on [Default].
-func ClusterForwarded(outcome string) { Default.ClusterForwarded(outcome) }
+func ClusterForwarded(kind, outcome string) { Default.ClusterForwarded(kind, outcome) }
 
 // ClusterOwnership calls [Metrics.ClusterOwnership] on [Default].
 func ClusterOwnership(owned, taken, lost int) { Default.ClusterOwnership(owned, taken, lost) }

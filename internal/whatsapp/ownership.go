@@ -68,6 +68,28 @@ func (f *fenced) RevokeStatus(ctx context.Context, id string) (time.Time, error)
 	return f.Session.RevokeStatus(ctx, id)
 }
 
+// Audience keeps the session's [AudienceReader] (both engines are one)
+// through the fence: the audience preview and a publication's audience.
+func (f *fenced) Audience(ctx context.Context) (*Audience, error) {
+	ar, ok := f.Session.(AudienceReader)
+	if !ok {
+		return nil, fmt.Errorf("%w: this session cannot tell its audience", ErrNotConnected)
+	}
+	if !f.valid() {
+		return nil, ErrNotOwner
+	}
+	return ar.Audience(ctx)
+}
+
+// SimulateViews keeps the sandbox's view simulation through the fence.
+func (f *fenced) SimulateViews(ctx context.Context, messageID, kind string, viewers []string) error {
+	sim, ok := f.Session.(viewSimulator)
+	if !ok {
+		return fmt.Errorf("instance %s: %w", f.instance, ErrNotSandbox)
+	}
+	return sim.SimulateViews(ctx, messageID, kind, viewers)
+}
+
 func fence(s Session, g Gate, instance string, generation uint64) Session {
 	return &fenced{Session: s, gate: g, instance: instance, generation: generation}
 }

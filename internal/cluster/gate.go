@@ -17,10 +17,17 @@ type gate struct{ l *Leases }
 
 func (g gate) Acquire(ctx context.Context, instance string) (uint64, error) {
 	le, err := g.l.Acquire(ctx, instance)
-	if errors.Is(err, ErrOwnedElsewhere) {
+	switch {
+	case errors.Is(err, ErrOwnedElsewhere):
 		return 0, fmt.Errorf("%w: %w", whatsapp.ErrOwnedElsewhere, err)
+	case err != nil:
+		// NATS did not answer (a node died and the lease bucket is electing
+		// a leader, a network cut): the instance cannot be opened here for
+		// now, which callers answer as a failover gap (503 with
+		// Retry-After), not as an internal error.
+		return 0, fmt.Errorf("%w: the cluster cannot grant its lease now: %w", whatsapp.ErrNotConnected, err)
 	}
-	return le.Generation, err
+	return le.Generation, nil
 }
 
 func (g gate) Valid(instance string, generation uint64) bool { return g.l.Valid(instance, generation) }
@@ -43,6 +50,11 @@ func (g gate) LeasedElsewhere(ctx context.Context) (map[string]bool, error) {
 	// deadline, then the renewal went through) is reopened as before.
 	for _, le := range g.l.HeldAll() {
 		delete(m, le.Instance)
+	}
+	// Nor is one this replica let lapse while NATS did not answer and may
+	// take back by revision (Leases.retake) before it expires.
+	for _, inst := range g.l.Lapsed() {
+		delete(m, inst)
 	}
 	return m, nil
 }

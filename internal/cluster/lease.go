@@ -73,8 +73,14 @@ type Leases struct {
 	reg jetstream.KeyValue // the replicas bucket (replicas.go)
 	cfg Config
 
-	mu      sync.Mutex
-	held    map[string]*Lease
+	mu   sync.Mutex
+	held map[string]*Lease
+	// lapsed is the revision this replica last wrote for each lease it let
+	// lapse because NATS did not answer its renewals (not one it lost to
+	// another replica): while the key is still at that revision, nobody
+	// else has written it, so the lease may be taken back with an update at
+	// that revision instead of waiting for it to expire (see Acquire).
+	lapsed  map[string]uint64
 	address string
 	started time.Time
 	// OnChange, when set, is told of every change of this replica's
@@ -113,7 +119,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Leases{kv: kv, reg: reg, cfg: cfg, held: map[string]*Lease{}, started: cfg.Now().UTC()}, nil
+	return &Leases{kv: kv, reg: reg, cfg: cfg, held: map[string]*Lease{}, lapsed: map[string]uint64{}, started: cfg.Now().UTC()}, nil
 }
 
 // key is an instance's KV key. Instance names may hold characters KV keys
@@ -135,8 +141,11 @@ func (l *Leases) Acquire(ctx context.Context, instance string) (Lease, error) {
 	start := l.cfg.Now()
 	rev, err := l.kv.Create(ctx, key(instance), []byte(l.cfg.Replica))
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		owner, _, gerr := l.Owner(ctx, instance)
+		owner, rev, gerr := l.Owner(ctx, instance)
 		if gerr == nil && owner == l.cfg.Replica {
+			if le, ok := l.retake(ctx, instance, rev, start); ok {
+				return le, nil
+			}
 			// Our own lease from before a restart: not ours to trust (a
 			// session may still run in the old process), so wait for it to
 			// lapse like anyone else's.
@@ -150,10 +159,56 @@ func (l *Leases) Acquire(ctx context.Context, instance string) (Lease, error) {
 	le := &Lease{Instance: instance, Generation: rev, Revision: rev, Deadline: start.Add(l.cfg.TTL)}
 	out := *le // a copy: the renewal loop updates le from now on
 	l.mu.Lock()
+	delete(l.lapsed, instance)
 	l.held[instance] = le
 	l.mu.Unlock()
 	l.changed(instance, ChangeTaken)
 	return out, nil
+}
+
+// retake takes back a lease this replica let lapse (or whose margin it is
+// in) because NATS did not answer its renewals, when the key is still at the
+// revision this replica last wrote: nobody else wrote it since, and the
+// update at that revision fails if anyone does first. A NATS node's crash
+// makes the lease bucket elect a new leader (nats-server waits 4-9 s of
+// missed heartbeats), longer than a lease outlives its last renewal here;
+// without this, each instance would wait out its own expired lease before
+// reopening. The session was closed when the lease stopped counting; it
+// reopens under a new generation.
+func (l *Leases) retake(ctx context.Context, instance string, rev uint64, start time.Time) (Lease, bool) {
+	l.mu.Lock()
+	last, ok := l.lapsed[instance]
+	if le, held := l.held[instance]; held {
+		last, ok = le.Revision, true
+	}
+	l.mu.Unlock()
+	if !ok || last != rev {
+		return Lease{}, false
+	}
+	nrev, err := l.kv.Update(ctx, key(instance), []byte(l.cfg.Replica), rev)
+	if err != nil {
+		return Lease{}, false
+	}
+	le := &Lease{Instance: instance, Generation: nrev, Revision: nrev, Deadline: start.Add(l.cfg.TTL)}
+	out := *le
+	l.mu.Lock()
+	delete(l.lapsed, instance)
+	l.held[instance] = le
+	l.mu.Unlock()
+	l.changed(instance, ChangeTaken)
+	return out, true
+}
+
+// Lapsed lists the instances whose lease this replica let lapse while NATS
+// did not answer its renewals, and may still take back (see retake).
+func (l *Leases) Lapsed() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.lapsed))
+	for inst := range l.lapsed {
+		out = append(out, inst)
+	}
+	return out
 }
 
 // Renew extends a held lease: an update at the revision last written, which
@@ -174,7 +229,7 @@ func (l *Leases) Renew(ctx context.Context, instance string) (Lease, error) {
 	rev, err := l.kv.Update(ctx, key(instance), []byte(l.cfg.Replica), prev.Revision)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-			l.forget(instance, prev.Generation)
+			l.forget(instance, prev.Generation, false)
 			return Lease{}, ErrLeaseLost
 		}
 		// NATS unreachable: the lease stands until its deadline.
@@ -196,6 +251,7 @@ func (l *Leases) Release(ctx context.Context, instance string) error {
 	l.mu.Lock()
 	le, ok := l.held[instance]
 	delete(l.held, instance)
+	delete(l.lapsed, instance)
 	l.mu.Unlock()
 	if !ok {
 		return nil
@@ -208,12 +264,18 @@ func (l *Leases) Release(ctx context.Context, instance string) error {
 	return nil
 }
 
-func (l *Leases) forget(instance string, generation uint64) {
+// forget drops a lease this replica no longer holds. lapsed: it was not
+// renewed in time (NATS did not answer), not taken by anyone: remember the
+// revision last written so [Leases.retake] can take it back.
+func (l *Leases) forget(instance string, generation uint64, lapsed bool) {
 	l.mu.Lock()
 	le, ok := l.held[instance]
 	ok = ok && le.Generation == generation
 	if ok {
 		delete(l.held, instance)
+		if lapsed {
+			l.lapsed[instance] = le.Revision
+		}
 	}
 	l.mu.Unlock()
 	if ok {
@@ -296,57 +358,88 @@ func (l *Leases) HeldAll() []Lease {
 // renewals and ownership churned at rest.
 const renewParallel = 32
 
-// RenewAll renews every held lease once, up to renewParallel at a time, and
-// returns the instances whose lease was lost or lapsed (their sessions must
-// close), sorted.
-func (l *Leases) RenewAll(ctx context.Context) (lost []string) {
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, renewParallel)
-	)
-	for _, le := range l.HeldAll() {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			// Bounded: a request stuck on a NATS node that died must not hold
-			// the other leases' renewals.
-			rctx, cancel := context.WithTimeout(ctx, l.cfg.TTL/3)
-			_, err := l.Renew(rctx, le.Instance)
-			cancel()
-			gone := errors.Is(err, ErrLeaseLost)
-			if !gone && err != nil && !l.cfg.Now().Before(le.Deadline) {
-				l.forget(le.Instance, le.Generation)
-				gone = true
-			}
-			if gone {
-				mu.Lock()
-				lost = append(lost, le.Instance)
-				mu.Unlock()
-			}
-		}()
+// RenewAll renews every held lease once and returns the instances whose
+// lease was lost or lapsed (their sessions must close), and whether some
+// renewal failed because NATS did not answer (Run then tries again soon).
+// The lease nearest its deadline goes first, alone: when it fails, NATS is
+// not answering, and the others are not sent only to fail too (a lease
+// bucket electing a new leader after a node crash answers nothing for
+// seconds); only the leases already past their deadline are given up.
+func (l *Leases) RenewAll(ctx context.Context) (lost []string, failed bool) {
+	all := l.HeldAll()
+	slices.SortFunc(all, func(a, b Lease) int { return a.Deadline.Compare(b.Deadline) })
+	var mu sync.Mutex
+	renew := func(le Lease) error {
+		// Bounded: a request stuck on a NATS node that died must not hold
+		// the other leases' renewals.
+		rctx, cancel := context.WithTimeout(ctx, l.cfg.TTL/3)
+		_, err := l.Renew(rctx, le.Instance)
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		if errors.Is(err, ErrLeaseLost) {
+			lost = append(lost, le.Instance)
+		} else if err != nil {
+			failed = true
+		}
+		return err
 	}
-	wg.Wait()
-	slices.Sort(lost)
-	return lost
+	if len(all) > 0 {
+		if err := renew(all[0]); err == nil || errors.Is(err, ErrLeaseLost) {
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, renewParallel)
+			for _, le := range all[1:] {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() { defer wg.Done(); defer func() { <-sem }(); renew(le) }()
+			}
+			wg.Wait()
+		}
+	}
+	if failed {
+		// Given up only once past the deadline the server's expiry is
+		// measured from (Held stopped counting them a margin before).
+		for _, le := range l.HeldAll() {
+			if !l.cfg.Now().Before(le.Deadline) {
+				l.forget(le.Instance, le.Generation, true)
+				lost = append(lost, le.Instance)
+			}
+		}
+	}
+	return lost, failed
 }
 
 // Run renews the held leases every TTL/3 until ctx ends, then calls tick
-// (the manager's Reconcile: close what was lost, take what is unowned). It
-// releases nothing on return: whoever closes a session releases its lease
-// after the close, so the next owner never connects beside it.
+// (the manager's Reconcile: close what was lost, take what is unowned). After
+// a renewal NATS did not answer, it tries again every TTL/20 (at least
+// 100 ms): a lease bucket that lost its leader answers again once one is
+// elected, and every renewal that lands before a lease's margin keeps its
+// session open. It releases nothing on return: whoever closes a session
+// releases its lease after the close, so the next owner never connects
+// beside it.
 func (l *Leases) Run(ctx context.Context, tick func()) {
-	t := time.NewTicker(l.cfg.TTL / 3)
+	every := l.cfg.TTL / 3
+	retry := max(l.cfg.TTL/20, 100*time.Millisecond)
+	t := time.NewTimer(every)
 	defer t.Stop()
+	lastTick := l.cfg.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			l.RenewAll(ctx)
-			if tick != nil {
+			_, failed := l.RenewAll(ctx)
+			// The tick (which asks the database and takes unowned
+			// instances) runs on its schedule, and at once when NATS
+			// answers again, not at every quick retry of an outage.
+			if tick != nil && (!failed || l.cfg.Now().Sub(lastTick) >= every) {
 				tick()
+				lastTick = l.cfg.Now()
+			}
+			if failed {
+				t.Reset(retry)
+			} else {
+				t.Reset(every)
 			}
 		}
 	}

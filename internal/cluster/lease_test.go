@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/statusflow/statusflow/internal/cluster"
 	"github.com/statusflow/statusflow/internal/natstest"
+	"github.com/statusflow/statusflow/internal/whatsapp"
 )
 
 // startNATS runs a JetStream server on a free loopback port for the test.
@@ -131,7 +133,7 @@ func TestLeases(t *testing.T) {
 		if a.Valid("y", le.Generation) {
 			t.Fatal("lease still valid a TTL after its last renewal")
 		}
-		if lost := a.RenewAll(ctx); len(lost) != 0 {
+		if lost, _ := a.RenewAll(ctx); len(lost) != 0 {
 			// Renewal itself still reaches the server here: the lease is ours.
 			t.Fatalf("lost %v", lost)
 		}
@@ -166,4 +168,103 @@ func TestLeases(t *testing.T) {
 			t.Fatalf("%d replicas acquired one lease", wins.Load())
 		}
 	})
+}
+
+// A lease this replica let lapse because NATS did not answer its renewals
+// (a NATS node crashed and the lease bucket was electing a leader) is taken
+// back at once, under a new generation, when the key is still at the
+// revision this replica last wrote; not when anyone else wrote it since.
+func TestLeases_RetakeAfterUnansweredRenewals(t *testing.T) {
+	t.Parallel()
+	url := startNATS(t)
+	ctx := context.Background()
+	const ttl = time.Minute // the server's expiry never happens during the test
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	a := replica(t, url, "a", ttl, clock)
+	b := replica(t, url, "b", ttl, nil)
+	var changes []string
+	a.SetOnChange(func(instance, change string) { changes = append(changes, instance+" "+change) })
+
+	for _, inst := range []string{"margin", "lapsed", "overwritten"} {
+		if _, err := a.Acquire(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _ := a.Held("margin")
+
+	// Within the margin (renewals unanswered for 3/4 of the TTL): the
+	// session closes (Held is false) but the lease is still in hand.
+	skew.Store(int64(ttl * 8 / 10))
+	if _, ok := a.Held("margin"); ok {
+		t.Fatal("a lease within its margin still counts")
+	}
+	le, err := a.Acquire(ctx, "margin")
+	if err != nil {
+		t.Fatalf("take back a lease within its margin: %v", err)
+	}
+	if le.Generation == first.Generation || !a.Valid("margin", le.Generation) || a.Valid("margin", first.Generation) {
+		t.Fatalf("taken back as %+v (first %+v): want a new generation, the old one fenced", le, first)
+	}
+
+	// Past the deadline with NATS not answering: RenewAll gives the leases
+	// up (their sessions close) and reports the failure.
+	skew.Store(int64(ttl * 11 / 10))
+	dead, cancel := context.WithCancel(ctx)
+	cancel()
+	lost, failed := a.RenewAll(dead)
+	if !failed || len(lost) != 2 {
+		t.Fatalf("RenewAll without NATS: lost %v failed %v; want lapsed, overwritten", lost, failed)
+	}
+	if _, err := a.Acquire(dead, "lapsed"); err == nil {
+		t.Fatal("acquire without NATS succeeded")
+	}
+	if _, err := a.Gate().Acquire(dead, "lapsed"); !errors.Is(err, whatsapp.ErrNotConnected) {
+		t.Fatalf("gate without NATS: %v, want whatsapp.ErrNotConnected (a 503 gap, not a 500)", err)
+	}
+
+	// Someone else wrote "overwritten" meanwhile (here: the same value, a
+	// newer revision, as a restarted "a" would): not ours to take back.
+	kv := bucket(t, url)
+	e, err := kv.Get(ctx, keyOf("overwritten"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(ctx, keyOf("overwritten"), []byte("a"), e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Acquire(ctx, "overwritten"); !errors.Is(err, cluster.ErrOwnedElsewhere) {
+		t.Fatalf("take back a lease someone wrote since: %v, want ErrOwnedElsewhere", err)
+	}
+	le, err = a.Acquire(ctx, "lapsed")
+	if err != nil {
+		t.Fatalf("take back a lapsed lease nobody wrote since: %v", err)
+	}
+	if !a.Valid("lapsed", le.Generation) {
+		t.Fatal("taken-back lease not valid")
+	}
+	if _, err := b.Acquire(ctx, "lapsed"); !errors.Is(err, cluster.ErrOwnedElsewhere) {
+		t.Fatalf("other replica after the take-back: %v", err)
+	}
+	t.Log(changes)
+}
+
+func keyOf(instance string) string { return "i." + base64.RawURLEncoding.EncodeToString([]byte(instance)) }
+
+func bucket(t *testing.T, url string) jetstream.KeyValue {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), cluster.BucketDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
 }

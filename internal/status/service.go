@@ -254,6 +254,11 @@ func (s *Service) instance(ctx context.Context, instance string) (whatsapp.Sessi
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errcode.ErrInstanceNotFound
 	}
+	if errors.Is(err, whatsapp.ErrNotConnected) {
+		// The session could not be opened for now (a cluster whose NATS
+		// cannot grant the lease): a gap, answered 503 with Retry-After.
+		return nil, &errcode.Error{Code: errcode.CodeDisconnected, Message: errcode.ErrDisconnected.Message, Err: err}
+	}
 	if err != nil {
 		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
 	}

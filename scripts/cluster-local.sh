@@ -25,16 +25,20 @@ TTL=${TTL:-}
 PGADMIN_URL=${PGADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 work=$(mktemp -d /tmp/statusflow-cluster.XXXXXX)
 pids=()
+keep=""
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	if [ -n "${db:-}" ]; then psql -q "$PGADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; fi
-	rm -rf "$work"
+	if [ -n "$keep" ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
 say() { printf '%s  %s\n' "$(date +%T)" "$*"; }
 
+for port in 14221 14222 14223 16221 16222 16223 18221 18222 18223 18081 18082 18083; do
+	if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "port $port is in use (an earlier run still going?)"; exit 1; fi
+done
 say "building statusflow and nats-server (the version go.mod pins) into $work"
 go build -o "$work/statusflow" .
 go build -o "$work/nats-server" github.com/nats-io/nats-server/v2
@@ -127,7 +131,9 @@ sleep 2
 owners() {
 	api "$(sf "$1")/api/cluster" | python3 -c '
 import json, sys, collections
-d = json.load(sys.stdin)["data"]
+r = json.load(sys.stdin)
+if "data" not in r: sys.exit(f"GET /api/cluster: {r}")
+d = r["data"]
 c = collections.Counter(i["owner"] or "-" for i in d["instances"])
 print(" ".join(f"{k}:{c[k]}" for k in sorted(c)), "| replicas:", ",".join(r["id"] for r in d["replicas"]))'
 }
@@ -227,8 +233,8 @@ summary=$(for c in "${!codes[@]}"; do printf '%s:%s ' "$c" "${codes[$c]}"; done)
 say "with nats$li dead: every instance published through sf$survivor after $(python3 -c "print(f'{$t1-$t0:.1f}')") s (answers by HTTP status, retries included: $summary); owners: $(owners "$survivor")"
 bad=$(for c in "${!codes[@]}"; do [ "$c" = 200 ] || [ "$c" = 503 ] || echo "$c"; done)
 if [ "$again" != "$first" ] || [ -n "$pending" ] || [ -n "$bad" ]; then
-	say "FAILED (logs in $work)"
-	trap - EXIT
+	say "FAILED"
+	keep=1
 	exit 1
 fi
 say "done"

@@ -181,6 +181,10 @@ func (l *Leases) retake(ctx context.Context, instance string, rev uint64, start 
 	if le, held := l.held[instance]; held {
 		last, ok = le.Revision, true
 	}
+	if ok && last != rev {
+		// Someone wrote the key since: never ours to take back.
+		delete(l.lapsed, instance)
+	}
 	l.mu.Unlock()
 	if !ok || last != rev {
 		return Lease{}, false

@@ -249,7 +249,9 @@ func TestLeases_RetakeAfterUnansweredRenewals(t *testing.T) {
 	t.Log(changes)
 }
 
-func keyOf(instance string) string { return "i." + base64.RawURLEncoding.EncodeToString([]byte(instance)) }
+func keyOf(instance string) string {
+	return "i." + base64.RawURLEncoding.EncodeToString([]byte(instance))
+}
 
 func bucket(t *testing.T, url string) jetstream.KeyValue {
 	t.Helper()

@@ -117,7 +117,7 @@ func uploadBody(c *fiber.Ctx) (r io.Reader, declared, fileName string, err error
 // getUpload is GET /api/media/:instance/:id: the upload's bytes, for a
 // caller that wants to check what it uploaded.
 func (s *Server) getUpload(c *fiber.Ctx) error {
-	up, f, err := s.deps.Uploads.Open(c.Params("instance"), c.Params("id"))
+	up, f, err := s.deps.Uploads.Open(c.UserContext(), c.Params("instance"), c.Params("id"))
 	if err != nil {
 		return newError(http.StatusNotFound, err.Error())
 	}

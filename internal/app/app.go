@@ -289,6 +289,13 @@ func (a *App) startCluster(ctx context.Context) error {
 		return err
 	}
 	a.Leases = leases
+	// Uploads go to an object store every replica reads: the owner
+	// publishes a file whichever replica took it.
+	shared, err := cluster.OpenUploads(ctx, js, a.Config.NATSReplicas, a.Uploads.TTL())
+	if err != nil {
+		return err
+	}
+	a.Uploads.SetShared(shared)
 	// instance.owner events: every ownership change of this replica.
 	leases.SetOnChange(func(instance, change string) {
 		a.Service.EmitInstanceOwner(context.Background(), instance, leases.Replica(), change)

@@ -183,7 +183,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req Request) (pm *Prepared, err 
 	var header []byte
 	switch {
 	case isUpload:
-		header, err = p.fromUpload(req.Instance, upID, w.in)
+		header, err = p.fromUpload(fctx, req.Instance, upID, w.in)
 	case isData:
 		header, err = p.fromDataURL(req.URL, w.in)
 	default:
@@ -385,8 +385,8 @@ func (w *work) reason(err error) string {
 
 // fromUpload copies an uploaded file of instance into path (the pipeline
 // converts its own copy, so the upload stays intact for a retry until used).
-func (p *Pipeline) fromUpload(instance, id, path string) ([]byte, error) {
-	_, src, err := p.cfg.Uploads.Open(instance, id)
+func (p *Pipeline) fromUpload(ctx context.Context, instance, id, path string) ([]byte, error) {
+	_, src, err := p.cfg.Uploads.Open(ctx, instance, id)
 	if err != nil {
 		return nil, downloadFailed(err)
 	}

@@ -66,11 +66,30 @@ type UploadConfig struct {
 // [Uploads.Sweep] (run every minute by the app) removes expired uploads.
 // Nothing is held in memory, so a restart loses no live upload.
 //
-// NOTE: uploads live on the replica's disk that took them.
+// With [Uploads.SetShared] (clustering on) an upload is checked here, then
+// kept in a store every replica reads instead of this disk.
 type Uploads struct {
-	cfg UploadConfig
-	mu  sync.Mutex // serialises Sweep against itself; files are independent otherwise
+	cfg    UploadConfig
+	mu     sync.Mutex // serialises Sweep against itself; files are independent otherwise
+	shared UploadBlobs
 }
+
+// UploadBlobs keeps uploads where every replica reads them
+// (internal/cluster's JetStream object store is one).
+type UploadBlobs interface {
+	// PutUpload stores an upload's bytes with its description.
+	PutUpload(ctx context.Context, up *Upload, r io.Reader) error
+	// GetUpload returns an upload and its bytes; [ErrUploadNotFound] when none.
+	GetUpload(ctx context.Context, id string) (*Upload, io.ReadCloser, error)
+	// InfoUpload describes an upload; [ErrUploadNotFound] when none.
+	InfoUpload(ctx context.Context, id string) (*Upload, error)
+	// DeleteUpload removes an upload; a missing one is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+}
+
+// SetShared keeps the uploads in b from now on (clustering on: every
+// replica reads them). Call before serving.
+func (u *Uploads) SetShared(b UploadBlobs) { u.shared = b }
 
 // Upload describes a stored upload.
 type Upload struct {
@@ -168,6 +187,20 @@ func (u *Uploads) Put(ctx context.Context, instance, declared, fileName string, 
 	}
 	up = &Upload{ID: id, Instance: instance, MimeType: detected, Kind: fm.kind, FileName: fileName, Size: n,
 		ExpiresAt: u.cfg.Now().Add(u.cfg.TTL).UTC().Truncate(time.Second)}
+	if u.shared != nil {
+		// Checked here; kept where every replica reads it. The part file is
+		// removed on the way out.
+		defer os.Remove(part)
+		pf, err := os.Open(part)
+		if err != nil {
+			return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+		}
+		defer pf.Close()
+		if err := u.shared.PutUpload(ctx, up, pf); err != nil {
+			return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", fmt.Errorf("uploads: shared store: %w", err))
+		}
+		return up, nil
+	}
 	meta, _ := json.Marshal(up)
 	if err := os.WriteFile(u.metaPath(id), meta, 0o600); err != nil {
 		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
@@ -185,10 +218,24 @@ func isGeneric(mt string) bool {
 	return mt == "application/octet-stream" || mt == "binary/octet-stream" || mt == "*/*"
 }
 
-// Open returns an upload of instance and its file. It fails with
-// [ErrUploadNotFound] (also once expired) or [ErrUploadOtherInstance].
-func (u *Uploads) Open(instance, id string) (*Upload, *os.File, error) {
-	up, err := u.Stat(instance, id)
+// Open returns an upload of instance and its bytes (close them). It fails
+// with [ErrUploadNotFound] (also once expired) or [ErrUploadOtherInstance].
+func (u *Uploads) Open(ctx context.Context, instance, id string) (*Upload, io.ReadCloser, error) {
+	if u.shared != nil {
+		if !uploadIDRe.MatchString(id) {
+			return nil, nil, ErrUploadNotFound
+		}
+		up, rc, err := u.shared.GetUpload(ctx, id)
+		if err != nil {
+			return nil, nil, sharedErr(err)
+		}
+		if err := u.check(up, instance); err != nil {
+			rc.Close()
+			return nil, nil, err
+		}
+		return up, rc, nil
+	}
+	up, err := u.Stat(ctx, instance, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,10 +246,36 @@ func (u *Uploads) Open(instance, id string) (*Upload, *os.File, error) {
 	return up, f, nil
 }
 
-// Stat is [Uploads.Open] without the file.
-func (u *Uploads) Stat(instance, id string) (*Upload, error) {
+// sharedErr is an error of the shared store as the pipeline reports it.
+func sharedErr(err error) error {
+	if errors.Is(err, ErrUploadNotFound) {
+		return ErrUploadNotFound
+	}
+	return fmt.Errorf("the uploaded media could not be read from the cluster's store: %w", err)
+}
+
+// check refuses an expired upload or one of another instance.
+func (u *Uploads) check(up *Upload, instance string) error {
+	if !u.cfg.Now().Before(up.ExpiresAt) {
+		return ErrUploadNotFound
+	}
+	if up.Instance != instance {
+		return ErrUploadOtherInstance
+	}
+	return nil
+}
+
+// Stat is [Uploads.Open] without the bytes.
+func (u *Uploads) Stat(ctx context.Context, instance, id string) (*Upload, error) {
 	if !uploadIDRe.MatchString(id) {
 		return nil, ErrUploadNotFound
+	}
+	if u.shared != nil {
+		up, err := u.shared.InfoUpload(ctx, id)
+		if err != nil {
+			return nil, sharedErr(err)
+		}
+		return up, u.check(up, instance)
 	}
 	b, err := os.ReadFile(u.metaPath(id))
 	if err != nil {
@@ -228,6 +301,12 @@ func (u *Uploads) Stat(instance, id string) (*Upload, error) {
 // Delete removes an upload; a missing one is not an error.
 func (u *Uploads) Delete(id string) {
 	if !uploadIDRe.MatchString(id) {
+		return
+	}
+	if u.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		u.shared.DeleteUpload(ctx, id) // else it expires with the bucket's TTL
 		return
 	}
 	os.Remove(u.dataPath(id))

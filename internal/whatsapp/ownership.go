@@ -68,17 +68,16 @@ func (f *fenced) RevokeStatus(ctx context.Context, id string) (time.Time, error)
 	return f.Session.RevokeStatus(ctx, id)
 }
 
-// Audience keeps the session's [AudienceReader] (both engines are one)
-// through the fence: the audience preview and a publication's audience.
-func (f *fenced) Audience(ctx context.Context) (*Audience, error) {
-	ar, ok := f.Session.(AudienceReader)
-	if !ok {
-		return nil, fmt.Errorf("%w: this session cannot tell its audience", ErrNotConnected)
-	}
+// fencedReader is a fenced session whose session is an [AudienceReader]
+// (both engines are): the audience preview and a publication's audience
+// keep working through the fence. A session that is not one stays not one.
+type fencedReader struct{ *fenced }
+
+func (f fencedReader) Audience(ctx context.Context) (*Audience, error) {
 	if !f.valid() {
 		return nil, ErrNotOwner
 	}
-	return ar.Audience(ctx)
+	return f.Session.(AudienceReader).Audience(ctx)
 }
 
 // SimulateViews keeps the sandbox's view simulation through the fence.
@@ -91,7 +90,11 @@ func (f *fenced) SimulateViews(ctx context.Context, messageID, kind string, view
 }
 
 func fence(s Session, g Gate, instance string, generation uint64) Session {
-	return &fenced{Session: s, gate: g, instance: instance, generation: generation}
+	f := &fenced{Session: s, gate: g, instance: instance, generation: generation}
+	if _, ok := s.(AudienceReader); ok {
+		return fencedReader{f}
+	}
+	return f
 }
 
 // notOwned is the session a replica answers with for an instance another
@@ -218,6 +221,11 @@ func (m *Manager) CloseLapsed() (closed int) {
 }
 
 func asFenced(s Session) (*fenced, bool) {
-	f, ok := s.(*fenced)
-	return f, ok
+	switch f := s.(type) {
+	case *fenced:
+		return f, true
+	case fencedReader:
+		return f.fenced, true
+	}
+	return nil, false
 }

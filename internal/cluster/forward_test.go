@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,5 +186,42 @@ func TestForward_AnyReplicaAnswers(t *testing.T) {
 	}
 	if !taken[owner.ID] || !taken[next.ID] {
 		t.Fatalf("instance.owner taken events by %v, want %s and %s", taken, owner.ID, next.ID)
+	}
+}
+
+// A replica caches the owner it forwarded an instance's commands to. When
+// the instance moves (placement hands it to another replica), the old owner
+// answers the next forwarded command with the gap's disconnected (it never
+// runs a command for an instance it does not hold): the forwarder drops
+// the cached owner, locates the instance afresh and sends the command to
+// the new owner, so the caller gets its 200, not a 503, and one record.
+func TestForward_CachedOwnerMoved(t *testing.T) {
+	t.Parallel()
+	c := apptest.NewCluster(t, apptest.ClusterOptions{Replicas: 3, LeaseTTL: time.Minute})
+	a, b, d := c.Replicas[0], c.Replicas[1], c.Replicas[2]
+	tok := a.CreateInstance("mv", "sandbox")
+	publish := func(via *apptest.Replica, text string) string {
+		t.Helper()
+		r := via.Do("POST", "/api/message/status/mv", tok, map[string]any{"type": "text", "message": text})
+		if r.Code != 200 {
+			t.Fatalf("publish %q via %s: %d %s", text, via.ID, r.Code, r.Raw)
+		}
+		id, _ := r.Data()["messageId"].(string)
+		return id
+	}
+	publish(b, "b learns that a owns it")
+
+	// The instance moves from a to d, as placement moves it.
+	if !a.Manager.Handoff(context.Background(), "mv") {
+		t.Fatal("a did not have the instance open")
+	}
+	publish(d, "d takes it")
+	if got := c.Owner("mv"); got != d.ID {
+		t.Fatalf("owner after the move = %q, want %s", got, d.ID)
+	}
+
+	id := publish(b, "b's cached owner is stale")
+	if n := len(sandboxRecords(t, b, "mv")[id]); n != 1 {
+		t.Fatalf("message %s recorded %d times, want once", id, n)
 	}
 }

@@ -45,6 +45,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds, each running both targets")
 	conns := flag.Int("conns", 64, "wrk connections and pgbench clients")
 	adminURL := flag.String("admin-url", envOr("STATUSFLOW_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL of a database from which fresh databases are created")
+	instances := flag.Int("instances", 1, "sandbox instances the requests are spread over, round robin (1: one busy instance, whose batches commit one after the other under its seq lock)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round's statusflow run to this file")
 	flag.Parse()
 
@@ -80,23 +81,42 @@ func main() {
 	check(err)
 	check(a.Start(context.Background()))
 	defer a.Stop(context.Background())
-	req, _ := http.NewRequest("POST", "http://"+a.Addr()+"/api/instance/new", strings.NewReader(`{"name":"bench","engine":"sandbox"}`))
-	req.Header.Set("token", cfg.AccountToken)
-	resp, err := http.DefaultClient.Do(req)
-	check(err)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		check(fmt.Errorf("create instance: %s", resp.Status))
+	names := []string{"bench"}
+	if *instances > 1 {
+		names = names[:0]
+		for i := range *instances {
+			names = append(names, fmt.Sprintf("bench%d", i+1))
+		}
+	}
+	for _, name := range names {
+		req, _ := http.NewRequest("POST", "http://"+a.Addr()+"/api/instance/new", strings.NewReader(`{"name":"`+name+`","engine":"sandbox"}`))
+		req.Header.Set("token", cfg.AccountToken)
+		resp, err := http.DefaultClient.Do(req)
+		check(err)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			check(fmt.Errorf("create instance: %s", resp.Status))
+		}
+	}
+	spread := ""
+	if len(names) > 1 {
+		// Each wrk thread walks the instances round robin from its own start.
+		spread = fmt.Sprintf(`local n, i = %d, math.random(0, %d)
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/api/message/status/bench" .. (i %% n + 1))
+end
+`, len(names), len(names)-1)
 	}
 	lua := filepath.Join(dir, "post.lua")
 	check(os.WriteFile(lua, []byte(`wrk.method = "POST"
 wrk.body = '{"type":"text","message":"Benchmark status","backgroundColor":"#128C7E","font":"serif","source":"bench"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["token"] = "`+cfg.AccountToken+`"
-`), 0o600))
+`+spread), 0o600))
 	sfURL := "http://" + a.Addr() + "/api/message/status/bench"
 
-	fmt.Printf("load: %d clients, %d rounds of %s per target, %d CPUs; load average %s\n", *conns, *rounds, *duration, numCPU(), loadAvg())
+	fmt.Printf("load: %d clients, %d rounds of %s per target, %d CPUs, %d sandbox instance(s); load average %s\n", *conns, *rounds, *duration, numCPU(), len(names), loadAvg())
 	var ratios, pgbs, sfs []float64
 	var p99s []time.Duration
 	for i := range *rounds {

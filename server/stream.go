@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,13 +44,15 @@ type qrView struct {
 // qrCodes keeps the last QR code of each instance's running pairing, so a
 // stream opened after it was shown starts with it.
 type qrCodes struct {
-	mu   sync.Mutex
-	last map[string][]byte
+	mu      sync.Mutex
+	last    map[string][]byte
+	publish func(instance string, body []byte)
 }
 
 // NotifyQR is [whatsapp.Manager.OnQR]: it renders the code as a PNG and
 // sends it to the instance's live streams. QR codes never reach the event
-// log, NATS or webhooks.
+// log or webhooks, nor NATS unless clustering is on (SetQRPublisher: a
+// core NATS message, never stored).
 func (s *Server) NotifyQR(instance, code string) {
 	if s.deps.Hub == nil {
 		return
@@ -66,8 +69,23 @@ func (s *Server) NotifyQR(instance, code string) {
 		s.qr.last = map[string][]byte{}
 	}
 	s.qr.last[instance] = b
+	publish := s.qr.publish
 	s.qr.mu.Unlock()
 	s.deps.Hub.Send(instance, events.HubMessage{Type: "qr", Body: b})
+	if publish != nil {
+		publish(instance, b) // the other replicas' streams (SetQRPublisher)
+	}
+}
+
+// SetQRPublisher makes NotifyQR also hand each rendered QR message to
+// publish: with clustering on, a phone is linked on the instance's owner
+// while the console's stream may be open on any replica, so the owner
+// publishes its codes on NATS and the other replicas relay them to their
+// streams (internal/app). Call before serving.
+func (s *Server) SetQRPublisher(publish func(instance string, body []byte)) {
+	s.qr.mu.Lock()
+	s.qr.publish = publish
+	s.qr.mu.Unlock()
 }
 
 // stream is GET /api/events/stream[/:instance]. It first sends `hello` (what
@@ -77,7 +95,12 @@ func (s *Server) NotifyQR(instance, code string) {
 // `dropped` message with the count lost.
 func (s *Server) stream(c *fiber.Ctx) error {
 	p := PrincipalOf(c)
-	inst := c.Params("instance")
+	// A copy: Fiber's parameters point into the request's buffer, which is
+	// reused for other requests once this handler returns, while the stream
+	// (and its hub subscription, filtering on this name) lives on. Without
+	// it, an instance's stream stopped matching its events as soon as
+	// another request reused the buffer.
+	inst := strings.Clone(c.Params("instance"))
 	if inst == "" && !p.Account {
 		inst = p.Instance
 	}

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusflow/statusflow/internal/auth"
@@ -37,6 +39,7 @@ import (
 
 // App is a running statusflow.
 type App struct {
+	hub      *events.Hub
 	Config   *config.Config
 	Log      *slog.Logger
 	Store    *store.Store
@@ -211,7 +214,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// Prefer: respond-async goes through the trigger stream.
 	busCfg := bus.Config{URL: cfg.NATSURL, Listen: cfg.NATSListen, DataDir: cfg.DataDir, Prefix: cfg.NATSPrefix,
 		ClientUser: cfg.NATSUser, ClientPassword: cfg.NATSPassword, ClientNKey: cfg.NATSNKey,
-		CredsFile: cfg.NATSCreds, NKeySeedFile: cfg.NATSNKeySeed, Token: cfg.NATSToken, Replicas: cfg.NATSReplicas}
+		CredsFile: cfg.NATSCreds, NKeySeedFile: cfg.NATSNKeySeed, Token: cfg.NATSToken, Replicas: cfg.NATSReplicas,
+		Replica: cfg.ClusterReplica}
 	if busCfg.URL == "" {
 		if busCfg, err = bus.EmbeddedCredentials(ctx, a.Store, busCfg, log); err != nil {
 			return nil, fmt.Errorf("nats credentials: %w", err)
@@ -222,8 +226,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 	a.Recorder.AddPublisher(a.Bus)
-	// The console's live streams: every committed event, in process.
+	// The console's live streams: every committed event, in process, and
+	// with clustering on the other replicas' too (followStreams).
 	hub := events.NewHub()
+	a.hub = hub
 	a.Recorder.AddPublisher(hub)
 	// Webhooks: outbox rows are written in each event's transaction; the
 	// worker is woken after each commit.
@@ -301,6 +307,7 @@ func (a *App) startCluster(ctx context.Context) error {
 		a.Service.EmitInstanceOwner(context.Background(), instance, leases.Replica(), change)
 	})
 	a.Server.SetCluster(leases)
+	a.followStreams()
 	a.Manager.SetGate(leases.Gate())
 	// Placement: new instances and a joining replica's share go to the
 	// least-loaded replica, one move per tick (cluster.Placement's rule).
@@ -526,4 +533,67 @@ func (a *App) startUploadSweeper() {
 		}
 	}()
 	a.stops = append(a.stops, func(context.Context) error { cancel(); <-done; return nil })
+}
+
+// followStreams makes the console's live streams show every replica's
+// events and QR codes when clustering is on. An instance's events are
+// recorded by the replica that owns it, and its phone is linked there, while
+// a stream (GET /api/events/stream) may be open on any replica behind a load
+// balancer. Each replica's own events and QR codes reach its streams in
+// process, as without clustering; the others' come from NATS: the events
+// every replica publishes to <prefix>.events.> (the same CloudEvent JSON)
+// and the QR codes an owner publishes to <prefix>.qr.<instance> (core NATS,
+// never stored), skipping the ones this replica published (HeaderReplica).
+// A replica subscribes only while one of its streams is open: with no
+// console watching, following costs nothing.
+func (a *App) followStreams() {
+	nc, prefix, hub, self := a.Bus.Conn(), a.Config.NATSPrefix, a.hub, a.Config.ClusterReplica
+	a.Server.SetQRPublisher(func(instance string, body []byte) {
+		m := nats.NewMsg(prefix + ".qr." + instance)
+		m.Data = body
+		m.Header.Set(bus.HeaderReplica, self)
+		if err := nc.PublishMsg(m); err != nil {
+			a.Log.Warn("cluster: publish a QR code", "instance", instance, "err", err)
+		}
+	})
+	relay := func(m *nats.Msg) {
+		if m.Header.Get(bus.HeaderReplica) == self {
+			return // in this replica's streams already
+		}
+		if inst, ok := strings.CutPrefix(m.Subject, prefix+".qr."); ok {
+			hub.Send(inst, events.HubMessage{Type: "qr", Body: m.Data})
+			return
+		}
+		var ce struct {
+			Type     string `json:"type"`
+			Instance string `json:"instance"`
+		}
+		if json.Unmarshal(m.Data, &ce) == nil && ce.Type != "" {
+			hub.Send(ce.Instance, events.HubMessage{Type: ce.Type, Body: m.Data})
+		}
+	}
+	var (
+		mu   sync.Mutex
+		subs []*nats.Subscription
+	)
+	hub.SetOnActive(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		switch active := hub.Active(); {
+		case active && subs == nil:
+			for _, subj := range []string{prefix + ".events.>", prefix + ".qr.>"} {
+				sub, err := nc.Subscribe(subj, relay)
+				if err != nil {
+					a.Log.Warn("cluster: follow the other replicas' live streams", "subject", subj, "err", err)
+					continue
+				}
+				subs = append(subs, sub)
+			}
+		case !active && subs != nil:
+			for _, sub := range subs {
+				sub.Unsubscribe()
+			}
+			subs = nil
+		}
+	})
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// Replicas is how many servers of a NATS cluster keep a copy of each
 	// stream. Defaults to 1. From STATUSFLOW_NATS_REPLICAS.
 	Replicas int
+	// Replica, with clustering on, is this replica's id: every event it
+	// publishes carries it in [HeaderReplica], so a replica relaying the
+	// others' events to its live streams skips its own (internal/app).
+	Replica string
 
 	// DedupWindow is how long the triggers stream remembers Nats-Msg-Id
 	// values to drop duplicates. Defaults to 24h, the idempotency window.

@@ -44,6 +44,9 @@ const (
 	HeaderToken = "token"
 	// HeaderTraceParent is the W3C trace context.
 	HeaderTraceParent = "traceparent"
+	// HeaderReplica names the cluster replica that published an event or
+	// a QR code (clustering on).
+	HeaderReplica = "Statusflow-Replica"
 	// HeaderReplyTo names a subject that gets the execute result of a
 	// trigger once it is final (success or dead-lettered). The request door
 	// (<prefix>.request.…) sets it to the requester's inbox.

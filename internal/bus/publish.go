@@ -41,6 +41,9 @@ func (b *Bus) PublishEvent(ctx context.Context, ce *events.CloudEvent, body []by
 	if ce.TraceParent != "" {
 		m.Header.Set(HeaderTraceParent, ce.TraceParent)
 	}
+	if b.cfg.Replica != "" {
+		m.Header.Set(HeaderReplica, b.cfg.Replica)
+	}
 	if b.eventsPublished.Add(1)%ackEvery == 1 {
 		_, err := js.PublishMsgAsync(m)
 		return err

@@ -25,6 +25,21 @@ type HubMessage struct {
 type Hub struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
+	// onActive, when set, is called after each Subscribe and Close (a
+	// cluster replica follows the other replicas' events only while someone
+	// watches: see [Hub.SetOnActive]).
+	onActive func()
+}
+
+// SetOnActive makes h call f after every Subscribe and Close, outside its
+// lock; f asks [Hub.Active]. Call before the hub is used.
+func (h *Hub) SetOnActive(f func()) { h.onActive = f }
+
+// Active reports whether anyone is subscribed.
+func (h *Hub) Active() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.subs) > 0
 }
 
 // NewHub returns an empty hub.
@@ -48,6 +63,9 @@ func (s *Subscription) Close() {
 		s.hub.mu.Lock()
 		delete(s.hub.subs, s)
 		s.hub.mu.Unlock()
+		if s.hub.onActive != nil {
+			s.hub.onActive()
+		}
 	})
 }
 
@@ -58,6 +76,9 @@ func (h *Hub) Subscribe(instance string) *Subscription {
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
+	if h.onActive != nil {
+		h.onActive()
+	}
 	return s
 }
 

@@ -128,6 +128,16 @@ func key(instance string) string {
 	return "i." + base64.RawURLEncoding.EncodeToString([]byte(instance))
 }
 
+// instanceOf is the instance a KV key names, the inverse of key.
+func instanceOf(k string) (string, bool) {
+	rest, ok := strings.CutPrefix(k, "i.")
+	if !ok {
+		return "", false
+	}
+	name, err := base64.RawURLEncoding.DecodeString(rest)
+	return string(name), err == nil
+}
+
 // Acquire takes the lease of instance, or renews it when this replica
 // already holds it. [ErrOwnedElsewhere] (wrapped, with the owner) when
 // another replica does.
@@ -467,8 +477,8 @@ func (l *Leases) Leased(ctx context.Context) (map[string]bool, error) {
 	}
 	out := map[string]bool{}
 	for k := range lister.Keys() {
-		if name, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(k, "i.")); err == nil {
-			out[string(name)] = true
+		if name, ok := instanceOf(k); ok {
+			out[name] = true
 		}
 	}
 	return out, nil
@@ -486,11 +496,11 @@ func (l *Leases) Owners(ctx context.Context) (map[string]string, error) {
 		if err != nil {
 			continue // expired meanwhile
 		}
-		name, err := base64.RawURLEncoding.DecodeString(k[len("i."):])
-		if err != nil {
+		name, ok := instanceOf(k)
+		if !ok {
 			continue
 		}
-		out[string(name)] = string(e.Value())
+		out[name] = string(e.Value())
 	}
 	return out, nil
 }

@@ -24,7 +24,8 @@ func startNATS(t *testing.T) string {
 	return natstest.Start(t, "", "")
 }
 
-func replica(t *testing.T, url, id string, ttl time.Duration, now func() time.Time) *cluster.Leases {
+// jetStream connects to url for the test.
+func jetStream(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -35,7 +36,12 @@ func replica(t *testing.T, url, id string, ttl time.Duration, now func() time.Ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := cluster.New(context.Background(), js, cluster.Config{Replica: id, TTL: ttl, Now: now})
+	return js
+}
+
+func replica(t *testing.T, url, id string, ttl time.Duration, now func() time.Time) *cluster.Leases {
+	t.Helper()
+	l, err := cluster.New(context.Background(), jetStream(t, url), cluster.Config{Replica: id, TTL: ttl, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,16 +261,7 @@ func keyOf(instance string) string {
 
 func bucket(t *testing.T, url string) jetstream.KeyValue {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(context.Background(), cluster.BucketDefault)
+	kv, err := jetStream(t, url).KeyValue(context.Background(), cluster.BucketDefault)
 	if err != nil {
 		t.Fatal(err)
 	}

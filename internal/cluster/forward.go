@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,6 +81,10 @@ type Forwarder struct {
 	ownersMu sync.Mutex
 	owners   map[string]cachedOwner
 
+	// pool runs forwarded commands and HTTP requests on long-lived
+	// goroutines (see workerPool).
+	pool *workerPool
+
 	mu       sync.Mutex
 	subs     []*nats.Subscription
 	inflight sync.WaitGroup
@@ -96,7 +99,8 @@ func NewForwarder(nc *nats.Conn, leases *Leases, exec localExecutor, cfg Forward
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = ForwardTimeoutDefault
 	}
-	return &Forwarder{nc: nc, leases: leases, exec: exec, cfg: cfg, log: log, owners: map[string]cachedOwner{}}
+	return &Forwarder{nc: nc, leases: leases, exec: exec, cfg: cfg, log: log, owners: map[string]cachedOwner{},
+		pool: newWorkerPool(serveWorkersMax, serveWorkerIdle)}
 }
 
 // ValidReplicaID reports why id cannot be a replica id: it is one NATS
@@ -146,6 +150,8 @@ func (f *Forwarder) Stop(ctx context.Context) error {
 	for _, sub := range subs {
 		sub.Unsubscribe()
 	}
+	// Idle workers exit now, busy ones once their command is answered.
+	f.pool.close()
 	done := make(chan struct{})
 	go func() { f.inflight.Wait(); close(done) }()
 	select {
@@ -156,69 +162,9 @@ func (f *Forwarder) Stop(ctx context.Context) error {
 	}
 }
 
-// wireCommand is a [status.Command] on the forwarding subject.
-type wireCommand struct {
-	Instance       string          `json:"instance"`
-	Kind           string          `json:"kind"`
-	Args           json.RawMessage `json:"args"`
-	Origin         status.Origin   `json:"origin"`
-	TraceParent    string          `json:"traceParent,omitempty"`
-	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
-	MessageID      string          `json:"messageId,omitempty"`
-}
-
-// wireReply is the owner's answer.
-type wireReply struct {
-	Result   *status.Result `json:"result,omitempty"`
-	Replayed bool           `json:"replayed,omitempty"`
-	Error    *wireError     `json:"error,omitempty"`
-}
-
-type wireError struct {
-	Code    errcode.Code `json:"code"`
-	Message string       `json:"message"`
-	// RetryAfterMs is the owner's own backoff (it lost the lease meanwhile).
-	RetryAfterMs int64 `json:"retryAfterMs,omitempty"`
-}
-
-func encodeCommand(cmd status.Command) ([]byte, error) {
-	args, err := json.Marshal(cmd.Args)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(wireCommand{Instance: cmd.Instance, Kind: cmd.Args.Kind(), Args: args, Origin: cmd.Origin,
-		TraceParent: cmd.TraceParent, IdempotencyKey: cmd.IdempotencyKey, MessageID: cmd.MessageID})
-}
-
-func decodeCommand(b []byte) (status.Command, error) {
-	var w wireCommand
-	if err := json.Unmarshal(b, &w); err != nil {
-		return status.Command{}, err
-	}
-	cmd := status.Command{Instance: w.Instance, Origin: w.Origin, TraceParent: w.TraceParent,
-		IdempotencyKey: w.IdempotencyKey, MessageID: w.MessageID}
-	var err error
-	switch w.Kind {
-	case status.KindPublish:
-		var a status.PublishArgs
-		err = json.Unmarshal(w.Args, &a)
-		cmd.Args = a
-	case status.KindDelete:
-		var a status.DeleteArgs
-		err = json.Unmarshal(w.Args, &a)
-		cmd.Args = a
-	case status.KindCancel:
-		var a status.CancelArgs
-		err = json.Unmarshal(w.Args, &a)
-		cmd.Args = a
-	default:
-		err = fmt.Errorf("unknown command kind %q", w.Kind)
-	}
-	return cmd, err
-}
-
-// serve runs one forwarded command (in its own goroutine: a slow media
-// publication must not hold the others) and answers with its outcome.
+// serve runs one forwarded command on a worker of the pool (not on NATS's
+// delivery goroutine: a slow media publication must not hold the others)
+// and answers with its outcome, in the format the command came in.
 func (f *Forwarder) serve(m *nats.Msg) {
 	f.mu.Lock()
 	if f.stopped {
@@ -227,10 +173,10 @@ func (f *Forwarder) serve(m *nats.Msg) {
 	}
 	f.inflight.Add(1)
 	f.mu.Unlock()
-	go func() {
+	f.pool.run(func() {
 		defer f.inflight.Done()
 		var rep wireReply
-		cmd, err := decodeCommand(m.Data)
+		cmd, legacy, err := decodeCommand(m.Data)
 		if err != nil {
 			rep.Error = &wireError{Code: errcode.CodeInvalid, Message: "Invalid forwarded command: " + err.Error()}
 		} else {
@@ -252,11 +198,10 @@ func (f *Forwarder) serve(m *nats.Msg) {
 				rep.Result, rep.Replayed = res, res.Replayed
 			}
 		}
-		b, _ := json.Marshal(rep)
-		if err := m.Respond(b); err != nil {
+		if err := m.Respond(encodeReply(&rep, legacy)); err != nil {
 			f.log.Warn("cluster: answer a forwarded command", "err", err)
 		}
-	}()
+	})
 }
 
 // gap is the answer for an instance nobody can serve right now.
@@ -357,23 +302,26 @@ func (f *Forwarder) forward(ctx context.Context, owner string, cmd status.Comman
 		ctx, cancel = context.WithTimeout(ctx, f.cfg.Timeout)
 		defer cancel()
 	}
-	msg := nats.NewMsg(f.Subject(owner))
-	msg.Data = data
-	msg.Header.Set("traceparent", cmd.TraceParent)
-	reply, err := f.nc.RequestMsgWithContext(ctx, msg)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, &forwardError{error: f.gap(KindCommand, ForwardUnreachable, "its replica "+owner+" does not answer"),
-			outcome: ForwardUnreachable, noResponders: true}
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		// The owner may still finish it: a retry with the same
-		// Idempotency-Key gets that result, never a second send.
-		return nil, f.gap(KindCommand, ForwardTimeout, "its replica "+owner+" did not answer in time")
-	case err != nil:
-		return nil, f.gap(KindCommand, ForwardUnreachable, "forwarding to its replica "+owner+" failed: "+err.Error())
+	reply, err := f.request(ctx, owner, cmd.TraceParent, data)
+	if err != nil {
+		return nil, err
 	}
-	var rep wireReply
-	if err := json.Unmarshal(reply.Data, &rep); err != nil {
+	rep, legacy, err := decodeReply(reply.Data)
+	if err == nil && legacy && rep.Error != nil && rep.Error.Code == errcode.CodeInvalid {
+		// An owner of an older build answers JSON: it could not read the
+		// binary command and ran nothing (see wire.go). Send it the JSON
+		// it reads; this lasts as long as the rolling upgrade. (Only its
+		// invalid_request: any other answer means it ran something, and a
+		// command is never sent twice.)
+		if data, err = encodeCommandJSON(cmd); err != nil {
+			return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", err)
+		}
+		if reply, err = f.request(ctx, owner, cmd.TraceParent, data); err != nil {
+			return nil, err
+		}
+		rep, _, err = decodeReply(reply.Data)
+	}
+	if err != nil {
 		metrics.ClusterForwarded(KindCommand, ForwardError)
 		return nil, errcode.Wrap(errcode.CodeInternal, "Internal error", fmt.Errorf("owner %s: undecodable answer: %w", owner, err))
 	}
@@ -392,6 +340,27 @@ func (f *Forwarder) forward(ctx context.Context, owner string, cmd status.Comman
 	metrics.ClusterForwarded(KindCommand, ForwardOK)
 	rep.Result.Replayed = rep.Replayed
 	return rep.Result, nil
+}
+
+// request sends an encoded command to owner and returns its answer, or the
+// gap's error when none came.
+func (f *Forwarder) request(ctx context.Context, owner, traceParent string, data []byte) (*nats.Msg, error) {
+	msg := nats.NewMsg(f.Subject(owner))
+	msg.Data = data
+	msg.Header.Set("traceparent", traceParent)
+	reply, err := f.nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, &forwardError{error: f.gap(KindCommand, ForwardUnreachable, "its replica "+owner+" does not answer"),
+			outcome: ForwardUnreachable, noResponders: true}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		// The owner may still finish it: a retry with the same
+		// Idempotency-Key gets that result, never a second send.
+		return nil, f.gap(KindCommand, ForwardTimeout, "its replica "+owner+" did not answer in time")
+	case err != nil:
+		return nil, f.gap(KindCommand, ForwardUnreachable, "forwarding to its replica "+owner+" failed: "+err.Error())
+	}
+	return reply, nil
 }
 
 // Backoff implements [status.Router]: the lease TTL when this replica does

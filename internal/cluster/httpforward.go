@@ -208,7 +208,7 @@ func (f *Forwarder) ForwardHTTP(ctx context.Context, owner string, req *HTTPRequ
 	return resp, nil
 }
 
-// serveHTTP answers one forwarded HTTP request (in its own goroutine, as
+// serveHTTP answers one forwarded HTTP request (on a worker of the pool, as
 // commands are).
 func (f *Forwarder) serveHTTP(m *nats.Msg) {
 	f.mu.Lock()
@@ -218,7 +218,7 @@ func (f *Forwarder) serveHTTP(m *nats.Msg) {
 	}
 	f.inflight.Add(1)
 	f.mu.Unlock()
-	go func() {
+	f.pool.run(func() {
 		defer f.inflight.Done()
 		req := &HTTPRequest{Method: m.Header.Get(hdrMethod), URI: m.Header.Get(hdrURI), Remote: m.Header.Get(hdrRemote),
 			Header: http.Header{}, Body: m.Data}
@@ -233,7 +233,7 @@ func (f *Forwarder) serveHTTP(m *nats.Msg) {
 		if err := f.answerHTTP(m.Reply, resp); err != nil {
 			f.log.Warn("cluster: answer a forwarded HTTP request", "uri", req.URI, "err", err)
 		}
-	}()
+	})
 }
 
 // answerHTTP sends resp to reply in chunks that fit a NATS message: the

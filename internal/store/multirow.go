@@ -60,6 +60,12 @@ func newInsert(table string, cols []string, kinds []colKind, suffix string) *ins
 		many:  head + `SELECT * FROM unnest(` + strings.Join(arrays, ", ") + `)` + suffix,
 		kinds: kinds,
 	}
+	return newInsertSQL(in)
+}
+
+// newInsertSQL declares an INSERT written by hand that batches may merge:
+// its one and many forms take the same parameters, one per kind.
+func newInsertSQL(in *insertSQL) *insertSQL {
 	multiInserts[in.one] = in
 	return in
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"hash/fnv"
 	"maps"
 	"slices"
 
@@ -51,7 +50,7 @@ type pipeline struct {
 	on      bool
 	pending pgx.Batch
 
-	seq   map[string]int64      // instance → last event seq written in this batch
+	ord   int64                 // events written in this batch (see nextOrd)
 	hooks map[string][]*Webhook // instance → enabled webhooks seen in this batch
 
 	done *sql.Tx // see doneTx
@@ -75,7 +74,7 @@ func (s *Store) bindPgConn(l *lane) {
 func (s *Store) resetPipeline(l *lane) {
 	l.pl.on = false
 	l.pl.pending.QueuedQueries = l.pl.pending.QueuedQueries[:0]
-	clear(l.pl.seq)
+	l.pl.ord = 0
 	clear(l.pl.hooks)
 }
 
@@ -121,13 +120,14 @@ func connBroken(err error) bool {
 
 // A batch of pipelined writes only (the publishing path's) runs without
 // database/sql's transaction, straight on pgx, in two round trips: one
-// sends BEGIN, the batch's event-seq locks (see seqLockSQL) and the reads
-// its writes need (each instance's last event seq and enabled webhooks,
-// named by WithWriteLane: one statement each for all of the batch's
-// instances), the other every queued statement (merged per table, see
-// mergeInserts) and COMMIT. The writes get the lane's done transaction: a write
-// that reads anything else on it gets sql.ErrTxDone, which fails the batch
-// into the one-by-one replay.
+// sends BEGIN and the read its writes need (the enabled webhooks of the
+// instances named by WithWriteLane, one statement for all of them), the
+// other every queued statement (merged per table, see mergeInserts) and
+// COMMIT. Events take their seqs from the transaction id (see "Event seqs"
+// in events.go), so nothing is locked and batches of one instance commit
+// side by side. The writes get the lane's done transaction: a write that
+// reads anything else on it gets sql.ErrTxDone, which fails the batch into
+// the one-by-one replay.
 
 // rawBatch reports whether batch runs raw.
 func (s *Store) rawBatch(l *lane, batch []*writeReq) bool {
@@ -169,12 +169,7 @@ func (s *Store) runRaw(l *lane, batch []*writeReq) (errs []error, ok bool) {
 	}
 	var b pgx.Batch
 	b.Queue(`BEGIN`)
-	b.Queue(seqLockSQL, seqLockKeys(instances))
-	b.Queue(`SELECT i, (SELECT MAX(seq) FROM events WHERE instance = i) FROM unnest($1::text[]) i`, instances)
 	b.Queue(`SELECT `+webhookColumns+` FROM webhooks WHERE instance = ANY($1::text[]) AND enabled = $2 ORDER BY instance, label`, instances, true)
-	if l.pl.seq == nil {
-		l.pl.seq = make(map[string]int64)
-	}
 	hooks := make(map[string][]*Webhook, len(instances))
 	for _, inst := range instances {
 		hooks[inst] = nil // none enabled unless read below
@@ -182,33 +177,10 @@ func (s *Store) runRaw(l *lane, batch []*writeReq) (errs []error, ok bool) {
 	err := func() error {
 		br := pc.SendBatch(ctx, &b)
 		defer br.Close()
-		for range 2 { // BEGIN, the locks
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
+		if _, err := br.Exec(); err != nil { // BEGIN
+			return err
 		}
 		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var inst string
-			var last *int64
-			if err := rows.Scan(&inst, &last); err != nil {
-				rows.Close()
-				return err
-			}
-			if last != nil {
-				l.pl.seq[inst] = *last
-			} else {
-				l.pl.seq[inst] = 0
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = br.Query()
 		if err != nil {
 			return err
 		}
@@ -274,44 +246,4 @@ func (s *Store) rawRollback(l *lane) {
 	if _, err := l.pl.pgConn.Exec(context.Background(), `ROLLBACK`); err != nil && connBroken(err) {
 		l.dropConn()
 	}
-}
-
-// Event seqs and commit order.
-//
-// A reader pages through an instance's event log with a cursor (the last
-// seq it saw: GET /api/events/:instance?cursor=…, seq > cursor). That is
-// only safe if an instance's events become visible in seq order: an event
-// committed after a reader has passed its seq would never be shown. Two
-// lanes (or two replicas) writing events of one instance could do just
-// that: each batch reads the last seq when it begins, and the batch that
-// took the higher seqs may commit first. So a batch writing events of an
-// instance first takes a transaction advisory lock of that instance (held
-// until its COMMIT or ROLLBACK) and only then reads the last seq: batches
-// of one instance commit one after the other, in seq order, across lanes
-// and replicas. Batches of other instances do not wait. A raw batch takes
-// its instances' locks in ascending key order in one statement, so two
-// batches never wait for each other's; a batch through database/sql takes
-// each lock when it first writes an event of the instance (PostgreSQL
-// breaks the rare deadlock of two such batches, and the batch that fails
-// is replayed one write at a time).
-
-// seqLockSQL takes the advisory locks of the keys $1 in the array's order.
-const seqLockSQL = `SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) k`
-
-// seqLockKey is the advisory lock key of instance's event seqs.
-func seqLockKey(instance string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("statusflow.events\x00"))
-	h.Write([]byte(instance))
-	return int64(h.Sum64())
-}
-
-// seqLockKeys are the lock keys of instances, ascending and distinct.
-func seqLockKeys(instances []string) []int64 {
-	keys := make([]int64, 0, len(instances))
-	for _, inst := range instances {
-		keys = append(keys, seqLockKey(inst))
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
 }

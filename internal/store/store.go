@@ -65,6 +65,7 @@ type Store struct {
 
 	seqMu   sync.Mutex
 	lastSeq map[string]int64 // SQLite: the last event seq per instance, see nextSeq
+	ord     atomic.Int64     // PostgreSQL: event ranks outside a lane's batch, see nextOrd
 
 	walLong  atomic.Bool   // the WAL is past walLimit
 	commits  atomic.Uint64 // group-commit transactions committed, see Commits

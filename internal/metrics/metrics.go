@@ -60,6 +60,7 @@ type Metrics struct {
 	clusterMoves    *prometheus.CounterVec
 	clusterFwd      *prometheus.CounterVec
 	stateReasons    *prometheus.CounterVec
+	eventLogHeld    prometheus.Counter
 
 	mu     sync.Mutex
 	states map[string]string // instance → connection state
@@ -113,7 +114,9 @@ func New() *Metrics {
 		Help: "Sessions this replica opened after taking an unowned instance (taken) or closed after losing its lease (lost)."}, []string{"change"})
 	m.clusterFwd = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cluster_forwarded_total",
 		Help: "Requests this replica forwarded to the owner of their instance, by kind (command: publish, delete, schedule cancel; http: a route that needs the live session, such as connect, logout or audience) and outcome: ok (the owner served it), error (the owner answered an error), and the failover gap's no_owner (the lease is this replica's previous run's), unreachable (no owner listening, NATS error) and timeout."}, []string{"kind", "outcome"})
-	for _, c := range []prometheus.Collector{m.clusterFwd, m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
+	m.eventLogHeld = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "event_log_held_back_total",
+		Help: "Event log reads (PostgreSQL) that gave up waiting for events committed before they began: a transaction left open with an id on the PostgreSQL server holds the log's horizon back (see pg_stat_activity: idle in transaction)."})
+	for _, c := range []prometheus.Collector{m.eventLogHeld, m.clusterFwd, m.httpRequests, m.httpDuration, m.publications, m.deletions, m.stageDuration, m.events,
 		m.redeliveries, m.dlq, m.webhookAttempts, m.webhookFailures, m.webhookDuration, m.instances, m.views, m.schedules, m.scheduleLate,
 		m.clusterOwned, m.clusterMoves, m.stateReasons} {
 		f(c)
@@ -311,6 +314,13 @@ func ClusterForwarded(kind, outcome string) { Default.ClusterForwarded(kind, out
 
 // ClusterOwnership calls [Metrics.ClusterOwnership] on [Default].
 func ClusterOwnership(owned, taken, lost int) { Default.ClusterOwnership(owned, taken, lost) }
+
+// EventLogHeldBack counts an event log read that gave up waiting for its
+// horizon (see store.EventList).
+func (m *Metrics) EventLogHeldBack() { m.eventLogHeld.Inc() }
+
+// EventLogHeldBack calls [Metrics.EventLogHeldBack] on [Default].
+func EventLogHeldBack() { Default.EventLogHeldBack() }
 
 // StateReason counts a state change with an actionable reason on [Default].
 func StateReason(reason string) { Default.StateReason(reason) }

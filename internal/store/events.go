@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"strconv"
 	"time"
+
+	"github.com/statusflow/statusflow/internal/metrics"
 )
 
 // Event is a stored event; Body is its CloudEvents JSON.
@@ -188,6 +190,9 @@ func (s *Store) EventList(ctx context.Context, p *EventListParams) ([]*Event, er
 			return list, err
 		}
 	}
+	// Something older than those events is still open: an operator can
+	// find it in pg_stat_activity.
+	metrics.EventLogHeldBack()
 	return list, nil
 }
 

@@ -261,6 +261,10 @@ func TestEventList_NothingPastAnOpenTransaction(t *testing.T) {
 	if err != nil || cut == 0 || len(list) != 0 {
 		t.Fatalf("while the older transaction is open: %d events, cut %v, %v; want none, cut", len(list), cut != 0, err)
 	}
+	// EventList waits for it (eventHorizonWait), then answers what is safe.
+	if list, err := s.EventList(ctx, &EventListParams{Instance: "p"}); err != nil || len(list) != 0 {
+		t.Fatalf("EventList while the older transaction is open: %v, %v; want none", eventIDs(list), err)
+	}
 	if err := older.Commit(); err != nil {
 		t.Fatal(err)
 	}

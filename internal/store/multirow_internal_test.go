@@ -240,6 +240,10 @@ func TestCommitBatch_OneFailureAmongMultiRow(t *testing.T) {
 // An event committed while an older transaction that wrote one is still
 // open is not returned until that transaction ends: a reader's cursor could
 // otherwise pass the older event's (lower) seq before it commits.
+//
+// The open transaction is kept as short as it can be: its id holds back the
+// event log of every database on the server (see "Event seqs"), including
+// those of the tests running beside it.
 func TestEventList_NothingPastAnOpenTransaction(t *testing.T) {
 	t.Parallel()
 	s, _ := openPostgres(t)
@@ -260,10 +264,6 @@ func TestEventList_NothingPastAnOpenTransaction(t *testing.T) {
 	list, cut, _, err := s.eventList(ctx, &EventListParams{Instance: "p"})
 	if err != nil || cut == 0 || len(list) != 0 {
 		t.Fatalf("while the older transaction is open: %d events, cut %v, %v; want none, cut", len(list), cut != 0, err)
-	}
-	// EventList waits for it (eventHorizonWait), then answers what is safe.
-	if list, err := s.EventList(ctx, &EventListParams{Instance: "p"}); err != nil || len(list) != 0 {
-		t.Fatalf("EventList while the older transaction is open: %v, %v; want none", eventIDs(list), err)
 	}
 	if err := older.Commit(); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds, each running both targets")
 	conns := flag.Int("conns", 64, "wrk connections and pgbench clients")
 	adminURL := flag.String("admin-url", envOr("STATUSFLOW_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL of a database from which fresh databases are created")
-	instances := flag.Int("instances", 1, "sandbox instances the requests are spread over, round robin (1: one busy instance, whose batches commit one after the other under its seq lock)")
+	instances := flag.Int("instances", 1, "sandbox instances the requests are spread over, round robin (1: one busy instance)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round's statusflow run to this file")
 	flag.Parse()
 

@@ -27,26 +27,21 @@ type Event struct {
 // transaction (webhook outbox rows) exists if and only if the event does.
 // Seq orders events for cursor paging (see "Event seqs" below).
 func (s *Store) EventInsertTx(ctx context.Context, tx *sql.Tx, ev *Event) error {
+	q, seq := eventInsert.one, ev.Seq
 	if s.Dialect == Postgres {
 		// PostgreSQL computes every seq from the transaction's id (a seq
-		// given here could break the readers' horizon); ev.Seq is left as
-		// it is, nobody reads it back.
-		_, err := s.TxExec(ctx, tx, eventInsertPg.one,
-			ev.ID, s.nextOrd(tx), ev.Instance, ev.Type, ev.TraceID, ev.Source, ev.Platform, millis(ev.Time), ev.Body)
-		if isUniqueViolation(err) {
-			return ErrConflict
-		}
-		return err
-	}
-	if ev.Seq == 0 {
-		seq, err := s.nextSeq(ctx, tx, ev.Instance)
-		if err != nil {
+		// given here could break the readers' horizon): the statement
+		// takes the event's rank instead, and ev.Seq is left as it is
+		// (nobody reads it back).
+		q, seq = eventInsertPg.one, s.nextOrd(tx)
+	} else if seq == 0 {
+		var err error
+		if seq, err = s.nextSeq(ctx, tx, ev.Instance); err != nil {
 			return err
 		}
 		ev.Seq = seq
 	}
-	_, err := s.TxExec(ctx, tx, eventInsert.one,
-		ev.ID, ev.Seq, ev.Instance, ev.Type, ev.TraceID, ev.Source, ev.Platform, millis(ev.Time), ev.Body)
+	_, err := s.TxExec(ctx, tx, q, ev.ID, seq, ev.Instance, ev.Type, ev.TraceID, ev.Source, ev.Platform, millis(ev.Time), ev.Body)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -112,11 +107,18 @@ var eventInsertPg = newInsertSQL(&insertSQL{
 })
 
 // pgSeqExpr is the first seq of the running transaction.
-const pgSeqExpr = `((SELECT pg_current_xact_id()::text::int8) << 20) + 4503599627370496`
+var pgSeqExpr = pgSeqOf(`pg_current_xact_id()`)
 
 // pgHorizonExpr is the seq below which every event is final (see "Event
 // seqs"), for the running statement's snapshot.
-const pgHorizonExpr = `((SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8) << 20) + 4503599627370496`
+var pgHorizonExpr = pgSeqOf(`pg_snapshot_xmin(pg_current_snapshot())`)
+
+// pgSeqOf is the SQL of the first seq of the transaction whose xid8 is
+// xid: the one place the seq rule is written in SQL (a scalar subquery, so
+// PostgreSQL evaluates it once per statement).
+func pgSeqOf(xid string) string {
+	return `((SELECT ` + xid + `::text::int8) << ` + strconv.Itoa(pgSeqShift) + `) + ` + strconv.FormatInt(pgSeqBase, 10)
+}
 
 // nextOrd is the rank of the next event written in tx: per batch in a
 // lane's transaction (at most maxBatch writes of a few events each, far

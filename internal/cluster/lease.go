@@ -166,14 +166,21 @@ func (l *Leases) Acquire(ctx context.Context, instance string) (Lease, error) {
 	if err != nil {
 		return Lease{}, fmt.Errorf("cluster: acquire %s: %w", instance, err)
 	}
+	return l.hold(instance, rev, start), nil
+}
+
+// hold records the lease this replica just wrote at rev (at start) as held,
+// a new generation, and returns a copy: the renewal loop updates the held
+// one from now on.
+func (l *Leases) hold(instance string, rev uint64, start time.Time) Lease {
 	le := &Lease{Instance: instance, Generation: rev, Revision: rev, Deadline: start.Add(l.cfg.TTL)}
-	out := *le // a copy: the renewal loop updates le from now on
+	out := *le
 	l.mu.Lock()
 	delete(l.lapsed, instance)
 	l.held[instance] = le
 	l.mu.Unlock()
 	l.changed(instance, ChangeTaken)
-	return out, nil
+	return out
 }
 
 // retake takes back a lease this replica let lapse (or whose margin it is
@@ -203,14 +210,7 @@ func (l *Leases) retake(ctx context.Context, instance string, rev uint64, start 
 	if err != nil {
 		return Lease{}, false
 	}
-	le := &Lease{Instance: instance, Generation: nrev, Revision: nrev, Deadline: start.Add(l.cfg.TTL)}
-	out := *le
-	l.mu.Lock()
-	delete(l.lapsed, instance)
-	l.held[instance] = le
-	l.mu.Unlock()
-	l.changed(instance, ChangeTaken)
-	return out, true
+	return l.hold(instance, nrev, start), true
 }
 
 // Lapsed lists the instances whose lease this replica let lapse while NATS

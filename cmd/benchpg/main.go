@@ -47,6 +47,7 @@ func main() {
 	adminURL := flag.String("admin-url", envOr("STATUSFLOW_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL of a database from which fresh databases are created")
 	instances := flag.Int("instances", 1, "sandbox instances the requests are spread over, round robin (1: one busy instance)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round's statusflow run to this file")
+	withSQLite := flag.Bool("sqlite", false, "also run the same load against statusflow on SQLite (no PostgreSQL at all) each round: the ceiling of the ratio any PostgreSQL write path can reach on this machine")
 	flag.Parse()
 
 	for _, tool := range []string{"pgbench", "wrk"} {
@@ -88,15 +89,20 @@ func main() {
 			names = append(names, fmt.Sprintf("bench%d", i+1))
 		}
 	}
-	for _, name := range names {
-		req, _ := http.NewRequest("POST", "http://"+a.Addr()+"/api/instance/new", strings.NewReader(`{"name":"`+name+`","engine":"sandbox"}`))
-		req.Header.Set("token", cfg.AccountToken)
-		resp, err := http.DefaultClient.Do(req)
+	createInstances(a.Addr(), cfg.AccountToken, names)
+
+	// The same code on SQLite, idle while the others run: what statusflow
+	// costs without PostgreSQL's share of the CPU.
+	var lite *app.App
+	if *withSQLite {
+		lcfg := *cfg
+		lcfg.DatabaseURL, lcfg.DataDir = "", filepath.Join(dir, "sqlite")
+		check(os.MkdirAll(lcfg.DataDir, 0o700))
+		lite, err = app.New(context.Background(), &lcfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 		check(err)
-		resp.Body.Close()
-		if resp.StatusCode != 201 {
-			check(fmt.Errorf("create instance: %s", resp.Status))
-		}
+		check(lite.Start(context.Background()))
+		defer lite.Stop(context.Background())
+		createInstances(lite.Addr(), cfg.AccountToken, names)
 	}
 	spread := ""
 	if len(names) > 1 {
@@ -117,7 +123,7 @@ wrk.headers["token"] = "`+cfg.AccountToken+`"
 	sfURL := "http://" + a.Addr() + "/api/message/status/bench"
 
 	fmt.Printf("load: %d clients, %d rounds of %s per target, %d CPUs, %d sandbox instance(s); load average %s\n", *conns, *rounds, *duration, numCPU(), len(names), loadAvg())
-	var ratios, pgbs, sfs []float64
+	var ratios, pgbs, sfs, lites, liteRatios []float64
 	var p99s []time.Duration
 	for i := range *rounds {
 		// statusflow's idle connections go back while pgbench runs: the
@@ -146,13 +152,37 @@ wrk.headers["token"] = "`+cfg.AccountToken+`"
 		fmt.Printf("  CPU per statusflow req:  %s\n", sfCPU.perOp(sf*duration.Seconds()))
 		fmt.Printf("  statusflow writes: %.1f per request, %.1f per batch, %d batches replayed\n",
 			float64(ws.Writes-ws0.Writes)/(sf*duration.Seconds()), float64(ws.Writes-ws0.Writes)/float64(max(ws.Batches-ws0.Batches, 1)), ws.Replays-ws0.Replays)
+		if lite != nil {
+			m = startCPUMeter(sfDB)
+			l, lp99, lerrs := wrk(strings.Replace(sfURL, a.Addr(), lite.Addr(), 1), lua, *conns, *duration)
+			lCPU := m.end()
+			lites, liteRatios = append(lites, l), append(liteRatios, l/pgb)
+			fmt.Printf("  statusflow on SQLite:    %6.0f req/s (p99 %s, non-2xx %d), ratio to pgbench %.3f; CPU per req %s\n", l, lp99, lerrs, l/pgb, lCPU.perOp(l*duration.Seconds()))
+		}
 	}
 	fmt.Printf("pgbench single-row INSERT : %7.0f tx/s (median of %d rounds)\n", median(pgbs), len(pgbs))
 	fmt.Printf("statusflow text on PG     : %7.0f req/s p99 %s (median of %d rounds)\n", median(sfs), medianDur(p99s), len(sfs))
 	fmt.Printf("ratio (statusflow / pgbench): %.3f median, min %.3f, max %.3f (target >= 0.6)\n", median(ratios), slices.Min(ratios), slices.Max(ratios))
+	if lite != nil {
+		fmt.Printf("statusflow text on SQLite : %7.0f req/s, ratio to pgbench %.3f median (no PostgreSQL work at all: the ceiling of the ratio above)\n", median(lites), median(liteRatios))
+	}
 	fmt.Printf("load average at the end: %s\n", loadAvg())
 	n, _ := a.Store.SandboxStatusCount(context.Background(), "bench")
 	fmt.Printf("statuses recorded by the sandbox: %d\n", n)
+}
+
+// createInstances creates the sandbox instances names on the server at addr.
+func createInstances(addr, token string, names []string) {
+	for _, name := range names {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/api/instance/new", strings.NewReader(`{"name":"`+name+`","engine":"sandbox"}`))
+		req.Header.Set("token", token)
+		resp, err := http.DefaultClient.Do(req)
+		check(err)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			check(fmt.Errorf("create instance: %s", resp.Status))
+		}
+	}
 }
 
 var tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)

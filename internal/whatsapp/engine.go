@@ -108,6 +108,11 @@ type OpenParams struct {
 	// DeviceJID is the stored device of a linked instance; empty for new ones.
 	DeviceJID string
 	Hooks     Hooks
+	// Owned, when set, is the fencing check of a session opened under a
+	// lease (see [Gate]): false once this replica no longer holds the
+	// instance. The session's background work (history sync) checks it
+	// before it starts; nil means the session is always owned.
+	Owned func() bool
 }
 
 // Engine opens sessions for instances.

@@ -183,9 +183,15 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 		}
 		generation = g
 	}
+	var owned func() bool
+	if m.gate != nil {
+		gate := m.gate
+		owned = func() bool { return gate.Valid(name, generation) }
+	}
 	s, err := e.Open(ctx, OpenParams{
 		Instance:  name,
 		DeviceJID: in.DeviceJID,
+		Owned:     owned,
 		Hooks: Hooks{
 			OnState:  m.recordState,
 			OnPaired: func(instance, jid string) { m.recordDevice(instance, jid) },

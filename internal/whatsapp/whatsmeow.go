@@ -12,6 +12,7 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
@@ -66,6 +67,13 @@ type Whatsmeow struct {
 	versionFirst chan struct{}
 	versionStop  context.CancelFunc
 	versionDone  chan struct{}
+
+	// historySem holds one token per history-sync chunk being downloaded
+	// and parsed, across every session of the engine (capacity
+	// [HistorySyncConcurrency]); see whatsmeow_history.go.
+	historySem chan struct{}
+	// historyDownload downloads, parses and stores one chunk; tests wrap it.
+	historyDownload func(ctx context.Context, cli waClient, notif *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error)
 }
 
 // sentStore keeps sent status messages for whatsmeow's retry callback.
@@ -82,7 +90,7 @@ func NewWhatsmeow(st *store.Store, log *slog.Logger) (*Whatsmeow, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	setupSignalLogger(log)
-	setupDeviceName()
+	setupDeviceProps()
 	wl := newSlogWALogger(log.With("engine", EngineWhatsmeow))
 	c := sqlstore.NewWithDB(st.DB, string(st.Dialect), wl.Sub("Database"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -101,6 +109,9 @@ func NewWhatsmeow(st *store.Store, log *slog.Logger) (*Whatsmeow, error) {
 		contactsGrace: ContactsSyncGrace,
 		sent:          st,
 		settings:      st,
+
+		historySem:      make(chan struct{}, HistorySyncConcurrency),
+		historyDownload: downloadHistorySync,
 	}, nil
 }
 
@@ -149,6 +160,9 @@ func (e *Whatsmeow) newClient(dev *wastore.Device, s *whatsmeowSession) *whatsme
 	// Our own loop dials stored sessions; whatsmeow reconnects after drops.
 	cli.EnableAutoReconnect = true
 	cli.InitialAutoReconnect = false
+	// History sync is ours to run, bounded per engine and without keeping
+	// the parsed chats (whatsmeow_history.go).
+	cli.ManualHistorySyncDownload = true
 	if e.httpClient != nil {
 		cli.SetWebsocketHTTPClient(e.httpClient)
 		cli.SetPreLoginHTTPClient(e.httpClient)
@@ -157,9 +171,14 @@ func (e *Whatsmeow) newClient(dev *wastore.Device, s *whatsmeowSession) *whatsme
 	// Never wait here: whatsmeow runs handlers on its own loops. Events are
 	// queued and applied in order by the session's event goroutine.
 	cli.AddEventHandler(func(evt any) {
-		if s.holds(cli) {
-			s.events.Add(evt)
+		if !s.holds(cli) {
+			return
 		}
+		if n := historyNotification(evt); n != nil {
+			s.events.Add(historySyncJob{cli: cli, notif: n})
+			return
+		}
+		s.events.Add(evt)
 	})
 	// Retry receipts: a recipient's device that could not decrypt a status
 	// asks for it again; whatsmeow answers from its in-memory recent
@@ -184,6 +203,7 @@ type waClient interface {
 	BuildRevoke(chat, sender types.JID, id types.MessageID) *waE2E.Message
 	GetStatusPrivacy(ctx context.Context) ([]types.StatusPrivacy, error)
 	FetchAppState(ctx context.Context, name appstate.WAPatchName, fullSync, onlyIfNotSynced bool) error
+	DownloadHistorySync(ctx context.Context, notif *waE2E.HistorySyncNotification, synchronousStorage bool) (*waHistorySync.HistorySync, error)
 }
 
 var _ waClient = (*whatsmeow.Client)(nil)

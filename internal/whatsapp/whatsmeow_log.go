@@ -7,8 +7,10 @@ import (
 	"sync"
 
 	signallog "go.mau.fi/libsignal/logger"
+	"go.mau.fi/whatsmeow/proto/waCompanionReg"
 	wastore "go.mau.fi/whatsmeow/store"
 	waLog "go.mau.fi/whatsmeow/util/log"
+	"google.golang.org/protobuf/proto"
 )
 
 // slogWALogger bridges whatsmeow's logger to slog; Sub adds to the module.
@@ -43,16 +45,74 @@ func (l *slogWALogger) logf(level slog.Level, msg string, args []any) {
 // "Linked devices" list (whatsmeow's default is "whatsmeow").
 const DeviceName = "statusflow"
 
-var deviceNameOnce sync.Once
+var devicePropsOnce sync.Once
 
-// setupDeviceName makes whatsmeow announce [DeviceName] when a device is
-// linked by QR code: the name travels in DeviceProps.Os of the registration
-// payload (whatsmeow store.SetOSInfo). Pairing by phone number shows
+// setupDeviceProps sets what a newly linked device tells the phone, in
+// DeviceProps of the registration payload (whatsmeow
+// store.getRegistrationPayload; only pairing sends it, so it changes nothing
+// for devices linked before). It sets package globals of whatsmeow, so it
+// runs once, before any client exists.
+//
+// The name: whatsmeow announces [DeviceName] when a device is linked by QR
+// code (DeviceProps.Os, store.SetOSInfo). Pairing by phone number shows
 // [PairClientDisplayName] instead, as WhatsApp accepts only `Browser (OS)`
-// there. It sets package globals of whatsmeow, so it runs once, before any
-// client exists.
-func setupDeviceName() {
-	deviceNameOnce.Do(func() { wastore.SetOSInfo(DeviceName, [3]uint32{1, 0, 0}) })
+// there.
+//
+// History: the limits below, so the phone sends little chat history.
+func setupDeviceProps() {
+	devicePropsOnce.Do(func() {
+		wastore.SetOSInfo(DeviceName, [3]uint32{1, 0, 0})
+		applyHistorySyncLimits(wastore.DeviceProps)
+	})
+}
+
+// The history a newly linked device asks its phone for. statusflow reads no
+// chat history (see whatsmeow_history.go); it keeps only the push names and
+// phone-number↔LID mappings that come with it, so it asks for little:
+//
+//   - RequireFullSync false (whatsmeow's default too): mautrix-whatsapp's
+//     request_full_sync "bumps the size of history syncs from 3 months to
+//     1 year" (pkg/connector/example-config.yaml); Baileys maps its
+//     syncFullHistory to the same flag (src/Utils/validate-connection.ts).
+//   - FullSyncDaysLimit, FullSyncSizeMbLimit and StorageQuotaMb small,
+//     where whatsmeow and Baileys send a StorageQuotaMb of 10240 (10 GB)
+//     and no day or size limit. mautrix-whatsapp sends these three only
+//     when all are above zero (pkg/connector/connector.go, its
+//     full_sync_config: days_limit, size_mb_limit, storage_quota_mb), so
+//     zero reads as "not set", not "nothing"; how a phone answers a zero
+//     is not documented. Hence one week, 10 MB and 100 MB.
+//   - RecentSyncDaysLimit one week: the recent (non-full) sync is the one
+//     a phone sends by default, about three months per mautrix-whatsapp.
+//   - SupportGroupHistory and SupportCallLogHistory false (whatsmeow's
+//     defaults, kept explicit): no group or call history.
+//
+// These are requests: "ultimately how much history you get is completely up
+// to the whatsapp app on your phone" (whatsmeow's author,
+// github.com/tulir/whatsmeow/issues/358). The bounded download in
+// whatsmeow_history.go is what caps memory whatever the phone sends.
+const (
+	historyRequireFullSync     = false
+	historyFullSyncDaysLimit   = 7
+	historyFullSyncSizeMbLimit = 10
+	historyStorageQuotaMb      = 100
+	historyRecentSyncDaysLimit = 7
+	historySupportGroupHistory = false
+	historySupportCallLog      = false
+)
+
+// applyHistorySyncLimits writes the history limits above into props.
+func applyHistorySyncLimits(props *waCompanionReg.DeviceProps) {
+	props.RequireFullSync = proto.Bool(historyRequireFullSync)
+	if props.HistorySyncConfig == nil {
+		props.HistorySyncConfig = &waCompanionReg.DeviceProps_HistorySyncConfig{}
+	}
+	c := props.HistorySyncConfig
+	c.FullSyncDaysLimit = proto.Uint32(historyFullSyncDaysLimit)
+	c.FullSyncSizeMbLimit = proto.Uint32(historyFullSyncSizeMbLimit)
+	c.StorageQuotaMb = proto.Uint32(historyStorageQuotaMb)
+	c.RecentSyncDaysLimit = proto.Uint32(historyRecentSyncDaysLimit)
+	c.SupportGroupHistory = proto.Bool(historySupportGroupHistory)
+	c.SupportCallLogHistory = proto.Bool(historySupportCallLog)
 }
 
 var signalLoggerOnce sync.Once

@@ -27,6 +27,8 @@ type whatsmeowSession struct {
 	instance string
 	hooks    Hooks
 	log      *slog.Logger
+	// owned is OpenParams.Owned: the lease check of a fenced session.
+	owned func() bool
 
 	// ctx lives as long as the session; Close cancels it, which stops the
 	// reconnect loop and the QR consumer. wg counts those goroutines.
@@ -69,6 +71,7 @@ func newWhatsmeowSession(e *Whatsmeow, p OpenParams) *whatsmeowSession {
 		instance: p.Instance,
 		hooks:    p.Hooks,
 		log:      e.log.With("instance", p.Instance, "engine", EngineWhatsmeow),
+		owned:    p.Owned,
 		ctx:      ctx,
 		cancel:   cancel,
 		state:    StateDisconnected,
@@ -200,6 +203,9 @@ func (s *whatsmeowSession) handleEvent(evt any) {
 	switch e := evt.(type) {
 	case contactsCheck:
 		s.checkContacts(e)
+		return
+	case historySyncJob:
+		s.startHistorySync(e)
 		return
 	}
 	st, reason, ok := eventState(evt)

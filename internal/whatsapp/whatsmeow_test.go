@@ -16,6 +16,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/proto/waCommon"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -106,6 +107,12 @@ func (f *fakeClient) FetchAppState(ctx context.Context, name appstate.WAPatchNam
 	defer f.mu.Unlock()
 	f.fetches = append(f.fetches, appStateFetch{name, fullSync, onlyIfNotSynced})
 	return nil
+}
+
+// DownloadHistorySync answers like whatsmeow for an empty chunk; the
+// history-sync tests run the real one on a real client.
+func (f *fakeClient) DownloadHistorySync(ctx context.Context, notif *waE2E.HistorySyncNotification, synchronousStorage bool) (*waHistorySync.HistorySync, error) {
+	return &waHistorySync.HistorySync{}, nil
 }
 
 func newFakeClient() *fakeClient {
@@ -259,7 +266,7 @@ func (r *stateRecorder) waitFor(t *testing.T, st State) StateChange {
 const testDeviceJID = "15551234567:7@s.whatsapp.net"
 
 // newTestEngine returns an engine on a fresh database of dialect d.
-func newTestEngine(t *testing.T, d store.Dialect) (*Whatsmeow, *store.Store) {
+func newTestEngine(t testing.TB, d store.Dialect) (*Whatsmeow, *store.Store) {
 	t.Helper()
 	st := storetest.New(t, d)
 	e, err := NewWhatsmeow(st, slog.New(slog.DiscardHandler))
@@ -271,7 +278,7 @@ func newTestEngine(t *testing.T, d store.Dialect) (*Whatsmeow, *store.Store) {
 
 // storeLinkedDevice saves a device as pairing would: with its JID and
 // account signature, in the engine's sqlstore.
-func storeLinkedDevice(t *testing.T, e *Whatsmeow, jid string) *wastore.Device {
+func storeLinkedDevice(t testing.TB, e *Whatsmeow, jid string) *wastore.Device {
 	t.Helper()
 	dev := e.container.NewDevice()
 	id := mustJID(jid)

@@ -19,7 +19,16 @@
 //     client messages per second (nats-server's monitoring port), and the
 //     CPU statusflow, nats-server and PostgreSQL use per second.
 //
+//  4. r3 (not in the default -parts): JetStream with three copies, the
+//     compose profile "cluster" (STATUSFLOW_NATS_REPLICAS=3 on a 3-node NATS
+//     cluster), against one copy on the same topology: one replica with
+//     clustering on under each, rounds alternated, CPU per request of
+//     statusflow, each nats-server node and PostgreSQL, requests/s and p99;
+//     then ownership at rest (part 3, one replica) with 1 and 3 copies
+//     (-r3-rest).
+//
 //     go run ./cmd/benchcluster -rounds 5 -duration 8s -rest 60s
+//     go run ./cmd/benchcluster -parts r3 -rounds 3
 //
 // Load comes from wrk in its own process (64 connections). statusflow is
 // built from this module (go build) and started as child processes
@@ -39,6 +48,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +73,7 @@ var (
 	leaseTTL = flag.Duration("ttl", 10*time.Second, "STATUSFLOW_CLUSTER_LEASE_TTL")
 	natsBin  = flag.String("nats-server", "", "nats-server binary (default: built from the module's nats-server version)")
 	sfBin    = flag.String("statusflow", "", "statusflow binary (default: built from this module)")
+	r3Rest   = flag.Bool("r3-rest", true, "part r3: also measure ownership at rest (-instances, -rest) on a 3-node NATS cluster with 1 and 3 copies")
 )
 
 func main() {
@@ -98,11 +109,13 @@ func main() {
 			onOff(dir, lua)
 		case "forward":
 			forward(dir, lua)
+		case "r3":
+			r3(dir, lua)
 		case "rest":
 			for _, n := range strings.Split(*restReps, ",") {
 				var reps int
 				fmt.Sscan(n, &reps)
-				atRest(dir, max(reps, 1))
+				atRest(dir, max(reps, 1), *nInst, 1, 1)
 			}
 		default:
 			check(fmt.Errorf("unknown part %q", p))
@@ -149,15 +162,24 @@ func (l load) perReq(classes ...string) float64 {
 // process: each statusflow child under its name, nats-server, the
 // database's PostgreSQL backends, wrk ("tool").
 func run(u, lua, db string, d time.Duration, nats *natsServer, sfs ...*sfProc) load {
-	s0 := nats.Stats()
-	m := benchkit.StartCPUMeter(classifier(db, nats, sfs...))
+	return measure(u, lua, d, classifier(db, []*natsServer{nats}, sfs...), nats.Stats)
+}
+
+// measure loads u with wrk while a CPU meter splits the machine's CPU as
+// classify says; stats are the nats-server counters compared.
+func measure(u, lua string, d time.Duration, classify benchkit.Classify, stats func() natsStats) load {
+	s0 := stats()
+	m := benchkit.StartCPUMeter(classify)
 	r, err := benchkit.Wrk(u, lua, *conns, d)
 	cpu := m.End()
 	check(err)
-	return load{WrkResult: r, cpu: cpu, natsIn: nats.Stats().InMsgs - s0.InMsgs}
+	return load{WrkResult: r, cpu: cpu, natsIn: stats().InMsgs - s0.InMsgs}
 }
 
-func classifier(db string, nats *natsServer, sfs ...*sfProc) benchkit.Classify {
+// classifier names each statusflow child and each nats-server (every node
+// of a cluster) by its Name, the database db's PostgreSQL backends "pg",
+// wrk "tool".
+func classifier(db string, nats []*natsServer, sfs ...*sfProc) benchkit.Classify {
 	self := os.Getpid()
 	return func(p benchkit.Proc) string {
 		for _, sf := range sfs {
@@ -165,10 +187,12 @@ func classifier(db string, nats *natsServer, sfs ...*sfProc) benchkit.Classify {
 				return sf.Name
 			}
 		}
-		switch {
-		case nats != nil && p.PID == nats.PID():
-			return "nats"
-		case p.PPID == self && p.Comm == "wrk":
+		for _, n := range nats {
+			if p.PID == n.PID() {
+				return n.Name
+			}
+		}
+		if p.PPID == self && p.Comm == "wrk" {
 			return "tool"
 		}
 		return benchkit.PGClass(p, db)
@@ -294,11 +318,21 @@ func forward(dir, lua string) {
 		benchkit.Median(cpuRatios), benchkit.Median(p99Ratios), benchkit.Median(rpsRatios), len(cpuRatios), benchkit.LoadAvg())
 }
 
-// atRest is part 3: n replicas owning *nInst sandbox instances, idle.
-func atRest(dir string, n int) {
-	fmt.Printf("\n== 3. ownership at rest: %d sandbox instances, %d replica(s), lease TTL %s, %s idle\n", *nInst, n, *leaseTTL, *rest)
-	nats := startNATS(*natsBin, dir)
+// atRest is part 3: n replicas owning inst sandbox instances, idle, on
+// one nats-server (nodes 1) or a cluster of nodes keeping copies copies
+// of statusflow's streams and buckets (STATUSFLOW_NATS_REPLICAS). It
+// returns the CPU statusflow and nats-server used, in seconds per second.
+func atRest(dir string, n, inst, nodes, copies int) (sfCPU, natsCPU float64) {
+	where := "one nats-server"
+	nats := &natsCluster{Name: "nats"}
+	if nodes > 1 {
+		where = fmt.Sprintf("a %d-node NATS cluster, STATUSFLOW_NATS_REPLICAS=%d", nodes, copies)
+		nats = startNATSCluster(*natsBin, dir, fmt.Sprintf("rest%d", copies), nodes)
+	} else {
+		nats.Nodes = []*natsServer{startNATS(*natsBin, dir)}
+	}
 	defer nats.Stop()
+	fmt.Printf("\n== 3. ownership at rest: %d sandbox instances, %d replica(s), %s, lease TTL %s, %s idle\n", inst, n, where, *leaseTTL, *rest)
 	db, url := newDB()
 	st, err := store.Open(context.Background(), url, dir)
 	check(err)
@@ -310,20 +344,22 @@ func atRest(dir string, n int) {
 	created := 0
 	var reps []*sfProc
 	for i := range n {
-		share := *nInst * (i + 1) / n
+		share := inst * (i + 1) / n
 		for ; created < share; created++ {
 			name := fmt.Sprintf("rest%04d", created)
 			check(st.InstanceInsert(context.Background(), &store.Instance{Name: name, Engine: "sandbox",
 				TokenHash: "bench-" + name, State: "disconnected", CreatedAt: time.Now().UTC()}))
 		}
 		id := fmt.Sprintf("r%d", i+1)
-		p := startStatusflow(*sfBin, dir, fmt.Sprintf("rest%d-%s", n, id), map[string]string{"STATUSFLOW_DATABASE_URL": url,
-			"STATUSFLOW_NATS_URL": nats.URL, "STATUSFLOW_CLUSTER_REPLICA": id, "STATUSFLOW_CLUSTER_LEASE_TTL": leaseTTL.String()})
+		p := startStatusflow(*sfBin, dir, fmt.Sprintf("rest%d-%d-%s", n, copies, id), map[string]string{"STATUSFLOW_DATABASE_URL": url,
+			"STATUSFLOW_NATS_URL": nats.URLs(), "STATUSFLOW_NATS_REPLICAS": strconv.Itoa(copies),
+			"STATUSFLOW_CLUSTER_REPLICA": id, "STATUSFLOW_CLUSTER_LEASE_TTL": leaseTTL.String()})
 		defer p.Stop()
 		reps = append(reps, p)
 		waitOwned(reps, created)
 	}
 	st.Close()
+	checkCopies(nats, copies)
 	// Settle: every replica renews and reconciles a few times, and the
 	// start's events (instance.owner and instance.state, two per instance)
 	// are written and published.
@@ -343,7 +379,7 @@ func atRest(dir string, n int) {
 		classes = append(classes, p.Name)
 	}
 	s0 := nats.Stats()
-	m := benchkit.StartCPUMeter(classifier(db, nats, reps...))
+	m := benchkit.StartCPUMeter(classifier(db, nats.Nodes, reps...))
 	time.Sleep(*rest)
 	cpu := m.End()
 	s1 := nats.Stats()
@@ -365,7 +401,7 @@ func atRest(dir string, n int) {
 	}
 	slices.Sort(streams)
 	fmt.Printf("KV writes: %.1f/s (leases %.1f/s; expected renewals %d/(TTL/3) = %.1f/s); by stream: %s\n",
-		float64(kv)/secs, float64(kvLeases)/secs, *nInst, float64(*nInst)/(leaseTTL.Seconds()/3), strings.Join(streams, ", "))
+		float64(kv)/secs, float64(kvLeases)/secs, inst, float64(inst)/(leaseTTL.Seconds()/3), strings.Join(streams, ", "))
 	fmt.Printf("nats-server: %.1f client msgs in/s, %.1f out/s, %.1f JetStream API requests/s\n",
 		float64(s1.InMsgs-s0.InMsgs)/secs, float64(s1.OutMsgs-s0.OutMsgs)/secs, float64(s1.APITotal-s0.APITotal)/secs)
 	sf := 0.0
@@ -374,13 +410,23 @@ func atRest(dir string, n int) {
 		sf += cpu.By[c]
 		each = append(each, fmt.Sprintf("%s %.1f", c, cpu.By[c]/secs*1000))
 	}
-	fmt.Printf("CPU ms per second: statusflow %.1f (%s), nats-server %.1f, PostgreSQL backends %.1f; per owned instance: %.1f µs/s statusflow, %.1f µs/s nats-server; load average %s\n",
-		sf/secs*1000, strings.Join(each, ", "), cpu.By["nats"]/secs*1000, cpu.By["pg"]/secs*1000,
-		sf/secs/float64(*nInst)*1e6, cpu.By["nats"]/secs/float64(*nInst)*1e6, benchkit.LoadAvg())
+	ns := 0.0
+	var nodeEach []string
+	for _, node := range nats.Nodes {
+		ns += cpu.By[node.Name]
+		nodeEach = append(nodeEach, fmt.Sprintf("%s %.1f", node.Name, cpu.By[node.Name]/secs*1000))
+	}
+	perInst := ""
+	if inst > 0 {
+		perInst = fmt.Sprintf("; per owned instance: %.1f µs/s statusflow, %.1f µs/s nats-server", sf/secs/float64(inst)*1e6, ns/secs/float64(inst)*1e6)
+	}
+	fmt.Printf("CPU ms per second: statusflow %.1f (%s), nats-server %.1f (%s), PostgreSQL backends %.1f%s; load average %s\n",
+		sf/secs*1000, strings.Join(each, ", "), ns/secs*1000, strings.Join(nodeEach, ", "), cpu.By["pg"]/secs*1000, perInst, benchkit.LoadAvg())
+	return sf / secs, ns / secs
 }
 
 // waitQuiet waits until stream gets no write for 5 s (at most timeout).
-func waitQuiet(nats *natsServer, stream string, timeout time.Duration) {
+func waitQuiet(nats *natsCluster, stream string, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	last := nats.Stats().LastSeq[stream]
 	for time.Now().Before(deadline) {

@@ -41,24 +41,149 @@ func freePort() int {
 // natsServer is a nats-server child process with JetStream and its
 // monitoring port, no authentication, on loopback.
 type natsServer struct {
-	cmd *exec.Cmd
-	URL string
-	mon string
+	// Name is its CPU class: "nats" alone, its node name (n1, n2, …) in
+	// a cluster.
+	Name string
+	cmd  *exec.Cmd
+	URL  string
+	mon  string
 }
 
 func startNATS(bin, dir string) *natsServer {
-	port, mon := freePort(), freePort()
 	sd, err := os.MkdirTemp(dir, "nats-")
 	check(err)
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(mon), "-js", "-sd", sd)
+	n := spawnNATS(bin, sd, "nats", freePort(), freePort())
+	waitHTTP(n.mon+"/healthz?js-enabled-only=true", 30*time.Second)
+	return n
+}
+
+// spawnNATS starts nats-server on loopback with JetStream in store dir sd
+// (its log beside it), client port port and monitoring port mon, plus
+// args; it does not wait.
+func spawnNATS(bin, sd, name string, port, mon int, args ...string) *natsServer {
+	cmd := exec.Command(bin, append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(mon), "-js", "-sd", sd}, args...)...)
 	logf, err := os.Create(sd + ".log")
 	check(err)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	check(cmd.Start())
 	children = append(children, cmd)
-	n := &natsServer{cmd: cmd, URL: fmt.Sprintf("nats://127.0.0.1:%d", port), mon: fmt.Sprintf("http://127.0.0.1:%d", mon)}
-	waitHTTP(n.mon+"/healthz?js-enabled-only=true", 30*time.Second)
-	return n
+	return &natsServer{Name: name, cmd: cmd, URL: fmt.Sprintf("nats://127.0.0.1:%d", port), mon: fmt.Sprintf("http://127.0.0.1:%d", mon)}
+}
+
+// natsCluster is n nats-server processes with JetStream joined by routes
+// on loopback. Each node gets the command line of the compose profile
+// "cluster" (nats1..nats3 in docker-compose.yml, as scripts/cluster-local.sh
+// runs them: -n, --cluster_name, --cluster, --routes to every node, its own
+// store dir), with loopback ports instead of the containers' and no login,
+// as startNATS has none.
+type natsCluster struct {
+	Name  string
+	Nodes []*natsServer
+}
+
+// startNATSCluster starts the nodes n1..nn of cluster name and waits until
+// every node answers JetStream with the same meta leader.
+func startNATSCluster(bin, dir, name string, n int) *natsCluster {
+	c := &natsCluster{Name: name}
+	ports, mons, routes := make([]int, n), make([]int, n), make([]string, n)
+	for i := range n {
+		ports[i], mons[i] = freePort(), freePort()
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", freePort())
+	}
+	for i := range n {
+		sd, err := os.MkdirTemp(dir, name+"-")
+		check(err)
+		node := fmt.Sprintf("n%d", i+1)
+		c.Nodes = append(c.Nodes, spawnNATS(bin, sd, node, ports[i], mons[i], "-n", name+"-"+node,
+			"--cluster_name", name, "--cluster", routes[i], "--routes", strings.Join(routes, ",")))
+	}
+	for _, node := range c.Nodes {
+		waitHTTP(node.mon+"/healthz", 60*time.Second)
+	}
+	c.waitMetaLeader(60 * time.Second)
+	return c
+}
+
+// waitMetaLeader waits until every node reports the same JetStream meta
+// leader in a group of all the nodes (streams and KV buckets with any
+// replica count can be created from then on).
+func (c *natsCluster) waitMetaLeader(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		leaders := map[string]bool{}
+		for _, node := range c.Nodes {
+			var jsz struct {
+				Meta *struct {
+					Leader string `json:"leader"`
+					Size   int    `json:"cluster_size"`
+				} `json:"meta_cluster"`
+			}
+			getJSON(node.mon+"/jsz", &jsz)
+			if jsz.Meta == nil || jsz.Meta.Size != len(c.Nodes) {
+				leaders[""] = true
+				continue
+			}
+			leaders[jsz.Meta.Leader] = true
+		}
+		if len(leaders) == 1 && !leaders[""] {
+			return
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("nats cluster %s: no common JetStream meta leader within %s", c.Name, timeout))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// URLs is every node's client URL, comma-separated, as
+// STATUSFLOW_NATS_URL lists them in the compose profile.
+func (c *natsCluster) URLs() string {
+	urls := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		urls[i] = n.URL
+	}
+	return strings.Join(urls, ",")
+}
+
+func (c *natsCluster) Stop() {
+	for _, n := range c.Nodes {
+		n.Stop()
+	}
+}
+
+// Stats sums the nodes' counters; a stream's writes are the highest
+// last_seq any node holding a copy reports (the leader's).
+func (c *natsCluster) Stats() natsStats {
+	s := natsStats{LastSeq: map[string]int64{}}
+	for _, n := range c.Nodes {
+		ns := n.Stats()
+		s.InMsgs += ns.InMsgs
+		s.OutMsgs += ns.OutMsgs
+		s.APITotal += ns.APITotal
+		for k, v := range ns.LastSeq {
+			s.LastSeq[k] = max(s.LastSeq[k], v)
+		}
+	}
+	return s
+}
+
+// clientNode is the name of the node the connection named conn (nats.Name)
+// is on, "" if none has it.
+func (c *natsCluster) clientNode(conn string) string {
+	for _, n := range c.Nodes {
+		var connz struct {
+			Conns []struct {
+				Name string `json:"name"`
+			} `json:"connections"`
+		}
+		getJSON(n.mon+"/connz?limit=1024", &connz)
+		for _, cn := range connz.Conns {
+			if cn.Name == conn {
+				return n.Name
+			}
+		}
+	}
+	return ""
 }
 
 func (n *natsServer) PID() int { return n.cmd.Process.Pid }

@@ -341,6 +341,11 @@ func atRest(dir string, n, inst, nodes, copies int) (sfCPU, natsCPU float64) {
 	// holds): creating 1,000 through the API would take the creation rate
 	// limit's 50 minutes, and replicas starting on 1,000 at once would
 	// split them by chance and then move one per tick for hours.
+	env := func(name, id string) map[string]string {
+		return map[string]string{"STATUSFLOW_DATABASE_URL": url,
+			"STATUSFLOW_NATS_URL": nats.URLs(), "STATUSFLOW_NATS_REPLICAS": strconv.Itoa(copies),
+			"STATUSFLOW_CLUSTER_REPLICA": id, "STATUSFLOW_CLUSTER_LEASE_TTL": leaseTTL.String()}
+	}
 	created := 0
 	var reps []*sfProc
 	for i := range n {
@@ -351,14 +356,23 @@ func atRest(dir string, n, inst, nodes, copies int) (sfCPU, natsCPU float64) {
 				TokenHash: "bench-" + name, State: "disconnected", CreatedAt: time.Now().UTC()}))
 		}
 		id := fmt.Sprintf("r%d", i+1)
-		p := startStatusflow(*sfBin, dir, fmt.Sprintf("rest%d-%d-%s", n, copies, id), map[string]string{"STATUSFLOW_DATABASE_URL": url,
-			"STATUSFLOW_NATS_URL": nats.URLs(), "STATUSFLOW_NATS_REPLICAS": strconv.Itoa(copies),
-			"STATUSFLOW_CLUSTER_REPLICA": id, "STATUSFLOW_CLUSTER_LEASE_TTL": leaseTTL.String()})
+		name := fmt.Sprintf("rest%d-%d-%s", n, copies, id)
+		p := startStatusflow(*sfBin, dir, name, env(name, id))
 		defer p.Stop()
 		reps = append(reps, p)
 		waitOwned(reps, created)
 	}
 	st.Close()
+	if nodes > 1 && n == 1 {
+		// As in part 4: renewals routed to the lease bucket's leader, on R1
+		// and R3 alike.
+		reps[0] = awayFromLeaders(nats, reps[0], copies, func() *sfProc {
+			p := startStatusflow(*sfBin, dir, reps[0].Name, env(reps[0].Name, "r1"))
+			waitOwned([]*sfProc{p}, inst)
+			return p
+		}, "KV_statusflow_leases")
+		defer func() { reps[0].Stop() }()
+	}
 	checkCopies(nats, copies)
 	// Settle: every replica renews and reconciles a few times, and the
 	// start's events (instance.owner and instance.state, two per instance)

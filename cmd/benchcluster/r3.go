@@ -70,21 +70,12 @@ func r3(dir, lua string) {
 		// a status's event writes and counter updates are routed to their
 		// leader on both (in the compose profile, replicas connected at
 		// random, two of three are not on the events stream's leader).
-		// nats.go picks one of the URLs at random: start the replica again
-		// until it lands there.
-		for try := 1; len(s.nats.Nodes) > 1; try++ {
-			st := streams(s.nats)
-			client := s.nats.clientNode("statusflow")
-			if client != st["STATUSFLOW_EVENTS"].Leader && client != st["KV_statusflow_ratelimits"].Leader {
-				break
-			}
-			if try == 12 {
-				fmt.Printf("%s: statusflow still on a leader's node (%s) after %d starts; measured there\n", k, client, try)
-				break
-			}
-			s.sf.Stop()
-			s.sf = startStatusflow(*sfBin, dir, k, env)
-			waitOwner(s.sf, "bench", "r1")
+		if len(s.nats.Nodes) > 1 {
+			s.sf = awayFromLeaders(s.nats, s.sf, s.copies, func() *sfProc {
+				p := startStatusflow(*sfBin, dir, k, env)
+				waitOwner(p, "bench", "r1")
+				return p
+			}, "STATUSFLOW_EVENTS", "KV_statusflow_ratelimits")
 		}
 		s.roles = checkCopies(s.nats, s.copies)
 		s.sf.Name = "sf"
@@ -194,16 +185,34 @@ type streamPlace struct {
 	Copies    int // configured replicas
 	Leader    string
 	Followers []string
+	Current   bool // every follower has caught up
 }
 
-// streams lists every stream in c with its placement; it fails the run if
-// a follower is not current.
+// streams lists every stream in c with its placement (asking up to three
+// times: a JetStream API request can time out on a loaded machine).
 func streams(c *natsCluster) map[string]streamPlace {
-	nc, err := nats.Connect(c.URLs())
+	var err error
+	for range 3 {
+		var out map[string]streamPlace
+		if out, err = listStreams(c); err == nil {
+			return out
+		}
+		time.Sleep(time.Second)
+	}
 	check(err)
+	return nil
+}
+
+func listStreams(c *natsCluster) (map[string]streamPlace, error) {
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
+		return nil, err
+	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
-	check(err)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	node := func(server string) string { return strings.TrimPrefix(server, c.Name+"-") }
@@ -211,24 +220,26 @@ func streams(c *natsCluster) map[string]streamPlace {
 	names := js.StreamNames(ctx)
 	for name := range names.Name() {
 		info, err := js.Stream(ctx, name)
-		check(err)
+		if err != nil {
+			return nil, fmt.Errorf("%s: stream %s: %w", c.Name, name, err)
+		}
 		in := info.CachedInfo()
-		sp := streamPlace{Name: name, Copies: in.Config.Replicas}
+		sp := streamPlace{Name: name, Copies: in.Config.Replicas, Current: true}
 		if len(c.Nodes) == 1 {
 			sp.Leader = c.Nodes[0].Name
 		} else if in.Cluster != nil {
 			sp.Leader = node(in.Cluster.Leader)
 			for _, p := range in.Cluster.Replicas {
-				if !p.Current {
-					check(fmt.Errorf("stream %s: follower %s not current", name, p.Name))
-				}
+				sp.Current = sp.Current && p.Current
 				sp.Followers = append(sp.Followers, node(p.Name))
 			}
 		}
 		out[name] = sp
 	}
-	check(names.Err())
-	return out
+	if err := names.Err(); err != nil {
+		return nil, fmt.Errorf("%s: stream names: %w", c.Name, err)
+	}
+	return out, nil
 }
 
 // checkCopies fails the run unless every stream in c (statusflow's streams
@@ -244,8 +255,8 @@ func checkCopies(c *natsCluster, copies int) map[string]string {
 	roles := map[string][]string{}
 	var desc []string
 	for name, sp := range st {
-		if sp.Copies != copies || len(sp.Followers) != copies-1 || sp.Leader == "" {
-			check(fmt.Errorf("stream %s: %d replicas configured, leader %q, followers %v; want %d copies", name, sp.Copies, sp.Leader, sp.Followers, copies))
+		if sp.Copies != copies || len(sp.Followers) != copies-1 || sp.Leader == "" || !sp.Current {
+			check(fmt.Errorf("stream %s: %d replicas configured, leader %q, followers %v (all current: %v); want %d copies", name, sp.Copies, sp.Leader, sp.Followers, sp.Current, copies))
 		}
 		short := strings.TrimPrefix(strings.TrimPrefix(name, "KV_"), "OBJ_")
 		roles[sp.Leader] = append(roles[sp.Leader], short+" leader")
@@ -284,5 +295,66 @@ func waitOwner(p *sfProc, instance, replica string) {
 			check(fmt.Errorf("instance %s owned by %q, not %s, %s after %s started", instance, o, replica, 2**leaseTTL, p.Name))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// awayFromLeaders returns statusflow connected to a node of c leading none
+// of the streams named: their writes then go over a route to the leader,
+// as for most replicas of a cluster. With copies > 1 the leader moves (a
+// leader step-down elects one of the followers); with one copy it cannot,
+// and p is stopped and restart starts it again (nats.go picks one of the
+// URLs at random).
+func awayFromLeaders(c *natsCluster, p *sfProc, copies int, restart func() *sfProc, names ...string) *sfProc {
+	nc, err := nats.Connect(c.URLs())
+	check(err)
+	defer nc.Close()
+	for try := 1; ; try++ {
+		st := streams(c)
+		client := c.clientNode("statusflow")
+		var on []string
+		for _, name := range names {
+			if st[name].Leader == client {
+				on = append(on, name)
+			}
+		}
+		if len(on) == 0 {
+			return p
+		}
+		if try == 12 {
+			fmt.Printf("%s: statusflow still on the leader of %v (%s) after %d tries; measured there\n", c.Name, on, client, try)
+			return p
+		}
+		what := "leader step-down"
+		if copies == 1 {
+			what = "statusflow started again"
+		}
+		fmt.Printf("%s: statusflow on %s, the leader of %v: %s\n", c.Name, client, on, what)
+		if copies == 1 {
+			p.Stop()
+			p = restart()
+			continue
+		}
+		for _, name := range on {
+			if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+name, nil, 10*time.Second); err != nil {
+				check(fmt.Errorf("%s: leader step-down of %s: %w", c.Name, name, err))
+			}
+		}
+		// Wait for the new leaders and for every copy to catch up.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st := streams(c)
+			ok := true
+			for _, name := range on {
+				sp := st[name]
+				ok = ok && sp.Leader != "" && sp.Leader != client && sp.Current
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				check(fmt.Errorf("%s: no new leader for %v within 30 s", c.Name, on))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 }

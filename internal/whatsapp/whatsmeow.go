@@ -12,7 +12,6 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
-	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
@@ -72,8 +71,9 @@ type Whatsmeow struct {
 	// and parsed, across every session of the engine (capacity
 	// [HistorySyncConcurrency]); see whatsmeow_history.go.
 	historySem chan struct{}
-	// historyDownload downloads, parses and stores one chunk; tests wrap it.
-	historyDownload func(ctx context.Context, cli waClient, notif *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error)
+	// historyDownload downloads, scans and stores one chunk in dev (cli's
+	// device store): scanHistorySync; tests wrap it.
+	historyDownload func(ctx context.Context, cli waClient, dev *wastore.Device, notif *waE2E.HistorySyncNotification) (historySummary, error)
 }
 
 // sentStore keeps sent status messages for whatsmeow's retry callback.
@@ -111,7 +111,7 @@ func NewWhatsmeow(st *store.Store, log *slog.Logger) (*Whatsmeow, error) {
 		settings:      st,
 
 		historySem:      make(chan struct{}, HistorySyncConcurrency),
-		historyDownload: downloadHistorySync,
+		historyDownload: scanHistorySync,
 	}, nil
 }
 
@@ -175,7 +175,7 @@ func (e *Whatsmeow) newClient(dev *wastore.Device, s *whatsmeowSession) *whatsme
 			return
 		}
 		if n := historyNotification(evt); n != nil {
-			s.events.Add(historySyncJob{cli: cli, notif: n})
+			s.events.Add(historySyncJob{cli: cli, dev: dev, notif: n})
 			return
 		}
 		s.events.Add(evt)
@@ -203,7 +203,7 @@ type waClient interface {
 	BuildRevoke(chat, sender types.JID, id types.MessageID) *waE2E.Message
 	GetStatusPrivacy(ctx context.Context) ([]types.StatusPrivacy, error)
 	FetchAppState(ctx context.Context, name appstate.WAPatchName, fullSync, onlyIfNotSynced bool) error
-	DownloadHistorySync(ctx context.Context, notif *waE2E.HistorySyncNotification, synchronousStorage bool) (*waHistorySync.HistorySync, error)
+	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
 }
 
 var _ waClient = (*whatsmeow.Client)(nil)

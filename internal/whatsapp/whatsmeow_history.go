@@ -2,10 +2,11 @@ package whatsapp
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
-	"go.mau.fi/whatsmeow/proto/waHistorySync"
+	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types/events"
 )
 
@@ -32,19 +33,22 @@ import (
 // still acknowledges the notification itself (handleProtocolMessage sends
 // the hist_sync receipt whatever the setting) and still dispatches the
 // protocol message as an [events.Message]; the session turns that into a
-// [historySyncJob], and a goroutine runs whatsmeow's DownloadHistorySync
-// with synchronousStorage once one of the engine's
-// [HistorySyncConcurrency] slots is free. DownloadHistorySync keeps the
-// side effects statusflow relies on, written to whatsmeow's store before it
-// returns: push names (PUSH_NAME chunks), phone-number↔LID mappings (used
-// when a status goes to LID-addressed contacts), message secrets and
-// privacy tokens of the conversations, and the LID migration timestamp.
-// The parsed chunk is then dropped: it is neither dispatched nor queued.
+// [historySyncJob], and a goroutine runs [scanHistorySync] once one of the
+// engine's [HistorySyncConcurrency] slots is free. It makes the writes
+// whatsmeow's DownloadHistorySync (with synchronousStorage) would make,
+// the side effects statusflow relies on: push names (PUSH_NAME chunks),
+// phone-number↔LID mappings (used when a status goes to LID-addressed
+// contacts), message secrets and privacy tokens of the conversations, and
+// the LID migration timestamp. But where DownloadHistorySync parses the
+// whole chunk, every message with its content, the scan reads only those
+// fields off the wire (whatsmeow_history_scan.go): a chunk costs its
+// compressed and inflated bytes and what it stores, not the several times
+// its size that the parsed messages take. Nothing is dispatched or queued.
 
 // HistorySyncConcurrency bounds how many history-sync chunks the whatsmeow
 // engine downloads, parses and stores at once, across all of its sessions.
 // One chunk in flight costs its compressed bytes, its inflated bytes and
-// the parsed messages (several times the inflated size); two keep a replica
+// the records it stores (see [scanHistorySync]); two keep a replica
 // whose accounts all link at once within a few chunks' worth of memory,
 // while a linking account still gets its push names and LID mappings in
 // seconds. It is a constant rather than a setting: it trades memory for
@@ -52,14 +56,16 @@ import (
 // statusflow's publishing does not wait for.
 const HistorySyncConcurrency = 2
 
-// HistorySyncTimeout bounds one chunk's download, parse and storage.
+// HistorySyncTimeout bounds one chunk's download, scan and storage.
 const HistorySyncTimeout = 5 * time.Minute
 
 // historySyncJob is what the session queues instead of the [events.Message]
-// carrying a history-sync notification: the notification and the client
-// that received it (whose media connection downloads the blob).
+// carrying a history-sync notification: the notification, the client that
+// received it (whose media connection downloads the blob) and the client's
+// device store (where the chunk's side effects go).
 type historySyncJob struct {
 	cli   waClient
+	dev   *wastore.Device
 	notif *waE2E.HistorySyncNotification
 }
 
@@ -72,14 +78,6 @@ func historyNotification(evt any) *waE2E.HistorySyncNotification {
 		return nil
 	}
 	return m.Message.GetProtocolMessage().GetHistorySyncNotification()
-}
-
-// downloadHistorySync is the engine's historyDownload: whatsmeow downloads
-// (or takes the inline payload), inflates and parses the chunk and, with
-// synchronousStorage, has stored its push names, LID mappings and message
-// secrets when it returns.
-func downloadHistorySync(ctx context.Context, cli waClient, notif *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error) {
-	return cli.DownloadHistorySync(ctx, notif, true)
 }
 
 // startHistorySync hands a chunk to a goroutine that waits for one of the
@@ -111,23 +109,27 @@ func (s *whatsmeowSession) startHistorySync(j historySyncJob) {
 	}()
 }
 
-// runHistorySync downloads, parses and stores one chunk, logs it and drops
-// what was parsed.
+// runHistorySync downloads, scans and stores one chunk and logs it.
 func (s *whatsmeowSession) runHistorySync(j historySyncJob) {
 	n := j.notif
 	ctx, cancel := context.WithTimeout(s.ctx, HistorySyncTimeout)
 	defer cancel()
 	start := time.Now()
-	hs, err := s.engine.historyDownload(ctx, j.cli, n)
+	sum, err := s.engine.historyDownload(ctx, j.cli, j.dev, n)
 	ms := time.Since(start).Milliseconds()
 	if err != nil {
 		s.log.Warn("history sync chunk failed", "type", n.GetSyncType().String(), "chunk", n.GetChunkOrder(),
-			"progress", n.GetProgress(), "bytes", historyBytes(n), "ms", ms, "err", err)
+			"progress", n.GetProgress(), "bytes", historyBytes(n), "inflated", sum.Inflated, "ms", ms, "err", err)
 		return
 	}
-	s.log.Info("history sync chunk stored, chats dropped", "type", hs.GetSyncType().String(), "chunk", hs.GetChunkOrder(),
-		"progress", hs.GetProgress(), "bytes", historyBytes(n), "conversations", len(hs.GetConversations()),
-		"pushNames", len(hs.GetPushnames()), "lidMappings", len(hs.GetPhoneNumberToLidMappings()), "ms", ms)
+	lvl, msg, args := slog.LevelInfo, "history sync chunk stored, chats dropped", []any{}
+	if sum.StoreErr != nil {
+		lvl, msg, args = slog.LevelWarn, "history sync chunk stored with errors, chats dropped", []any{"err", sum.StoreErr}
+	}
+	s.log.Log(ctx, lvl, msg, append([]any{"type", sum.SyncType.String(), "chunk", sum.ChunkOrder,
+		"progress", sum.Progress, "bytes", historyBytes(n), "inflated", sum.Inflated, "conversations", sum.Conversations,
+		"messages", sum.Messages, "pushNames", sum.PushNames, "lidMappings", sum.LIDMappings,
+		"secrets", sum.Secrets, "privacyTokens", sum.PrivacyTokens, "ms", ms}, args...)...)
 }
 
 // historyBytes is the compressed size of a chunk: its inline payload, or

@@ -9,22 +9,36 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
-	"go.mau.fi/whatsmeow/proto/waHistorySync"
+	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/statusflow/statusflow/internal/store"
 )
 
+// historyPath is how a benchmark's sessions handle their chunks.
+type historyPath int
+
+const (
+	// pathAuto is whatsmeow's automatic path, what statusflow did
+	// first: every client inflates and parses its chunks at once and
+	// dispatches events.HistorySync into the session's event queue.
+	pathAuto historyPath = iota
+	// pathParse is ManualHistorySyncDownload with at most
+	// HistorySyncConcurrency chunks at once, each through whatsmeow's
+	// DownloadHistorySync (full parse, parsed chats dropped).
+	pathParse
+	// pathScan is the same bound with scanHistorySync, statusflow's
+	// path now.
+	pathScan
+)
+
 // BenchmarkHistorySyncMemory measures the peak heap while 5 and 10 sessions of
 // one engine each receive a large history chunk inline (as a phone sends
-// the initial bootstrap), on whatsmeow's automatic path (what statusflow
-// did before: every client inflates and parses its chunks at once and
-// dispatches events.HistorySync into the session's event queue) and on the
-// bounded path (ManualHistorySyncDownload, at most HistorySyncConcurrency
-// chunks at once, parsed chats dropped). It prints both peaks and their
-// ratio; it asserts nothing. Run it alone:
+// the initial bootstrap), on the three paths of [historyPath]. It prints
+// the peaks and their ratios; it asserts nothing. Run it alone:
 //
 //	go test -run '^$' -bench HistorySyncMemory -benchtime 1x ./internal/whatsapp/
 func BenchmarkHistorySyncMemory(b *testing.B) {
@@ -35,19 +49,23 @@ func BenchmarkHistorySyncMemory(b *testing.B) {
 	hs = nil
 	b.Logf("chunk: %d conversations of 200 messages, %.1f MB inflated, %.1f MB compressed inline",
 		convs, float64(raw)/(1<<20), float64(len(payload))/(1<<20))
+	mb := func(v float64) float64 { return v / (1 << 20) }
 	for _, sessions := range []int{5, 10} {
 		b.Run(fmt.Sprintf("sessions=%d", sessions), func(b *testing.B) {
 			for range b.N {
-				auto, autoLive := historyPeak(b, sessions, payload, false)
-				bounded, boundedLive := historyPeak(b, sessions, payload, true)
-				b.ReportMetric(auto/(1<<20), "auto-heap-MB")
-				b.ReportMetric(bounded/(1<<20), "bounded-heap-MB")
-				b.ReportMetric(autoLive/(1<<20), "auto-live-MB")
-				b.ReportMetric(boundedLive/(1<<20), "bounded-live-MB")
-				fmt.Printf("history sync, %d sessions × %.0f MB chunk: peak heap automatic %.0f MB, bounded (%d at once) %.0f MB, ratio %.1f×; "+
-					"peak live heap %.0f MB vs %.0f MB, ratio %.1f×\n",
-					sessions, float64(raw)/(1<<20), auto/(1<<20), HistorySyncConcurrency, bounded/(1<<20), auto/bounded,
-					autoLive/(1<<20), boundedLive/(1<<20), autoLive/boundedLive)
+				auto, autoLive := historyPeak(b, sessions, payload, pathAuto)
+				parse, parseLive := historyPeak(b, sessions, payload, pathParse)
+				scan, scanLive := historyPeak(b, sessions, payload, pathScan)
+				b.ReportMetric(mb(auto), "auto-heap-MB")
+				b.ReportMetric(mb(parse), "parse-heap-MB")
+				b.ReportMetric(mb(scan), "scan-heap-MB")
+				b.ReportMetric(mb(autoLive), "auto-live-MB")
+				b.ReportMetric(mb(parseLive), "parse-live-MB")
+				b.ReportMetric(mb(scanLive), "scan-live-MB")
+				fmt.Printf("history sync, %d sessions × %.0f MB chunk, peak heap: automatic %.0f MB, bounded full parse (%d at once) %.0f MB, bounded scan %.0f MB; "+
+					"automatic/scan %.1f×, parse/scan %.1f×; peak live heap %.0f / %.0f / %.0f MB\n",
+					sessions, mb(float64(raw)), mb(auto), HistorySyncConcurrency, mb(parse), mb(scan), auto/scan, parse/scan,
+					mb(autoLive), mb(parseLive), mb(scanLive))
 			}
 		})
 	}
@@ -58,17 +76,25 @@ func BenchmarkHistorySyncMemory(b *testing.B) {
 // yet collected: what the process holds under the default GOGC) and the
 // peak live heap (as the garbage collector last marked it), both sampled
 // until every chunk was handled.
-func historyPeak(b *testing.B, n int, payload []byte, bounded bool) (heap, live float64) {
+func historyPeak(b *testing.B, n int, payload []byte, path historyPath) (heap, live float64) {
 	b.Helper()
 	e, _ := newTestEngine(b, store.SQLite)
 	var handled sync.WaitGroup
 	handled.Add(n)
-	if bounded {
-		e.historyDownload = func(ctx context.Context, cli waClient, notif *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error) {
+	switch path {
+	case pathParse:
+		e.historyDownload = func(ctx context.Context, cli waClient, dev *wastore.Device, notif *waE2E.HistorySyncNotification) (historySummary, error) {
 			defer handled.Done()
-			return downloadHistorySync(ctx, cli, notif)
+			_, err := cli.(*whatsmeow.Client).DownloadHistorySync(ctx, notif, true)
+			return historySummary{}, err
+		}
+	case pathScan:
+		e.historyDownload = func(ctx context.Context, cli waClient, dev *wastore.Device, notif *waE2E.HistorySyncNotification) (historySummary, error) {
+			defer handled.Done()
+			return scanHistorySync(ctx, cli, dev, notif)
 		}
 	}
+	bounded := path != pathAuto
 	var sessions []*historyBundle
 	var closers []func()
 	for i := range n {

@@ -17,6 +17,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	"go.mau.fi/whatsmeow/proto/waWeb"
+	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
@@ -142,20 +143,20 @@ func setupHistorySession(t *testing.T, e *Whatsmeow, instance, jid string, p Ope
 }
 
 // TestWhatsmeowSession_HistorySync: chunks delivered through whatsmeow's
-// own message handling are downloaded by the session, their push names,
-// LID mappings and message secrets land in whatsmeow's store, and the
-// parsed chats go nowhere.
+// own message handling are scanned by the session, their push names, LID
+// mappings and message secrets land in whatsmeow's store, and the chats go
+// nowhere.
 func TestWhatsmeowSession_HistorySync(t *testing.T) {
 	t.Parallel()
 	e, _ := newTestEngine(t, store.SQLite)
-	done := make(chan *waHistorySync.HistorySync, 4)
-	e.historyDownload = func(ctx context.Context, cli waClient, n *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error) {
-		hs, err := downloadHistorySync(ctx, cli, n)
+	done := make(chan historySummary, 4)
+	e.historyDownload = func(ctx context.Context, cli waClient, dev *wastore.Device, n *waE2E.HistorySyncNotification) (historySummary, error) {
+		sum, err := scanHistorySync(ctx, cli, dev, n)
 		if err != nil {
-			t.Errorf("DownloadHistorySync: %v", err)
+			t.Errorf("scanHistorySync: %v", err)
 		}
-		done <- hs
-		return hs, err
+		done <- sum
+		return sum, err
 	}
 	_, b := setupHistorySession(t, e, "sales", testDeviceJID, OpenParams{})
 	if !b.cli.ManualHistorySyncDownload {
@@ -191,13 +192,13 @@ func TestWhatsmeowSession_HistorySync(t *testing.T) {
 		info, msg := historyMessage(b.own, fmt.Sprintf("HS%d", i), n)
 		b.cli.DangerousInternals().HandleDecryptedMessage(ctx, info, msg, 0)
 	}
-	got := map[waHistorySync.HistorySync_HistorySyncType]*waHistorySync.HistorySync{}
+	got := map[waHistorySync.HistorySync_HistorySyncType]historySummary{}
 	for range 2 {
-		hs := waitOrTimeout(t, done)
-		got[hs.GetSyncType()] = hs
+		sum := waitOrTimeout(t, done)
+		got[sum.SyncType] = sum
 	}
-	if len(got[waHistorySync.HistorySync_INITIAL_BOOTSTRAP].GetConversations()) != 1 || len(got[waHistorySync.HistorySync_PUSH_NAME].GetPushnames()) != 1 {
-		t.Fatalf("parsed chunks: %v", got)
+	if b, p := got[waHistorySync.HistorySync_INITIAL_BOOTSTRAP], got[waHistorySync.HistorySync_PUSH_NAME]; b.Conversations != 1 || b.Secrets != 1 || b.LIDMappings != 1 || p.PushNames != 1 {
+		t.Fatalf("scanned chunks: %+v", got)
 	}
 
 	dev := b.cli.Store
@@ -230,7 +231,7 @@ func newHistoryCounter(n int) *historyCounter {
 	return &historyCounter{entered: make(chan string, n), release: make(chan struct{})}
 }
 
-func (h *historyCounter) download(ctx context.Context, cli waClient, n *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error) {
+func (h *historyCounter) download(ctx context.Context, cli waClient, dev *wastore.Device, n *waE2E.HistorySyncNotification) (historySummary, error) {
 	h.mu.Lock()
 	h.inflight++
 	h.total++
@@ -244,7 +245,7 @@ func (h *historyCounter) download(ctx context.Context, cli waClient, n *waE2E.Hi
 	h.mu.Lock()
 	h.inflight--
 	h.mu.Unlock()
-	return &waHistorySync.HistorySync{}, nil
+	return historySummary{}, nil
 }
 
 func (h *historyCounter) counts() (inflight, peak, total int) {
@@ -299,9 +300,9 @@ func TestWhatsmeowSession_HistorySyncSkipped(t *testing.T) {
 		t.Parallel()
 		s, b := setupSession(t, sessionOpts{linked: true, synced: true})
 		var downloads atomic.Int32
-		b.engine.historyDownload = func(ctx context.Context, cli waClient, n *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error) {
+		b.engine.historyDownload = func(ctx context.Context, cli waClient, dev *wastore.Device, n *waE2E.HistorySyncNotification) (historySummary, error) {
 			downloads.Add(1)
-			return &waHistorySync.HistorySync{}, nil
+			return historySummary{}, nil
 		}
 		// Other sessions hold every slot.
 		for range HistorySyncConcurrency {
@@ -322,9 +323,9 @@ func TestWhatsmeowSession_HistorySyncSkipped(t *testing.T) {
 		for _, owned := range []bool{true, false} {
 			e, _ := newTestEngine(t, store.SQLite)
 			ran := make(chan struct{}, 1)
-			e.historyDownload = func(ctx context.Context, cli waClient, n *waE2E.HistorySyncNotification) (*waHistorySync.HistorySync, error) {
+			e.historyDownload = func(ctx context.Context, cli waClient, dev *wastore.Device, n *waE2E.HistorySyncNotification) (historySummary, error) {
 				ran <- struct{}{}
-				return &waHistorySync.HistorySync{}, nil
+				return historySummary{}, nil
 			}
 			checked := make(chan struct{}, 1)
 			s := newWhatsmeowSession(e, OpenParams{Instance: "sales", Owned: func() bool {
@@ -333,7 +334,7 @@ func TestWhatsmeowSession_HistorySyncSkipped(t *testing.T) {
 			}})
 			cli := newFakeClient()
 			s.setClient(storeLinkedDevice(t, e, testDeviceJID), cli)
-			s.handleEvent(historySyncJob{cli: cli, notif: notif})
+			s.handleEvent(historySyncJob{cli: cli, dev: s.dev, notif: notif})
 			waitOrTimeout(t, checked)
 			if owned {
 				waitOrTimeout(t, ran)

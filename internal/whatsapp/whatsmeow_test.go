@@ -16,7 +16,6 @@ import (
 	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/proto/waCommon"
 	"go.mau.fi/whatsmeow/proto/waE2E"
-	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -89,6 +88,8 @@ type fakeClient struct {
 	privacyErr error
 	// fetches records FetchAppState calls.
 	fetches []appStateFetch
+	// blobs answers Download, by direct path.
+	blobs map[string][]byte
 }
 
 type appStateFetch struct {
@@ -109,10 +110,15 @@ func (f *fakeClient) FetchAppState(ctx context.Context, name appstate.WAPatchNam
 	return nil
 }
 
-// DownloadHistorySync answers like whatsmeow for an empty chunk; the
-// history-sync tests run the real one on a real client.
-func (f *fakeClient) DownloadHistorySync(ctx context.Context, notif *waE2E.HistorySyncNotification, synchronousStorage bool) (*waHistorySync.HistorySync, error) {
-	return &waHistorySync.HistorySync{}, nil
+// Download returns the blob set in blobs for the media's direct path.
+func (f *fakeClient) Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.blobs[msg.GetDirectPath()]
+	if !ok {
+		return nil, whatsmeow.ErrNoURLPresent
+	}
+	return b, nil
 }
 
 func newFakeClient() *fakeClient {

@@ -27,14 +27,24 @@
 //     then ownership at rest (part 3, one replica) with 1 and 3 copies
 //     (-r3-rest).
 //
+//  5. media (not in the default -parts): media statuses through one replica
+//     with clustering on, sandbox engine: a 1080×1920 photo, a 20 s 1080p
+//     phone video in HEVC (re-encoded) and in H.264 (copied), a 30 s voice
+//     note as MP3 (converted) and as Ogg Opus (copied), generated once with
+//     ffmpeg and fetched from a loopback HTTP server in this process; per
+//     kind statuses/s, p50/p99 and CPU per status of statusflow, its
+//     ffmpeg/ffprobe children, nats-server and PostgreSQL, against the
+//     pipeline's own tool command lines run directly on the same file.
+//
 //     go run ./cmd/benchcluster -rounds 5 -duration 8s -rest 60s
 //     go run ./cmd/benchcluster -parts r3 -rounds 3
+//     go run ./cmd/benchcluster -parts media
 //
 // Load comes from wrk in its own process (64 connections). statusflow is
 // built from this module (go build) and started as child processes
 // configured by environment, so each one's CPU is its own; nats-server is
 // built from the module's nats-server version unless -nats-server names a
-// binary. It needs wrk on PATH and a PostgreSQL server where it may create
+// binary. It needs wrk (and for part 5 ffmpeg) on PATH and a PostgreSQL server where it may create
 // databases (-admin-url, default the tests' STATUSFLOW_TEST_POSTGRES).
 package main
 
@@ -74,6 +84,15 @@ var (
 	natsBin  = flag.String("nats-server", "", "nats-server binary (default: built from the module's nats-server version)")
 	sfBin    = flag.String("statusflow", "", "statusflow binary (default: built from this module)")
 	r3Rest   = flag.Bool("r3-rest", true, "part r3: also measure ownership at rest (-instances, -rest) on a 3-node NATS cluster with 1 and 3 copies")
+
+	mediaConns     = flag.Int("media-conns", 4, "part media: wrk connections (each its own thread and sandbox instance)")
+	mediaProcs     = flag.Int("media-processes", runtime.NumCPU(), "part media: STATUSFLOW_MEDIA_PROCESSES (default: CPUs, statusflow's default)")
+	mediaDur       = flag.Duration("media-duration", 60*time.Second, "part media: load time per kind (each connection then finishes its request)")
+	mediaRounds    = flag.Int("media-rounds", 1, "part media: rounds over the kinds")
+	mediaMin       = flag.Int("media-min", 3, "part media: statuses each connection publishes at least, whatever -media-duration")
+	mediaBare      = flag.Int("media-bare", 3, "part media: runs of the bare tool command lines per kind")
+	mediaKindsFlag = flag.String("media-kinds", "image,video-hevc,video-h264,voice-mp3,voice-opus", "part media: kinds, comma-separated")
+	mediaCache     = flag.String("media-cache", filepath.Join(os.TempDir(), "statusflow-benchcluster-media"), "part media: where the generated media are kept between runs")
 )
 
 func main() {
@@ -111,6 +130,8 @@ func main() {
 			forward(dir, lua)
 		case "r3":
 			r3(dir, lua)
+		case "media":
+			media(dir)
 		case "rest":
 			for _, n := range strings.Split(*restReps, ",") {
 				var reps int

@@ -38,15 +38,45 @@ type Classify func(p Proc) string
 // "other" (other users' load). Processes come and go (PostgreSQL backends
 // with their clients), so /proc is sampled every 200 ms and a process that
 // ended counts with its last sample.
+//
+// The descendants of a [Tree] are counted apart, exactly: sampling would
+// miss a child that lives less than 200 ms (an ffprobe run) and the part
+// of a longer one's life since its last sample.
 type CPUMeter struct {
 	classify Classify
+	trees    []Tree
 	stop     chan struct{}
 	done     chan struct{}
 
 	mu    sync.Mutex
 	procs map[int]*procCPU
+	// desc are descendants of a tree seen while sampling: never classified
+	// (their CPU is the tree's).
+	desc  map[int]bool
+	tree0 []uint64 // per tree: its descendants' CPU at start, clock ticks
+	tree1 []uint64
 	sys0  []uint64 // /proc/stat cpu line at start
 	sys1  []uint64
+}
+
+// Tree is a process whose descendants' CPU (the ffmpeg and ffprobe runs of
+// a statusflow replica, say) counts under Class, however short-lived they
+// are. The process itself is classified as any other.
+//
+// How: a process's /proc/<pid>/stat carries, besides its own CPU, cutime
+// and cstime, the CPU of every child it has waited for (each child's own
+// plus its cutime, so grandchildren too, once waited). The descendants'
+// CPU at an instant is the root's cutime+cstime plus, for each live child,
+// its own CPU and, recursively, its descendants'. Taken at the start and
+// at the end, the difference is all the CPU the descendants used in
+// between: one that ended in between has its whole life in the end's
+// cutime and its part before the start in the start's sum; one alive at
+// the end counts up to then. The one gap is a child that ended but is not
+// yet waited for at the end (a zombie): /proc still shows its CPU, so it
+// counts as live.
+type Tree struct {
+	PID   int
+	Class string
 }
 
 type procCPU struct {
@@ -54,10 +84,13 @@ type procCPU struct {
 	first, last uint64 // utime+stime, clock ticks
 }
 
-// StartCPUMeter starts measuring; [CPUMeter.End] stops.
-func StartCPUMeter(classify Classify) *CPUMeter {
-	m := &CPUMeter{classify: classify, stop: make(chan struct{}), done: make(chan struct{}), procs: map[int]*procCPU{}}
+// StartCPUMeter starts measuring; [CPUMeter.End] stops. The descendants of
+// trees count under their tree's class (see [Tree]).
+func StartCPUMeter(classify Classify, trees ...Tree) *CPUMeter {
+	m := &CPUMeter{classify: classify, trees: trees, stop: make(chan struct{}), done: make(chan struct{}),
+		procs: map[int]*procCPU{}, desc: map[int]bool{}}
 	m.sys0 = readSysCPU()
+	m.tree0 = m.treeTicks()
 	m.sample(true)
 	go func() {
 		defer close(m.done)
@@ -67,6 +100,7 @@ func StartCPUMeter(classify Classify) *CPUMeter {
 			select {
 			case <-m.stop:
 				m.sample(false)
+				m.tree1 = m.treeTicks()
 				m.sys1 = readSysCPU()
 				return
 			case <-t.C:
@@ -93,6 +127,11 @@ func (m *CPUMeter) End() CPUSplit {
 	s := CPUSplit{By: map[string]float64{}}
 	for _, p := range m.procs {
 		s.By[p.class] += float64(p.last-p.first) / ClockTick
+	}
+	for i, t := range m.trees {
+		if m.tree1[i] > m.tree0[i] {
+			s.By[t.Class] += float64(m.tree1[i]-m.tree0[i]) / ClockTick
+		}
 	}
 	var busy0, busy1, tot0, tot1 uint64
 	for i, v := range m.sys0 {
@@ -149,11 +188,15 @@ func (m *CPUMeter) sample(first bool) {
 			continue
 		}
 		p := m.procs[pid]
-		if p != nil && p.class == "other" {
-			continue // counted from the machine's total (End); re-reading costs this process CPU
+		if p != nil && p.class == "other" || m.desc[pid] {
+			continue // counted from the machine's total (End) or as a tree's; re-reading costs this process CPU
 		}
 		ticks, comm, ppid, ok := ReadProcStat(pid)
 		if !ok {
+			continue
+		}
+		if p == nil && m.isTreeChild(ppid) {
+			m.desc[pid] = true
 			continue
 		}
 		if p == nil {
@@ -169,6 +212,59 @@ func (m *CPUMeter) sample(first bool) {
 		}
 		p.last = ticks
 	}
+}
+
+// isTreeChild reports whether a process with parent ppid descends from a
+// tree (its parent is a root or a descendant already seen).
+func (m *CPUMeter) isTreeChild(ppid int) bool {
+	if m.desc[ppid] {
+		return true
+	}
+	for _, t := range m.trees {
+		if t.PID == ppid {
+			return true
+		}
+	}
+	return false
+}
+
+// treeTicks is, per tree, its descendants' CPU so far (see [Tree]).
+func (m *CPUMeter) treeTicks() []uint64 {
+	if len(m.trees) == 0 {
+		return nil
+	}
+	type stat struct{ own, children uint64 }
+	stats := map[int]stat{}
+	kids := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		own, children, ppid, ok := readProcTimes(pid)
+		if !ok {
+			continue
+		}
+		stats[pid] = stat{own, children}
+		kids[ppid] = append(kids[ppid], pid)
+	}
+	var below func(pid int, depth int) uint64
+	below = func(pid int, depth int) uint64 {
+		sum := stats[pid].children
+		if depth > 64 {
+			return sum // a pid reused inside its own subtree; cannot happen in one scan, but never loop
+		}
+		for _, k := range kids[pid] {
+			sum += stats[k].own + below(k, depth+1)
+		}
+		return sum
+	}
+	out := make([]uint64, len(m.trees))
+	for i, t := range m.trees {
+		out[i] = below(t.PID, 0)
+	}
+	return out
 }
 
 // PGClass classifies a PostgreSQL process: "pg" for a backend of database
@@ -215,6 +311,29 @@ func ReadProcStat(pid int) (ticks uint64, comm string, ppid int, ok bool) {
 	ut, _ := strconv.ParseUint(f[11], 10, 64)
 	st, _ := strconv.ParseUint(f[12], 10, 64)
 	return ut + st, comm, ppid, true
+}
+
+// readProcTimes returns a process's own utime+stime and the cutime+cstime of
+// the children it has waited for (clock ticks), and its parent.
+func readProcTimes(pid int) (own, children uint64, ppid int, ok bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	close := bytes.LastIndexByte(b, ')')
+	if close < 0 {
+		return 0, 0, 0, false
+	}
+	f := strings.Fields(string(b[close+1:]))
+	if len(f) < 15 {
+		return 0, 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	var v [4]uint64
+	for i := range v {
+		v[i], _ = strconv.ParseUint(f[11+i], 10, 64)
+	}
+	return v[0] + v[1], v[2] + v[3], ppid, true
 }
 
 // ProcCPU is a process's CPU time so far (user + system), 0 when it is gone.

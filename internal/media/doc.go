@@ -19,7 +19,8 @@
 //     voice-note waveform computed from PCM piped out of the same FFmpeg run;
 //     video becomes MP4 H.264/AAC with faststart, at most 30 s, re-encoded
 //     only when needed; images become JPEG with EXIF orientation applied.
-//     Thumbnails come from the same run as the conversion.
+//     Thumbnails come from the same run as the conversion, except for a
+//     video whose stream is copied: its own run seeks to the one frame.
 //
 // FFmpeg hardening: at most MaxProcesses processes run at once, each with a
 // timeout and an empty environment; arguments are built from constants and

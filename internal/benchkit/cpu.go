@@ -293,47 +293,46 @@ func PGClass(p Proc, db string) string {
 // ReadProcStat returns a process's utime+stime (clock ticks), its name and
 // its parent.
 func ReadProcStat(pid int) (ticks uint64, comm string, ppid int, ok bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, "", 0, false
-	}
-	// pid (comm) state ppid ... ; comm may hold spaces and parentheses.
-	open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || close < open {
-		return 0, "", 0, false
-	}
-	comm = string(b[open+1 : close])
-	f := strings.Fields(string(b[close+1:]))
-	if len(f) < 13 {
-		return 0, "", 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	ut, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return ut + st, comm, ppid, true
+	st, ok := readProc(pid)
+	return st.own, st.comm, st.ppid, ok
 }
 
 // readProcTimes returns a process's own utime+stime and the cutime+cstime of
 // the children it has waited for (clock ticks), and its parent.
 func readProcTimes(pid int) (own, children uint64, ppid int, ok bool) {
+	st, ok := readProc(pid)
+	return st.own, st.children, st.ppid, ok
+}
+
+// procStat is what the meters read of /proc/<pid>/stat.
+type procStat struct {
+	comm          string
+	ppid          int
+	own, children uint64 // utime+stime; cutime+cstime (clock ticks)
+}
+
+func readProc(pid int) (st procStat, ok bool) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0, 0, 0, false
+		return st, false
 	}
-	close := bytes.LastIndexByte(b, ')')
-	if close < 0 {
-		return 0, 0, 0, false
+	// pid (comm) state ppid ... ; comm may hold spaces and parentheses.
+	open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || close < open {
+		return st, false
 	}
 	f := strings.Fields(string(b[close+1:]))
 	if len(f) < 15 {
-		return 0, 0, 0, false
+		return st, false
 	}
-	ppid, _ = strconv.Atoi(f[1])
-	var v [4]uint64
+	var v [4]uint64 // utime stime cutime cstime
 	for i := range v {
 		v[i], _ = strconv.ParseUint(f[11+i], 10, 64)
 	}
-	return v[0] + v[1], v[2] + v[3], ppid, true
+	st.comm = string(b[open+1 : close])
+	st.ppid, _ = strconv.Atoi(f[1])
+	st.own, st.children = v[0]+v[1], v[2]+v[3]
+	return st, true
 }
 
 // ProcCPU is a process's CPU time so far (user + system), 0 when it is gone.

@@ -174,19 +174,14 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 		return nil, fmt.Errorf("instance %s: %w %q", in.Name, ErrUnknownEngine, in.Engine)
 	}
 	name := in.Name
-	var generation uint64
+	var owned func() bool
 	if m.gate != nil {
 		// The lease first: a session opens only on the replica holding it.
-		g, err := m.gate.Acquire(ctx, name)
+		generation, err := m.gate.Acquire(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		generation = g
-	}
-	var owned func() bool
-	if m.gate != nil {
-		gate := m.gate
-		owned = func() bool { return gate.Valid(name, generation) }
+		owned = leaseHeld(m.gate, name, generation)
 	}
 	s, err := e.Open(ctx, OpenParams{
 		Instance:  name,
@@ -214,7 +209,7 @@ func (m *Manager) open(ctx context.Context, in *store.Instance) (Session, error)
 		return nil, err
 	}
 	if m.gate != nil {
-		s = fence(s, m.gate, name, generation)
+		s = fence(s, name, owned)
 	}
 	m.sessions[name] = s
 	return s, nil

@@ -40,12 +40,19 @@ func (m *Manager) SetGate(g Gate) { m.gate = g }
 // lease (expired while cut off from NATS, taken over) never sends.
 type fenced struct {
 	Session
-	gate       Gate
-	instance   string
-	generation uint64
+	instance string
+	held     func() bool // leaseHeld of the lease it was opened under
 }
 
-func (f *fenced) valid() bool { return f.gate.Valid(f.instance, f.generation) }
+func (f *fenced) valid() bool { return f.held() }
+
+// leaseHeld is the fencing check of a session opened under the lease of
+// instance at generation: the lease is still that one. The wrapper checks
+// it before each send and the session before its own background work
+// (OpenParams.Owned).
+func leaseHeld(g Gate, instance string, generation uint64) func() bool {
+	return func() bool { return g.Valid(instance, generation) }
+}
 
 func (f *fenced) State() State {
 	if !f.valid() {
@@ -89,8 +96,8 @@ func (f *fenced) SimulateViews(ctx context.Context, messageID, kind string, view
 	return sim.SimulateViews(ctx, messageID, kind, viewers)
 }
 
-func fence(s Session, g Gate, instance string, generation uint64) Session {
-	f := &fenced{Session: s, gate: g, instance: instance, generation: generation}
+func fence(s Session, instance string, held func() bool) Session {
+	f := &fenced{Session: s, instance: instance, held: held}
 	if _, ok := s.(AudienceReader); ok {
 		return fencedReader{f}
 	}

@@ -44,8 +44,8 @@
 // built from this module (go build) and started as child processes
 // configured by environment, so each one's CPU is its own; nats-server is
 // built from the module's nats-server version unless -nats-server names a
-// binary. It needs wrk (and for part 5 ffmpeg) on PATH and a PostgreSQL server where it may create
-// databases (-admin-url, default the tests' STATUSFLOW_TEST_POSTGRES).
+// binary. It needs wrk (and for part 5 ffmpeg) on PATH and a PostgreSQL
+// server where it may create databases (-admin-url, default the tests' STATUSFLOW_TEST_POSTGRES).
 package main
 
 import (

@@ -114,8 +114,9 @@ func (r mediaResult) replica() float64 { return r.msPer("statusflow", "ffmpeg") 
 // then wrk with -media-conns connections (one thread and one instance
 // each, so no instance's half share of the process slots binds) until
 // -media-duration has passed and each connection has had -media-min
-// answers, each connection then finishing its request and stopping, so no conversion is cut off and every CPU second measured
-// belongs to a status counted. ffmpeg and ffprobe are children of
+// answers, each connection then finishing its request and stopping, so no
+// conversion is cut off and every CPU second measured belongs to a status
+// counted. ffmpeg and ffprobe are children of
 // statusflow: the CPU meter counts them as its descendants (benchkit.Tree:
 // the cutime/cstime of children waited for, plus the live ones, at start
 // and end), so runs shorter than the meter's 200 ms sampling count whole.
